@@ -1,0 +1,146 @@
+/* quiesce.h - the public C API of libquiesce.
+ *
+ * Reference-counted, time-limited filesystem freezes, granted by quiesced.
+ * Two layers: the seed patch's ioctl-shaped calls (qz_freeze, qz_thaw,
+ * qz_reset_timeout: return 0, or -1 with errno), and a richer client API
+ * (qz_client_*: return 0 or a negative errno, systemd style) with hold ids,
+ * detached holds, group freezes and status.
+ */
+#ifndef QUIESCE_H
+#define QUIESCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QZ_DEFAULT_SOCKET "/run/quiesce/quiesced.sock"
+#define QZ_SOCKET_ENV "QUIESCE_SOCKET"
+
+/* ---- The seed's API ------------------------------------------------------
+ *
+ * fd is any open file or directory inside the filesystem. The calls use one
+ * connection to quiesced per process, opened on first use ($QUIESCE_SOCKET or
+ * the default socket); holds taken through it are released when the process
+ * exits.
+ *
+ * qz_freeze: take one hold on fd's filesystem. *timeout_sec is the hold's
+ *   deadline in seconds; 0 or 1 mean no deadline of its own (XFS
+ *   compatibility), the daemon's ceiling still applies.
+ * qz_thaw: release this process's most recent hold on fd's filesystem; the
+ *   last hold's release thaws it.
+ * qz_reset_timeout: re-arm that hold's deadline to *timeout_sec from now.
+ *
+ * errno: EINVAL   no hold (never taken, thawed, expired or force-thawed)
+ *        EOPNOTSUPP the filesystem cannot be frozen (tmpfs, proc, FUSE ...)
+ *        EPERM    the caller is not allowed by quiesced
+ *        EBUSY    a tool outside quiesce froze this filesystem
+ *        EDEADLK  the filesystem holds quiesced's runtime directory
+ *        ECONNREFUSED/ENOENT  quiesced is not running
+ */
+int qz_freeze(int fd, long *timeout_sec);
+int qz_thaw(int fd);
+int qz_reset_timeout(int fd, long *timeout_sec);
+/* The daemon's message for the last failed seed call of this thread, or "". */
+const char *qz_strerror_detail(void);
+
+/* ---- The client API -------------------------------------------------------- */
+
+typedef struct qz_client qz_client;
+
+#define QZ_NO_DEADLINE (-1) /* timeout_ms value: no deadline of the hold's own */
+
+enum {
+        QZ_FREEZE_DETACHED = 1 << 0, /* the hold outlives the connection */
+};
+
+/* One filesystem (superblock) as the daemon names it. */
+typedef struct qz_fs_ref {
+        char id[32];      /* "major:minor" from mountinfo */
+        char *mountpoint; /* where it is mounted (first mount found) */
+        char *fstype;
+        char *source;
+        char *path;       /* the path as the request named it, or NULL */
+        int64_t stall_ms; /* writes blocked by the freeze (FIFREEZE time), -1 unknown */
+} qz_fs_ref;
+
+typedef struct qz_hold {
+        uint64_t id;
+        int detached;
+        int64_t remaining_ms; /* until the deadline, QZ_NO_DEADLINE if none */
+        size_t n_fs;
+        qz_fs_ref *fs;
+} qz_hold;
+
+typedef struct qz_hold_info {
+        uint64_t id;
+        int detached;
+        pid_t pid; /* of the connection that took it */
+        uid_t uid;
+        int64_t age_ms;
+        int64_t remaining_ms; /* QZ_NO_DEADLINE if none */
+} qz_hold_info;
+
+typedef struct qz_fs_status {
+        qz_fs_ref fs;
+        char state[16]; /* "freezing", "frozen", "thawing", "thawed" */
+        int64_t frozen_ms;     /* time frozen so far (or last time frozen) */
+        int64_t last_stall_ms; /* -1 unknown */
+        int64_t ceiling_ms;    /* until the max-frozen ceiling, -1 none */
+        size_t n_holds;
+        qz_hold_info *holds;
+} qz_fs_status;
+
+typedef struct qz_status {
+        char version[32];
+        int64_t max_frozen_ms;
+        size_t n_fs;
+        qz_fs_status *fs;
+} qz_status;
+
+/* Connect; socket_path NULL means $QUIESCE_SOCKET, else QZ_DEFAULT_SOCKET. */
+int qz_client_open(const char *socket_path, qz_client **ret);
+void qz_client_close(qz_client *c);
+/* The daemon's (or the library's) message for the last failed call. */
+const char *qz_client_error(const qz_client *c);
+
+/* Freeze all paths as one group hold (all-or-nothing). timeout_ms > 0, or
+ * QZ_NO_DEADLINE. */
+int qz_client_freeze(qz_client *c, const char *const *paths, size_t n_paths,
+                     int64_t timeout_ms, unsigned flags, qz_hold **ret);
+/* The same with already open descriptors (passed to the daemon). */
+int qz_client_freeze_fds(qz_client *c, const int *fds, size_t n_fds, int64_t timeout_ms,
+                         unsigned flags, qz_hold **ret);
+/* Release one hold by id (root may release any; others their own). */
+int qz_client_thaw_hold(qz_client *c, uint64_t hold_id);
+/* Release the caller's most recent hold on each path's filesystem (own
+ * connection first, then detached holds of the same uid). */
+int qz_client_thaw_paths(qz_client *c, const char *const *paths, size_t n_paths);
+int qz_client_thaw_fds(qz_client *c, const int *fds, size_t n_fds);
+int qz_client_reset_timeout_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms);
+int qz_client_reset_timeout_paths(qz_client *c, const char *const *paths, size_t n_paths,
+                                  int64_t timeout_ms);
+int qz_client_reset_timeout_fds(qz_client *c, const int *fds, size_t n_fds, int64_t timeout_ms);
+int qz_client_status(qz_client *c, qz_status **ret);
+/* The daemon's Status reply parameters as a JSON text (malloc'd). */
+int qz_client_status_json(qz_client *c, char **ret);
+
+void qz_hold_free(qz_hold *h);
+void qz_status_free(qz_status *s);
+
+/* Durations as users write them: "500ms", "10s", "2m", "1h", a bare number
+ * is seconds; "none" gives QZ_NO_DEADLINE. 0 or -errno. */
+int qz_parse_duration(const char *text, int64_t *ret_ms);
+/* "1.5s", "250ms", "2m", "none" into buf. */
+const char *qz_format_duration(int64_t ms, char *buf, size_t size);
+
+#define QZ_VERSION_STRING "0.1.0"
+const char *qz_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,56 @@
+/* jsonutil.c - json-c helpers for protocol envelopes (see jsonutil.h). */
+#include "jsonutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *qz_errno_name(int err) {
+        const char *n = strerrorname_np(err);
+        return n ? n : "E?";
+}
+
+json_object *qz_json_error(const char *error, int err, const char *path, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "errno", json_object_new_int(err));
+        json_object_object_add(p, "errno_name", json_object_new_string(qz_errno_name(err)));
+        json_object_object_add(p, "message", json_object_new_string(msg));
+        if (path)
+                json_object_object_add(p, "path", json_object_new_string(path));
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "error", json_object_new_string(error));
+        json_object_object_add(o, "parameters", p);
+        return o;
+}
+
+bool qz_json_get_int64(json_object *o, const char *key, int64_t *ret) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+                return false;
+        *ret = json_object_get_int64(v);
+        return true;
+}
+
+bool qz_json_get_bool(json_object *o, const char *key, bool *ret) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+                return false;
+        *ret = json_object_get_boolean(v);
+        return true;
+}
+
+const char *qz_json_get_string(json_object *o, const char *key) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+const char *qz_json_text(json_object *o) {
+        return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
