@@ -140,6 +140,23 @@ const char *qz_format_duration(int64_t ms, char *buf, size_t size);
 #define QZ_VERSION_STRING "0.1.0"
 const char *qz_version(void);
 
+/* ---- Additions for event loops and tools (libquiesce 0.1) -------------------
+ *
+ * qz_client_error(NULL) gives the reason of this thread's last failed
+ * qz_client_open() (which has no client to ask), e.g. "cannot connect to
+ * quiesced at /run/quiesce/quiesced.sock: No such file or directory (is
+ * quiesced running?)".
+ *
+ * qz_client_fd: the connection's socket, for poll(): quiesced never sends
+ * unasked, so POLLIN/POLLHUP between calls means it closed the connection
+ * (and with it released the connection's holds). -1 once closed. Do not read
+ * or write it.
+ * qz_client_last_reply: the "parameters" object of the last reply (success
+ * or error) as JSON text, owned by the client, valid until its next call; NULL
+ * before the first reply. For tools that show the daemon's answer (--json). */
+int qz_client_fd(const qz_client *c);
+const char *qz_client_last_reply(const qz_client *c);
+
 #ifdef __cplusplus
 }
 #endif

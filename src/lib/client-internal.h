@@ -1,0 +1,34 @@
+/* client-internal.h - what the parts of libquiesce share and nobody else
+ * sees: the connection object, the request/reply call, reply decoding.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include "quiesce.h"
+#include "wire.h"
+
+struct qz_client {
+        int fd; /* -1 once the connection is closed */
+        char *socket_path;
+        qz_wire_reader reader;
+        char *last_reply; /* the parameters of the last reply, JSON text */
+        char error[1024];
+};
+
+/* Send one request (params is consumed, may be NULL) with fds, read the reply.
+ * 0 and *ret_params (a new reference, may be NULL if not wanted), or -errno
+ * with the reason in c->error. */
+int qz_client_call(qz_client *c, const char *method, json_object *params, const int *fds, size_t n_fds,
+                   json_object **ret_params);
+void qz_client_set_error(qz_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Forget the socket without closing it (it was already closed after fork). */
+void qz_client_forget_fd(qz_client *c);
+/* The last qz_client_open failure of this thread. */
+const char *qz_client_open_error(void);
+
+/* decode.c: reply objects into the public structs; 0 or -EBADMSG. */
+int qz_decode_hold(json_object *o, qz_hold **ret);
+int qz_decode_status(json_object *o, qz_status **ret);

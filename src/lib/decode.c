@@ -1,0 +1,193 @@
+/* decode.c - quiesced's reply objects (filesystem references, holds, status;
+ * see docs/protocol.md) decoded into the public structs of quiesce.h, and
+ * their release. Missing optional fields get the documented "unknown" values.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client-internal.h"
+#include "jsonutil.h"
+
+static int64_t get_i64(json_object *o, const char *key, int64_t def) {
+        int64_t v;
+        return qz_json_get_int64(o, key, &v) ? v : def;
+}
+
+static bool get_bool(json_object *o, const char *key) {
+        bool v;
+        return qz_json_get_bool(o, key, &v) ? v : false;
+}
+
+static void copy_str(char *dst, size_t size, const char *src) {
+        snprintf(dst, size, "%s", src ? src : "");
+}
+
+static int dup_str(char **dst, const char *src, bool empty_if_absent) {
+        if (!src && !empty_if_absent) {
+                *dst = NULL;
+                return 0;
+        }
+        *dst = strdup(src ? src : "");
+        return *dst ? 0 : -ENOMEM;
+}
+
+static void ref_done(qz_fs_ref *r) {
+        free(r->mountpoint);
+        free(r->fstype);
+        free(r->source);
+        free(r->path);
+}
+
+static int decode_ref(json_object *o, qz_fs_ref *r) {
+        memset(r, 0, sizeof(*r));
+        if (!o || !json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        copy_str(r->id, sizeof(r->id), qz_json_get_string(o, "id"));
+        r->stall_ms = get_i64(o, "stall_ms", -1);
+        if (dup_str(&r->mountpoint, qz_json_get_string(o, "mountpoint"), true) < 0 ||
+            dup_str(&r->fstype, qz_json_get_string(o, "fstype"), true) < 0 ||
+            dup_str(&r->source, qz_json_get_string(o, "source"), true) < 0 ||
+            dup_str(&r->path, qz_json_get_string(o, "path"), false) < 0) {
+                ref_done(r);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The array at o[key] (absent: empty); its length in *n. */
+static int get_array(json_object *o, const char *key, json_object **ret, size_t *n) {
+        json_object *a = NULL;
+        *ret = NULL;
+        *n = 0;
+        if (!json_object_object_get_ex(o, key, &a) || json_object_is_type(a, json_type_null))
+                return 0;
+        if (!json_object_is_type(a, json_type_array))
+                return -EBADMSG;
+        *ret = a;
+        *n = json_object_array_length(a);
+        return 0;
+}
+
+void qz_hold_free(qz_hold *h) {
+        if (!h)
+                return;
+        for (size_t i = 0; i < h->n_fs; i++)
+                ref_done(&h->fs[i]);
+        free(h->fs);
+        free(h);
+}
+
+int qz_decode_hold(json_object *o, qz_hold **ret) {
+        *ret = NULL;
+        int64_t id;
+        if (!o || !json_object_is_type(o, json_type_object) || !qz_json_get_int64(o, "id", &id) || id < 0)
+                return -EBADMSG;
+        json_object *a;
+        size_t n;
+        int r = get_array(o, "filesystems", &a, &n);
+        if (r < 0)
+                return r;
+        qz_hold *h = calloc(1, sizeof(*h));
+        if (!h || (n && !(h->fs = calloc(n, sizeof(*h->fs))))) {
+                free(h);
+                return -ENOMEM;
+        }
+        h->id = (uint64_t)id;
+        h->detached = get_bool(o, "detached");
+        h->remaining_ms = get_i64(o, "remaining_ms", QZ_NO_DEADLINE);
+        for (size_t i = 0; i < n; i++) {
+                r = decode_ref(json_object_array_get_idx(a, i), &h->fs[i]);
+                if (r < 0) {
+                        qz_hold_free(h);
+                        return r;
+                }
+                h->n_fs++;
+        }
+        *ret = h;
+        return 0;
+}
+
+void qz_status_free(qz_status *s) {
+        if (!s)
+                return;
+        for (size_t i = 0; i < s->n_fs; i++) {
+                ref_done(&s->fs[i].fs);
+                free(s->fs[i].holds);
+        }
+        free(s->fs);
+        free(s);
+}
+
+static int decode_hold_info(json_object *o, qz_hold_info *h) {
+        int64_t id;
+        if (!o || !json_object_is_type(o, json_type_object) || !qz_json_get_int64(o, "id", &id) || id < 0)
+                return -EBADMSG;
+        h->id = (uint64_t)id;
+        h->detached = get_bool(o, "detached");
+        h->pid = (pid_t)get_i64(o, "pid", 0);
+        h->uid = (uid_t)get_i64(o, "uid", -1);
+        h->age_ms = get_i64(o, "age_ms", 0);
+        h->remaining_ms = get_i64(o, "remaining_ms", QZ_NO_DEADLINE);
+        return 0;
+}
+
+static int decode_fs_status(json_object *o, qz_fs_status *f) {
+        int r = decode_ref(o, &f->fs);
+        if (r < 0)
+                return r;
+        copy_str(f->state, sizeof(f->state), qz_json_get_string(o, "state"));
+        f->frozen_ms = get_i64(o, "frozen_ms", 0);
+        f->last_stall_ms = get_i64(o, "last_stall_ms", -1);
+        if (f->fs.stall_ms < 0)
+                f->fs.stall_ms = f->last_stall_ms;
+        f->ceiling_ms = get_i64(o, "ceiling_ms", -1);
+        json_object *a;
+        size_t n;
+        r = get_array(o, "holds", &a, &n);
+        if (r < 0 || (n && !(f->holds = calloc(n, sizeof(*f->holds))))) {
+                ref_done(&f->fs);
+                return r < 0 ? r : -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = decode_hold_info(json_object_array_get_idx(a, i), &f->holds[i]);
+                if (r < 0) {
+                        ref_done(&f->fs);
+                        free(f->holds);
+                        f->holds = NULL;
+                        return r;
+                }
+        }
+        f->n_holds = n;
+        return 0;
+}
+
+int qz_decode_status(json_object *o, qz_status **ret) {
+        *ret = NULL;
+        if (!o || !json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        json_object *a;
+        size_t n;
+        int r = get_array(o, "filesystems", &a, &n);
+        if (r < 0)
+                return r;
+        qz_status *s = calloc(1, sizeof(*s));
+        if (!s || (n && !(s->fs = calloc(n, sizeof(*s->fs))))) {
+                free(s);
+                return -ENOMEM;
+        }
+        copy_str(s->version, sizeof(s->version), qz_json_get_string(o, "version"));
+        s->max_frozen_ms = get_i64(o, "max_frozen_ms", -1);
+        for (size_t i = 0; i < n; i++) {
+                r = decode_fs_status(json_object_array_get_idx(a, i), &s->fs[i]);
+                if (r < 0) {
+                        qz_status_free(s);
+                        return r;
+                }
+                s->n_fs++;
+        }
+        *ret = s;
+        return 0;
+}

@@ -1,0 +1,418 @@
+/* test-libquiesce.c - libquiesce checked against a fake quiesced in a thread:
+ * request encoding (method, paths, fds, timeouts), reply and error decoding,
+ * connection failures, and the seed API's lazy, fork-safe connection.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jsonutil.h"
+#include "quiesce.h"
+#include "wire.h"
+
+#define CHECK(cond)                                                                                          \
+        do {                                                                                                 \
+                if (!(cond)) {                                                                               \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);             \
+                        exit(1);                                                                             \
+                }                                                                                            \
+        } while (0)
+
+static char sock_path[256];
+static char tmpdir[128];
+static int listen_fd = -1;
+
+/* What the fake daemon saw last, guarded by lock. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static json_object *last_request;
+static int last_n_fds;
+static pid_t last_peer_pid;
+static int n_accepted;
+
+static const char *status_reply =
+        "{\"version\":\"0.1.0\",\"max_frozen_ms\":60000,\"counters\":{\"freezes\":3},"
+        "\"filesystems\":[{\"id\":\"7:0\",\"mountpoint\":\"/mnt/a\",\"fstype\":\"ext4\","
+        "\"source\":\"/dev/loop0\",\"state\":\"frozen\",\"frozen_ms\":1200,\"last_stall_ms\":4,"
+        "\"ceiling_ms\":58800,\"holds\":[{\"id\":12,\"detached\":false,\"pid\":4242,\"uid\":0,"
+        "\"age_ms\":1200,\"remaining_ms\":8800},{\"id\":13,\"detached\":true,\"pid\":1,\"uid\":0,"
+        "\"age_ms\":10,\"remaining_ms\":-1}]},"
+        "{\"id\":\"7:1\",\"mountpoint\":\"/mnt/b\",\"fstype\":\"xfs\",\"source\":\"/dev/loop1\","
+        "\"state\":\"thawed\",\"frozen_ms\":300,\"ceiling_ms\":-1,\"holds\":[]}]}";
+
+static json_object *answer(json_object *req, int n_fds, bool *close_after) {
+        const char *method = qz_json_get_string(req, "method");
+        json_object *p = NULL;
+        json_object_object_get_ex(req, "parameters", &p);
+        int64_t declared = 0, timeout = 0;
+        qz_json_get_int64(p, "fds", &declared);
+        qz_json_get_int64(p, "timeout_ms", &timeout);
+        if (declared != n_fds)
+                return qz_json_error("io.quiesce.InvalidRequest", EINVAL, NULL, "fds %d != %d", (int)declared,
+                                     n_fds);
+        if (strcmp(method, "io.quiesce.Freeze") == 0) {
+                json_object *paths = NULL;
+                json_object_object_get_ex(p, "paths", &paths);
+                const char *p0 = paths ? json_object_get_string(json_object_array_get_idx(paths, 0)) : "";
+                if (timeout == 4242) {
+                        *close_after = true;
+                        return NULL;
+                }
+                if (timeout == 4343)
+                        return json_tokener_parse(
+                                "{\"error\":\"io.quiesce.PermissionDenied\",\"parameters\":{}}");
+                if (strstr(p0, "busy"))
+                        return qz_json_error(
+                                "io.quiesce.Error", EBUSY, p0,
+                                "%s: ext4 7:0 was frozen by another tool (not quiesce); leaving it alone",
+                                p0);
+                static int next_id = 1;
+                json_object *h = json_object_new_object();
+                json_object_object_add(h, "id", json_object_new_int(next_id++));
+                bool det = false;
+                qz_json_get_bool(p, "detached", &det);
+                json_object_object_add(h, "detached", json_object_new_boolean(det));
+                json_object_object_add(h, "remaining_ms", json_object_new_int64(timeout));
+                json_object *fss = json_object_new_array();
+                for (size_t i = 0; paths && i < json_object_array_length(paths); i++) {
+                        json_object *f = json_object_new_object();
+                        json_object_object_add(f, "id", json_object_new_string("7:0"));
+                        json_object_object_add(f, "mountpoint", json_object_new_string("/mnt/a"));
+                        json_object_object_add(f, "fstype", json_object_new_string("ext4"));
+                        json_object_object_add(f, "source", json_object_new_string("/dev/loop0"));
+                        json_object_object_add(f, "path",
+                                               json_object_get(json_object_array_get_idx(paths, i)));
+                        json_object_object_add(f, "stall_ms", json_object_new_int(3));
+                        json_object_array_add(fss, f);
+                }
+                json_object_object_add(h, "filesystems", fss);
+                json_object *r = json_object_new_object();
+                json_object_object_add(r, "hold", h);
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "parameters", r);
+                return o;
+        }
+        if (strcmp(method, "io.quiesce.Thaw") == 0) {
+                int64_t hold = 0;
+                if (qz_json_get_int64(p, "hold", &hold) && hold == 999)
+                        return qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold 999: no such hold");
+                return json_tokener_parse("{\"parameters\":{\"released\":[]}}");
+        }
+        if (strcmp(method, "io.quiesce.ResetTimeout") == 0)
+                return json_tokener_parse("{\"parameters\":{\"holds\":[]}}");
+        if (strcmp(method, "io.quiesce.Status") == 0) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "parameters", json_tokener_parse(status_reply));
+                return o;
+        }
+        return qz_json_error("io.quiesce.InvalidRequest", EINVAL, NULL, "unknown method %s", method);
+}
+
+static void *serve_conn(void *arg) {
+        int fd = (int)(intptr_t)arg;
+        qz_wire_reader r;
+        qz_wire_reader_init(&r);
+        for (;;) {
+                char *msg = NULL;
+                int k = qz_wire_next(&r, &msg);
+                if (k == 0) {
+                        if (qz_wire_read(&r, fd) <= 0)
+                                break;
+                        continue;
+                }
+                if (k < 0)
+                        break;
+                json_object *req = json_tokener_parse(msg);
+                free(msg);
+                CHECK(req);
+                json_object *p = NULL;
+                json_object_object_get_ex(req, "parameters", &p);
+                int64_t n = 0;
+                qz_json_get_int64(p, "fds", &n);
+                int fds[QZ_WIRE_MAX_FDS];
+                int got = n > 0 && qz_wire_take_fds(&r, fds, (size_t)n) == 0 ? (int)n : 0;
+                for (int i = 0; i < got; i++) {
+                        struct stat st;
+                        CHECK(fstat(fds[i], &st) == 0);
+                        close(fds[i]);
+                }
+                bool close_after = false;
+                json_object *rep = answer(req, got, &close_after);
+                pthread_mutex_lock(&lock);
+                json_object_put(last_request);
+                last_request = req;
+                last_n_fds = got;
+                pthread_mutex_unlock(&lock);
+                if (close_after)
+                        break;
+                CHECK(qz_wire_send(fd, qz_json_text(rep), NULL, 0) == 0);
+                json_object_put(rep);
+        }
+        qz_wire_reader_done(&r);
+        close(fd);
+        return NULL;
+}
+
+static void *serve(void *arg) {
+        for (;;) {
+                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0)
+                        return NULL;
+                struct ucred cred;
+                socklen_t l = sizeof(cred);
+                getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l);
+                pthread_mutex_lock(&lock);
+                n_accepted++;
+                last_peer_pid = cred.pid;
+                pthread_mutex_unlock(&lock);
+                pthread_t t;
+                pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)fd);
+                pthread_detach(t);
+        }
+}
+
+static json_object *request_param(const char *key) {
+        pthread_mutex_lock(&lock);
+        json_object *p = NULL, *v = NULL;
+        json_object_object_get_ex(last_request, "parameters", &p);
+        json_object_object_get_ex(p, key, &v);
+        json_object_get(v);
+        pthread_mutex_unlock(&lock);
+        return v;
+}
+
+static const char *request_method(void) {
+        pthread_mutex_lock(&lock);
+        const char *m = qz_json_get_string(last_request, "method");
+        pthread_mutex_unlock(&lock);
+        return m;
+}
+
+static void test_no_daemon(void) {
+        char missing[300];
+        snprintf(missing, sizeof(missing), "%s/nothing.sock", tmpdir);
+        qz_client *c = (qz_client *)1;
+        CHECK(qz_client_open(missing, &c) == -ENOENT);
+        CHECK(c == NULL);
+        char want[400];
+        snprintf(want, sizeof(want),
+                 "cannot connect to quiesced at %s: No such file or directory (is quiesced running?)",
+                 missing);
+        CHECK(strcmp(qz_client_error(NULL), want) == 0);
+}
+
+static void test_freeze(void) {
+        qz_client *c;
+        CHECK(qz_client_open(sock_path, &c) == 0);
+        CHECK(qz_client_fd(c) >= 0);
+        CHECK(qz_client_last_reply(c) == NULL);
+
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s/sub", tmpdir);
+        CHECK(mkdir(sub, 0700) == 0);
+        CHECK(chdir(tmpdir) == 0);
+        const char *paths[] = {"sub", tmpdir};
+        qz_hold *h;
+        CHECK(qz_client_freeze(c, paths, 2, 5000, QZ_FREEZE_DETACHED, &h) == 0);
+        CHECK(strcmp(request_method(), "io.quiesce.Freeze") == 0);
+        CHECK(last_n_fds == 2);
+        json_object *rp = request_param("paths");
+        CHECK(json_object_array_length(rp) == 2);
+        CHECK(strcmp(json_object_get_string(json_object_array_get_idx(rp, 0)), sub) == 0); /* realpath */
+        json_object_put(rp);
+        json_object *det = request_param("detached");
+        CHECK(json_object_get_boolean(det));
+        json_object_put(det);
+        CHECK(h->id == 1 && h->detached && h->remaining_ms == 5000 && h->n_fs == 2);
+        CHECK(strcmp(h->fs[0].id, "7:0") == 0 && strcmp(h->fs[0].mountpoint, "/mnt/a") == 0);
+        CHECK(strcmp(h->fs[0].path, sub) == 0 && h->fs[0].stall_ms == 3);
+        CHECK(strstr(qz_client_last_reply(c), "\"hold\""));
+        qz_hold_free(h);
+
+        /* no deadline, not detached */
+        CHECK(qz_client_freeze(c, paths, 1, QZ_NO_DEADLINE, 0, &h) == 0);
+        json_object *t = request_param("timeout_ms");
+        CHECK(json_object_get_int64(t) == -1);
+        json_object_put(t);
+        CHECK(!h->detached && h->remaining_ms == -1);
+        qz_hold_free(h);
+
+        /* bad timeouts never reach the daemon */
+        CHECK(qz_client_freeze(c, paths, 1, 0, 0, &h) == -EINVAL);
+        CHECK(qz_client_freeze(c, paths, 1, -5, 0, &h) == -EINVAL);
+        CHECK(qz_client_freeze(c, paths, 0, 1000, 0, &h) == -EINVAL);
+
+        /* a missing path fails locally, named */
+        const char *missing[] = {"/nonexistent/quiesce-test"};
+        CHECK(qz_client_freeze(c, missing, 1, 1000, 0, &h) == -ENOENT);
+        CHECK(strcmp(qz_client_error(c), "/nonexistent/quiesce-test: No such file or directory") == 0);
+
+        /* an unreadable file is passed as O_PATH (as root, make it a socket) */
+        char sockfile[300];
+        snprintf(sockfile, sizeof(sockfile), "%s/sockfile", tmpdir);
+        int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        strcpy(sa.sun_path, sockfile);
+        CHECK(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        const char *sp[] = {sockfile};
+        CHECK(qz_client_freeze(c, sp, 1, 1000, 0, &h) == 0);
+        CHECK(last_n_fds == 1);
+        qz_hold_free(h);
+        close(sfd);
+
+        /* daemon errors: errno and message */
+        char busy[256];
+        snprintf(busy, sizeof(busy), "%s/busy", tmpdir);
+        CHECK(mkdir(busy, 0700) == 0);
+        const char *bp[] = {busy};
+        CHECK(qz_client_freeze(c, bp, 1, 1000, 0, &h) == -EBUSY);
+        CHECK(strstr(qz_client_error(c), "was frozen by another tool") && strstr(qz_client_error(c), busy));
+        CHECK(strstr(qz_client_last_reply(c), "\"errno\":16"));
+
+        /* thaw / reset */
+        CHECK(qz_client_thaw_hold(c, 999) == -EINVAL);
+        CHECK(strcmp(qz_client_error(c), "hold 999: no such hold") == 0);
+        CHECK(qz_client_thaw_hold(c, 1) == 0);
+        CHECK(qz_client_thaw_paths(c, paths, 2) == 0);
+        CHECK(last_n_fds == 2);
+        CHECK(qz_client_reset_timeout_paths(c, paths, 1, 2000) == 0);
+        CHECK(strcmp(request_method(), "io.quiesce.ResetTimeout") == 0);
+        CHECK(qz_client_reset_timeout_hold(c, 3, 0) == -EINVAL);
+        CHECK(qz_client_reset_timeout_hold(c, 3, QZ_NO_DEADLINE) == 0);
+        int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+        CHECK(qz_client_thaw_fds(c, &fd, 1) == 0);
+        rp = request_param("paths");
+        CHECK(rp && strcmp(json_object_get_string(json_object_array_get_idx(rp, 0)), tmpdir) == 0);
+        json_object_put(rp);
+        close(fd);
+
+        /* status */
+        qz_status *s;
+        CHECK(qz_client_status(c, &s) == 0);
+        CHECK(strcmp(s->version, "0.1.0") == 0 && s->max_frozen_ms == 60000 && s->n_fs == 2);
+        CHECK(strcmp(s->fs[0].state, "frozen") == 0 && s->fs[0].n_holds == 2);
+        CHECK(s->fs[0].holds[0].id == 12 && s->fs[0].holds[0].pid == 4242 &&
+              s->fs[0].holds[0].remaining_ms == 8800);
+        CHECK(s->fs[0].holds[1].detached && s->fs[0].holds[1].remaining_ms == -1);
+        CHECK(s->fs[0].last_stall_ms == 4 && s->fs[0].fs.stall_ms == 4 && s->fs[0].ceiling_ms == 58800);
+        CHECK(s->fs[1].last_stall_ms == -1 && s->fs[1].n_holds == 0 && s->fs[1].fs.path == NULL);
+        qz_status_free(s);
+        char *js;
+        CHECK(qz_client_status_json(c, &js) == 0);
+        CHECK(strstr(js, "\"counters\""));
+        free(js);
+
+        /* permission denied without errno */
+        CHECK(qz_client_freeze(c, paths, 1, 4343, 0, &h) == -EPERM);
+
+        /* the daemon hangs up without a reply */
+        CHECK(qz_client_freeze(c, paths, 1, 4242, 0, &h) == -ECONNRESET);
+        CHECK(strstr(qz_client_error(c), "closed the connection"));
+        CHECK(qz_client_fd(c) == -1);
+        CHECK(qz_client_thaw_hold(c, 1) == -ENOTCONN);
+        qz_client_close(c);
+}
+
+static void test_seed(void) {
+        setenv(QZ_SOCKET_ENV, sock_path, 1);
+        int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+        long t = 5;
+        int before = n_accepted;
+        CHECK(qz_freeze(fd, &t) == 0);
+        CHECK(n_accepted == before + 1);
+        json_object *v = request_param("timeout_ms");
+        CHECK(json_object_get_int64(v) == 5000);
+        json_object_put(v);
+        t = 1;
+        CHECK(qz_freeze(fd, &t) == 0);
+        v = request_param("timeout_ms");
+        CHECK(json_object_get_int64(v) == -1);
+        json_object_put(v);
+        CHECK(n_accepted == before + 1); /* one connection per process */
+        CHECK(qz_reset_timeout(fd, &t) == 0);
+        CHECK(qz_thaw(fd) == 0);
+        CHECK(strcmp(request_method(), "io.quiesce.Thaw") == 0);
+        t = -3;
+        errno = 0;
+        CHECK(qz_freeze(fd, &t) == -1 && errno == EINVAL);
+        CHECK(qz_thaw(-1) == -1 && errno == EBADF);
+
+        char busy[256];
+        snprintf(busy, sizeof(busy), "%s/busy", tmpdir);
+        int bfd = open(busy, O_RDONLY | O_DIRECTORY);
+        t = 10;
+        CHECK(qz_freeze(bfd, &t) == -1 && errno == EBUSY);
+        CHECK(strstr(qz_strerror_detail(), "frozen by another tool"));
+        close(bfd);
+
+        /* a forked child gets its own connection */
+        pid_t pid = fork();
+        if (pid == 0) {
+                long tt = 7;
+                _exit(qz_freeze(fd, &tt) == 0 ? 0 : 1);
+        }
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        pthread_mutex_lock(&lock);
+        CHECK(n_accepted == before + 2 && last_peer_pid == pid);
+        pthread_mutex_unlock(&lock);
+        CHECK(qz_thaw(fd) == 0); /* the parent's connection still works */
+        CHECK(n_accepted == before + 2);
+        close(fd);
+
+        /* no daemon */
+        char missing[300];
+        snprintf(missing, sizeof(missing), "%s/none.sock", tmpdir);
+        pid = fork();
+        if (pid == 0) {
+                setenv(QZ_SOCKET_ENV, missing, 1);
+                long tt = 7;
+                int dfd = open("/", O_RDONLY);
+                int ok = qz_freeze(dfd, &tt) == -1 && errno == ENOENT &&
+                         strstr(qz_strerror_detail(), "is quiesced running?");
+                _exit(ok ? 0 : 1);
+        }
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_durations(void) {
+        int64_t ms;
+        CHECK(qz_parse_duration("500ms", &ms) == 0 && ms == 500);
+        CHECK(qz_parse_duration("none", &ms) == 0 && ms == QZ_NO_DEADLINE);
+        CHECK(qz_parse_duration("2m", &ms) == 0 && ms == 120000);
+        CHECK(qz_parse_duration("x", &ms) < 0);
+        CHECK(strcmp(qz_version(), QZ_VERSION_STRING) == 0);
+}
+
+int main(void) {
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/qz-libtest.XXXXXX");
+        CHECK(mkdtemp(tmpdir));
+        snprintf(sock_path, sizeof(sock_path), "%s/q.sock", tmpdir);
+        listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        strcpy(sa.sun_path, sock_path);
+        CHECK(bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK(listen(listen_fd, 16) == 0);
+        pthread_t t;
+        pthread_create(&t, NULL, serve, NULL);
+
+        test_durations();
+        test_no_daemon();
+        test_freeze();
+        test_seed();
+
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        CHECK(system(cmd) == 0);
+        printf("libquiesce: all checks passed\n");
+        return 0;
+}
