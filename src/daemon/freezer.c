@@ -1,0 +1,195 @@
+/* freezer.c - worker threads for the ioctls (see freezer.h). A freeze
+ * flushes with syncfs() first so FIFREEZE has little left to write, arms the
+ * guard before the ioctl (so no freeze can outlive the daemon), and disarms
+ * it if the ioctl failed; a thaw disarms after FITHAW.
+ */
+#include "freezer.h"
+
+#include <errno.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard.h"
+#include "log.h"
+
+#define WORKER_STACK (128 * 1024)
+#define GUARD_GRACE_USEC (5 * 1000000ULL) /* the daemon's own ceiling fires first */
+
+typedef struct job {
+        qz_freezer *f;
+        qz_fs *fs;
+        int fd;
+        dev_t devno;
+        bool freeze;
+        int err;
+        usec_t start, end;
+        struct job *next;
+} job;
+
+struct qz_freezer {
+        sd_event_source *src;
+        int efd;
+        int guard_sock;
+        int64_t max_frozen_ms;
+        qz_freezer_done_fn done;
+        void *ud;
+        pthread_mutex_t lock;
+        job *finished; /* LIFO of completed jobs, reversed on drain */
+        atomic_uint inflight;
+        atomic_ullong fifreeze_calls, fithaw_calls;
+};
+
+usec_t qz_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        return (usec_t)ts.tv_sec * 1000000 + (usec_t)ts.tv_nsec / 1000;
+}
+
+static void *worker(void *arg) {
+        job *j = arg;
+        qz_freezer *f = j->f;
+        if (j->freeze) {
+                /* Pre-flush while writers still run, so the freeze itself is short. */
+                (void)syncfs(j->fd);
+                usec_t hard = f->max_frozen_ms < 0 ? UINT64_MAX
+                                                   : qz_now() + (usec_t)f->max_frozen_ms * 1000 + GUARD_GRACE_USEC;
+                int r = qz_guard_arm(f->guard_sock, j->devno, j->fd, hard);
+                if (r < 0) {
+                        j->err = ENOLINK; /* no guard, no freeze */
+                        j->start = j->end = qz_now();
+                } else {
+                        j->start = qz_now();
+                        atomic_fetch_add(&f->fifreeze_calls, 1);
+                        r = ioctl(j->fd, FIFREEZE, 0);
+                        j->err = r < 0 ? errno : 0;
+                        j->end = qz_now();
+                        if (r < 0)
+                                (void)qz_guard_disarm(f->guard_sock, j->devno);
+                }
+        } else {
+                j->start = qz_now();
+                atomic_fetch_add(&f->fithaw_calls, 1);
+                int r = ioctl(j->fd, FITHAW, 0);
+                j->err = r < 0 ? errno : 0;
+                j->end = qz_now();
+                (void)qz_guard_disarm(f->guard_sock, j->devno);
+        }
+        pthread_mutex_lock(&f->lock);
+        j->next = f->finished;
+        f->finished = j;
+        pthread_mutex_unlock(&f->lock);
+        uint64_t one = 1;
+        if (write(f->efd, &one, sizeof(one)) < 0)
+                log_error("freezer: cannot wake the event loop: %s", strerror(errno));
+        return NULL;
+}
+
+static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        qz_freezer *f = userdata;
+        uint64_t v;
+        (void)s;
+        (void)revents;
+        if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_error("freezer: eventfd read: %s", strerror(errno));
+        pthread_mutex_lock(&f->lock);
+        job *list = f->finished;
+        f->finished = NULL;
+        pthread_mutex_unlock(&f->lock);
+        job *rev = NULL;
+        while (list) {
+                job *n = list->next;
+                list->next = rev;
+                rev = list;
+                list = n;
+        }
+        while (rev) {
+                job *n = rev->next;
+                atomic_fetch_sub(&f->inflight, 1);
+                f->done(f->ud, rev->fs, rev->freeze, rev->err, rev->start, rev->end);
+                free(rev);
+                rev = n;
+        }
+        return 0;
+}
+
+qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, qz_freezer_done_fn done,
+                           void *ud) {
+        qz_freezer *f = calloc(1, sizeof(*f));
+        if (!f)
+                return NULL;
+        pthread_mutex_init(&f->lock, NULL);
+        f->guard_sock = guard_sock;
+        f->max_frozen_ms = max_frozen_ms;
+        f->done = done;
+        f->ud = ud;
+        f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (f->efd < 0 || sd_event_add_io(e, &f->src, f->efd, EPOLLIN, on_finished, f) < 0) {
+                qz_freezer_free(f);
+                return NULL;
+        }
+        /* Completions before new requests: a thaw result is never queued behind clients. */
+        sd_event_source_set_priority(f->src, SD_EVENT_PRIORITY_IMPORTANT);
+        return f;
+}
+
+void qz_freezer_free(qz_freezer *f) {
+        if (!f)
+                return;
+        sd_event_source_unref(f->src);
+        if (f->efd >= 0)
+                close(f->efd);
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+}
+
+int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze) {
+        job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->f = f;
+        j->fs = fs;
+        j->fd = fs->ioctl_fd;
+        j->devno = fs->devno;
+        j->freeze = freeze;
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, WORKER_STACK);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        atomic_fetch_add(&f->inflight, 1);
+        int r = pthread_create(&t, &attr, worker, j);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                /* No thread: complete with the error through the loop like any job,
+                 * so the state machine never sees a re-entrant completion. */
+                j->err = r;
+                j->start = j->end = qz_now();
+                pthread_mutex_lock(&f->lock);
+                j->next = f->finished;
+                f->finished = j;
+                pthread_mutex_unlock(&f->lock);
+                uint64_t one = 1;
+                if (write(f->efd, &one, sizeof(one)) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+unsigned qz_freezer_inflight(qz_freezer *f) {
+        return atomic_load(&f->inflight);
+}
+
+uint64_t qz_freezer_fifreeze_calls(qz_freezer *f) {
+        return atomic_load(&f->fifreeze_calls);
+}
+
+uint64_t qz_freezer_fithaw_calls(qz_freezer *f) {
+        return atomic_load(&f->fithaw_calls);
+}

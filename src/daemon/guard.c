@@ -1,0 +1,217 @@
+/* guard.c - the guard process (see guard.h). It does nothing but wait on
+ * one socket: no allocation after start but its table, no logging on the
+ * path to a thaw, memory locked, and deaf to the signals a terminal sends.
+ */
+#include "guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { GUARD_ARM = 1, GUARD_DISARM = 2, GUARD_THAWED = 3 };
+
+struct guard_msg {
+        uint32_t op;
+        uint32_t pad;
+        uint64_t key;
+        uint64_t deadline;
+};
+
+struct entry {
+        dev_t key;
+        int fd;
+        uint64_t deadline;
+};
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void say(const char *fmt, dev_t key, int err) {
+        char line[256];
+        int n = snprintf(line, sizeof(line), fmt, major(key), minor(key), err ? strerror(err) : "");
+        if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+                return;
+}
+
+static void guard_main(int sock) {
+        prctl(PR_SET_NAME, "quiesced-guard");
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGQUIT, SIG_IGN);
+        mlockall(MCL_CURRENT | MCL_FUTURE);
+
+        struct entry *tab = NULL;
+        size_t n = 0, cap = 0;
+        for (;;) {
+                uint64_t now = now_usec(), next = UINT64_MAX;
+                for (size_t i = 0; i < n;) {
+                        if (tab[i].deadline > now) {
+                                if (tab[i].deadline < next)
+                                        next = tab[i].deadline;
+                                i++;
+                                continue;
+                        }
+                        /* The daemon kept it frozen past its hard deadline: thaw it. */
+                        int r = ioctl(tab[i].fd, FITHAW, 0);
+                        say(r < 0 ? "quiesced-guard: hard deadline passed for %u:%u, thaw failed: %s\n"
+                                  : "quiesced-guard: hard deadline passed for %u:%u, thawed it%s\n",
+                            tab[i].key, r < 0 ? errno : 0);
+                        struct guard_msg rep = {.op = GUARD_THAWED, .key = tab[i].key};
+                        (void)send(sock, &rep, sizeof(rep), MSG_NOSIGNAL | MSG_DONTWAIT);
+                        close(tab[i].fd);
+                        tab[i] = tab[--n];
+                }
+                int timeout = next == UINT64_MAX ? -1 : (int)((next - now + 999) / 1000);
+                struct pollfd p = {.fd = sock, .events = POLLIN};
+                int pr = poll(&p, 1, timeout);
+                if (pr < 0 && errno == EINTR)
+                        continue;
+                if (pr == 0)
+                        continue;
+
+                struct guard_msg m;
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int))];
+                } control;
+                struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+                struct msghdr mh = {.msg_iov = &iov,
+                                    .msg_iovlen = 1,
+                                    .msg_control = &control,
+                                    .msg_controllen = sizeof(control)};
+                ssize_t r = pr > 0 ? recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) : -1;
+                if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (r <= 0) {
+                        /* The daemon is gone: thaw what it froze, newest first. */
+                        for (size_t i = n; i-- > 0;) {
+                                int t = ioctl(tab[i].fd, FITHAW, 0);
+                                say(t < 0 ? "quiesced-guard: quiesced died; thawing %u:%u failed: %s\n"
+                                          : "quiesced-guard: quiesced died; thawed %u:%u%s\n",
+                                    tab[i].key, t < 0 ? errno : 0);
+                        }
+                        _exit(0);
+                }
+                int fd = -1;
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+                if (r != sizeof(m)) {
+                        if (fd >= 0)
+                                close(fd);
+                        continue;
+                }
+                if (m.op == GUARD_ARM && fd >= 0) {
+                        if (n == cap) {
+                                size_t ncap = cap ? cap * 2 : 16;
+                                struct entry *t = realloc(tab, ncap * sizeof(*t));
+                                if (!t) {
+                                        close(fd);
+                                        continue;
+                                }
+                                tab = t;
+                                cap = ncap;
+                        }
+                        tab[n++] = (struct entry){.key = (dev_t)m.key, .fd = fd, .deadline = m.deadline};
+                } else {
+                        if (fd >= 0)
+                                close(fd);
+                        if (m.op == GUARD_DISARM)
+                                for (size_t i = 0; i < n; i++)
+                                        if (tab[i].key == (dev_t)m.key) {
+                                                close(tab[i].fd);
+                                                tab[i] = tab[--n];
+                                                break;
+                                        }
+                }
+        }
+}
+
+int qz_guard_start(void) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(sv[0]);
+                close(sv[1]);
+                return -e;
+        }
+        if (pid == 0) {
+                close(sv[0]);
+                /* Keep nothing of the daemon's but stdio and our socket. */
+                for (int fd = 3; fd < 1024; fd++)
+                        if (fd != sv[1])
+                                close(fd);
+                guard_main(sv[1]);
+                _exit(0);
+        }
+        close(sv[1]);
+        return sv[0];
+}
+
+static int guard_send(int sock, const struct guard_msg *m, int fd) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (fd >= 0) {
+                memset(&control, 0, sizeof(control));
+                mh.msg_control = &control;
+                mh.msg_controllen = sizeof(control);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        for (;;) {
+                if (sendmsg(sock, &mh, MSG_NOSIGNAL) >= 0)
+                        return 0;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+int qz_guard_arm(int sock, dev_t key, int fd, uint64_t hard_deadline) {
+        struct guard_msg m = {.op = GUARD_ARM, .key = key, .deadline = hard_deadline};
+        return guard_send(sock, &m, fd);
+}
+
+int qz_guard_disarm(int sock, dev_t key) {
+        struct guard_msg m = {.op = GUARD_DISARM, .key = key};
+        return guard_send(sock, &m, -1);
+}
+
+int qz_guard_read_report(int sock, dev_t *key) {
+        struct guard_msg m;
+        ssize_t r = recv(sock, &m, sizeof(m), MSG_DONTWAIT);
+        if (r < 0)
+                return errno == EAGAIN ? 0 : -errno;
+        if (r == 0)
+                return -EPIPE;
+        if (r != sizeof(m) || m.op != GUARD_THAWED)
+                return 0;
+        *key = (dev_t)m.key;
+        return 1;
+}

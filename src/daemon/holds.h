@@ -1,0 +1,146 @@
+/* holds.h - the freeze state machine: filesystems (one per superblock) with
+ * reference counts, holds with deadlines, group freezes in progress, and the
+ * administrator's ceiling. Pure logic: it never calls the kernel or reads a
+ * clock; the daemon injects "start a freeze/thaw" and passes time in, so the
+ * unit tests can drive it with a fake kernel.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef uint64_t usec_t; /* CLOCK_BOOTTIME microseconds */
+#define QZ_USEC_INFINITY UINT64_MAX
+
+typedef enum qz_fs_state {
+        QZ_FS_THAWED,
+        QZ_FS_FREEZING, /* syncfs + FIFREEZE running in a worker */
+        QZ_FS_FROZEN,
+        QZ_FS_THAWING, /* FITHAW running in a worker */
+} qz_fs_state;
+
+const char *qz_fs_state_name(qz_fs_state s);
+
+typedef struct qz_op qz_op;
+typedef struct qzd_hold qzd_hold;
+
+typedef struct qz_fs {
+        dev_t devno;
+        char id[32]; /* "major:minor" */
+        char *mountpoint, *fstype, *source;
+        int ioctl_fd;       /* owned while referenced; -1 otherwise */
+        dev_t host_devno;   /* filesystem holding our loop device's backing file, 0 none */
+        bool is_root;
+        qz_fs_state state;
+        unsigned refs;      /* references of holds and of group freezes in progress */
+        usec_t freeze_start;    /* FIFREEZE began: writes blocked from here */
+        usec_t frozen_at;       /* FIFREEZE returned */
+        usec_t thawed_at;
+        usec_t ceiling_at;      /* force-thaw time, QZ_USEC_INFINITY none */
+        int64_t freeze_ms;      /* duration of the FIFREEZE call, -1 unknown */
+        int64_t last_stall_ms;  /* FIFREEZE start to FITHAW end of the last cycle */
+        char last_gone[160];    /* why the last hold on it went away, for EINVAL messages */
+        qz_op **waiters;        /* ops waiting for the freeze in progress */
+        size_t n_waiters;
+        void *userdata;
+        struct qz_fs *next;     /* registry list */
+} qz_fs;
+
+struct qzd_hold {
+        uint64_t id;
+        void *owner; /* the connection; NULL once detached and its connection closed */
+        bool detached;
+        uid_t uid;
+        pid_t pid;
+        int64_t timeout_ms; /* -1: none of its own */
+        usec_t created;
+        usec_t deadline;    /* QZ_USEC_INFINITY: none */
+        size_t n_fs;
+        qz_fs **fs;         /* in freeze order */
+        char **paths;       /* the request's path for each, may be NULL entries */
+        qzd_hold *prev, *next;
+};
+
+/* A group freeze in progress: takes its filesystems one after another. */
+struct qz_op {
+        void *owner;
+        bool detached;
+        uid_t uid;
+        pid_t pid;
+        int64_t timeout_ms;
+        size_t n_fs, next; /* fs[0..next) are frozen and referenced */
+        qz_fs **fs;
+        char **paths;
+        bool waiting; /* referenced fs[next] and waits for its freeze */
+        void *userdata;
+};
+
+typedef struct qz_holds qz_holds;
+
+typedef struct qz_holds_ops {
+        /* Begin syncfs+FIFREEZE / FITHAW of fs asynchronously; the daemon later
+         * calls qz_holds_freeze_done / qz_holds_thaw_done. */
+        void (*start_freeze)(void *ud, qz_fs *fs);
+        void (*start_thaw)(void *ud, qz_fs *fs);
+        /* A group freeze finished: hold is set on success; on failure err
+         * (positive errno), msg (naming the path, filesystem and reason) and
+         * the path that failed. The op is freed after the call. Not called for
+         * cancelled ops. */
+        void (*op_done)(void *ud, qz_op *op, qzd_hold *hold, int err, const char *msg, const char *path);
+        /* A hold went away (released, expired, force-thawed, owner closed). */
+        void (*hold_gone)(void *ud, const qzd_hold *hold, const char *why);
+        /* fs is thawed and unreferenced; the daemon may close its fd. */
+        void (*fs_idle)(void *ud, qz_fs *fs);
+} qz_holds_ops;
+
+qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, int64_t max_frozen_ms, size_t max_holds);
+void qz_holds_free(qz_holds *h);
+int64_t qz_holds_max_frozen_ms(const qz_holds *h);
+
+/* The registry of known filesystems. add takes ownership of a calloc'd fs
+ * (with strdup'd strings); find returns NULL when unknown. */
+qz_fs *qz_holds_find_fs(qz_holds *h, dev_t devno);
+qz_fs *qz_holds_add_fs(qz_holds *h, qz_fs *fs);
+qz_fs *qz_holds_first_fs(qz_holds *h);
+/* Forget thawed, unreferenced filesystems beyond the `keep` most recent. */
+void qz_holds_prune(qz_holds *h, size_t keep);
+
+/* Start a group freeze of fs[0..n) (already validated, deduplicated and
+ * ordered by the caller); on success the op owns fs and paths. Returns the
+ * op while it waits; NULL with *err == 0 when it already finished (op_done
+ * was called: everything was frozen already); NULL with *err set
+ * (ENOSPC/ENOMEM/EDEADLK) and msg filled when it could not start. */
+qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detached, int64_t timeout_ms,
+                      qz_fs **fs, char **paths, size_t n, void *userdata, usec_t now, int *err, char *msg,
+                      size_t msglen);
+/* The owner went away: cancels its ops, releases its holds, orphans its
+ * detached holds. */
+void qz_holds_drop_owner(qz_holds *h, void *owner, usec_t now);
+
+/* Completions from the workers. err is a positive errno (0 ok). */
+void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec_t start, usec_t end);
+void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end);
+/* The guard thawed fs behind our back (its hard deadline passed). */
+void qz_holds_thawed_externally(qz_holds *h, qz_fs *fs, usec_t now);
+
+qzd_hold *qz_holds_find(qz_holds *h, uint64_t id);
+qzd_hold *qz_holds_first(qz_holds *h);
+/* The caller's most recent hold on fs: its own connection's, then detached
+ * holds of its uid, then (root) any detached hold. */
+qzd_hold *qz_holds_find_for(qz_holds *h, qz_fs *fs, void *owner, uid_t uid);
+/* Release a whole hold, or only its reference on one filesystem. */
+void qz_holds_release(qz_holds *h, qzd_hold *hold, const char *why, usec_t now);
+/* Returns true when this release started the thaw of fs. */
+bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, const char *why, usec_t now);
+void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, int64_t timeout_ms, usec_t now);
+void qz_holds_release_all(qz_holds *h, const char *why, usec_t now);
+
+/* Deadlines and ceilings: the earliest one, and expire everything due. */
+usec_t qz_holds_next_deadline(qz_holds *h);
+void qz_holds_expire(qz_holds *h, usec_t now);
+
+size_t qz_holds_count(const qz_holds *h);
+/* True when some filesystem is frozen, freezing or thawing. */
+bool qz_holds_busy(const qz_holds *h);

@@ -1,0 +1,734 @@
+/* requests.c - the protocol's methods (docs/protocol.md): Freeze, Thaw,
+ * ResetTimeout, Status, GetInfo. Turns a request's paths or descriptors into
+ * filesystems, applies the refusals (runtime directory, root without a
+ * deadline, unfreezable types), orders a group, and hands it to holds.c;
+ * also the callbacks through which holds.c reaches the kernel and clients.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "quiesce.h"
+
+/* Types the kernel cannot freeze (no freeze_fs): refused before any syncfs. */
+static const char *const unfreezable[] = {
+        "tmpfs", "ramfs", "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "overlay",
+        "fuse", "fuseblk", "nfs", "nfs4", "cifs", "smb3", "9p", "autofs", "mqueue", "debugfs",
+        "tracefs", "securityfs", "pstore", "bpf", "configfs", "hugetlbfs", "binfmt_misc",
+        "efivarfs", "nsfs", "squashfs", "iso9660", "erofs", "virtiofs", "rpc_pipefs",
+};
+
+static bool is_unfreezable(const char *fstype) {
+        if (strncmp(fstype, "fuse.", 5) == 0)
+                return true;
+        for (size_t i = 0; i < sizeof(unfreezable) / sizeof(unfreezable[0]); i++)
+                if (strcmp(fstype, unfreezable[i]) == 0)
+                        return true;
+        return false;
+}
+
+static void reply_error(qz_conn *c, int err, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void reply_error(qz_conn *c, int err, const char *path, const char *fmt, ...) {
+        char msg[768];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        const char *kind = err == EINVAL && !path ? "io.quiesce.InvalidRequest" : "io.quiesce.Error";
+        qz_conn_reply(c, qz_json_error(kind, err, path, "%s", msg));
+}
+
+static void reply_ok(qz_conn *c, json_object *params) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "parameters", params);
+        qz_conn_reply(c, o);
+}
+
+static int64_t ms_until(usec_t deadline, usec_t now) {
+        if (deadline == QZ_USEC_INFINITY)
+                return -1;
+        return deadline > now ? (int64_t)((deadline - now + 999) / 1000) : 0;
+}
+
+static json_object *fs_ref_json(const qz_fs *fs, const char *path) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(fs->id));
+        json_object_object_add(o, "mountpoint", json_object_new_string(fs->mountpoint));
+        json_object_object_add(o, "fstype", json_object_new_string(fs->fstype));
+        json_object_object_add(o, "source", json_object_new_string(fs->source));
+        if (path)
+                json_object_object_add(o, "path", json_object_new_string(path));
+        if (fs->freeze_ms >= 0)
+                json_object_object_add(o, "stall_ms", json_object_new_int64(fs->freeze_ms));
+        return o;
+}
+
+static json_object *hold_json(const qzd_hold *hold, usec_t now) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_uint64(hold->id));
+        json_object_object_add(o, "detached", json_object_new_boolean(hold->detached));
+        json_object_object_add(o, "remaining_ms", json_object_new_int64(ms_until(hold->deadline, now)));
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < hold->n_fs; i++)
+                json_object_array_add(a, fs_ref_json(hold->fs[i], hold->paths[i]));
+        json_object_object_add(o, "filesystems", a);
+        return o;
+}
+
+/* ---- targets: a request's paths or descriptors, as filesystems ------------ */
+
+typedef struct target {
+        qz_fs *fs;
+        int fd; /* for a freeze: an fd fit for the ioctls, until handed to fs */
+        char *path;
+} target;
+
+static void targets_free(target *t, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (t[i].fd >= 0)
+                        close(t[i].fd);
+                free(t[i].path);
+        }
+}
+
+static qz_fs *fs_for(qz_daemon *d, const qz_mount_info *info, bool create) {
+        qz_fs *fs = qz_holds_find_fs(d->holds, info->devno);
+        if (fs && fs->refs == 0 && fs->state == QZ_FS_THAWED && strcmp(fs->mountpoint, info->mountpoint) != 0) {
+                /* Idle: refresh its names from the current mount table. */
+                char *mp = strdup(info->mountpoint), *ty = strdup(info->fstype), *so = strdup(info->source);
+                if (mp && ty && so) {
+                        free(fs->mountpoint), free(fs->fstype), free(fs->source);
+                        fs->mountpoint = mp, fs->fstype = ty, fs->source = so;
+                } else {
+                        free(mp), free(ty), free(so);
+                }
+        }
+        if (fs || !create)
+                return fs;
+        fs = calloc(1, sizeof(*fs));
+        if (!fs)
+                return NULL;
+        fs->devno = info->devno;
+        snprintf(fs->id, sizeof(fs->id), "%s", info->id);
+        fs->mountpoint = strdup(info->mountpoint);
+        fs->fstype = strdup(info->fstype);
+        fs->source = strdup(info->source);
+        fs->ioctl_fd = -1;
+        fs->is_root = strcmp(info->mountpoint, "/") == 0;
+        if (!fs->mountpoint || !fs->fstype || !fs->source) {
+                free(fs->mountpoint), free(fs->fstype), free(fs->source), free(fs);
+                return NULL;
+        }
+        fs->host_devno = qz_mounts_loop_host(d->mounts, fs->source);
+        return qz_holds_add_fs(d->holds, fs);
+}
+
+/* Resolves the request's targets. On failure replies and returns -1. With
+ * `freezing`, unknown filesystems are registered and each target keeps a
+ * descriptor fit for FIFREEZE; otherwise unknown filesystems have fs NULL. */
+static int resolve_targets(qz_conn *c, json_object *params, bool freezing, target *t, size_t *ret_n) {
+        qz_daemon *d = c->d;
+        json_object *paths = NULL;
+        int64_t n_fds = 0;
+        if (json_object_object_get_ex(params, "paths", &paths) && !json_object_is_type(paths, json_type_array)) {
+                reply_error(c, EINVAL, NULL, "\"paths\" must be an array of strings");
+                return -1;
+        }
+        json_object *fdsv;
+        if (json_object_object_get_ex(params, "fds", &fdsv) && !qz_json_get_int64(params, "fds", &n_fds)) {
+                reply_error(c, EINVAL, NULL, "\"fds\" must be a number");
+                return -1;
+        }
+        size_t n_paths = paths ? json_object_array_length(paths) : 0;
+        size_t n = n_fds > 0 ? (size_t)n_fds : n_paths;
+        if (n_fds < 0 || n == 0 || n > QZ_MAX_TARGETS || (n_fds > 0 && n_paths && n_paths != (size_t)n_fds)) {
+                reply_error(c, EINVAL, NULL,
+                            n == 0 ? "no path given"
+                                   : "between 1 and %d targets, and as many paths as descriptors, please",
+                            QZ_MAX_TARGETS);
+                return -1;
+        }
+        int fds[QZ_MAX_TARGETS];
+        if (n_fds > 0 && qz_wire_take_fds(&c->rd, fds, n) < 0) {
+                reply_error(c, EBADMSG, NULL, "the request announced %zu descriptors but %zu arrived", n,
+                            c->rd.n_fds);
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+                t[i] = (target){.fd = n_fds > 0 ? fds[i] : -1};
+        size_t done = 0;
+        for (; done < n; done++) {
+                target *x = &t[done];
+                const char *p = NULL;
+                if (paths) {
+                        json_object *e = json_object_array_get_idx(paths, done);
+                        if (!json_object_is_type(e, json_type_string)) {
+                                reply_error(c, EINVAL, NULL, "\"paths\" must be an array of strings");
+                                goto fail;
+                        }
+                        p = json_object_get_string(e);
+                }
+                char name[64];
+                if (!p) {
+                        snprintf(name, sizeof(name), "descriptor #%zu", done);
+                        p = name;
+                }
+                x->path = strdup(p);
+                if (!x->path) {
+                        reply_error(c, ENOMEM, NULL, "out of memory");
+                        goto fail;
+                }
+                if (x->fd < 0) {
+                        if (p[0] != '/') {
+                                reply_error(c, EINVAL, p, "%s: paths must be absolute (or passed as descriptors)", p);
+                                goto fail;
+                        }
+                        x->fd = open(p, O_PATH | O_CLOEXEC);
+                        if (x->fd < 0) {
+                                int e = errno;
+                                reply_error(c, e, p, "%s: %s", p, strerror(e));
+                                goto fail;
+                        }
+                }
+                struct stat st;
+                if (fstat(x->fd, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+                        reply_error(c, EINVAL, p, "%s: not a directory or regular file; name a path inside the filesystem", p);
+                        goto fail;
+                }
+                qz_mount_info info;
+                int r = qz_mounts_identify_fd(d->mounts, x->fd, &info);
+                if (r < 0) {
+                        reply_error(c, -r, p, "%s: cannot find its filesystem in quiesced's mount table: %s", p,
+                                    strerror(-r));
+                        goto fail;
+                }
+                x->fs = fs_for(d, &info, freezing);
+                if (freezing && !x->fs) {
+                        reply_error(c, ENOMEM, p, "%s: out of memory", p);
+                        goto fail;
+                }
+                if (freezing) {
+                        /* A descriptor the ioctls accept, whatever the client sent (O_PATH ...). */
+                        char proc[64];
+                        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", x->fd);
+                        int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                                                    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+                        if (fd < 0) {
+                                int e = errno;
+                                reply_error(c, e, p, "%s: cannot open it: %s", p, strerror(e));
+                                goto fail;
+                        }
+                        close(x->fd);
+                        x->fd = fd;
+                } else {
+                        close(x->fd);
+                        x->fd = -1;
+                }
+        }
+        *ret_n = n;
+        return 0;
+fail:
+        targets_free(t, n);
+        return -1;
+}
+
+static const char *gone_suffix(const qz_fs *fs, char *buf, size_t size) {
+        if (fs && fs->last_gone[0])
+                snprintf(buf, size, " (last: %s)", fs->last_gone);
+        else
+                buf[0] = '\0';
+        return buf;
+}
+
+/* ---- Freeze ---------------------------------------------------------------- */
+
+static int nesting_level(qz_daemon *d, const qz_fs *fs) {
+        int level = 0;
+        for (dev_t host = fs->host_devno; host && level < 8; level++)
+                host = qz_mounts_host_of_devno(d->mounts, host);
+        return level;
+}
+
+/* Dependents first (deeper loop nesting), the root filesystem last; stable. */
+static void order_targets(qz_daemon *d, target *t, size_t n) {
+        int key[QZ_MAX_TARGETS];
+        for (size_t i = 0; i < n; i++)
+                key[i] = t[i].fs->is_root ? -1 : nesting_level(d, t[i].fs);
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && key[j - 1] < key[j]; j--) {
+                        target tt = t[j];
+                        t[j] = t[j - 1];
+                        t[j - 1] = tt;
+                        int k = key[j];
+                        key[j] = key[j - 1];
+                        key[j - 1] = k;
+                }
+}
+
+static bool get_timeout(qz_conn *c, json_object *params, int64_t *ret) {
+        if (!qz_json_get_int64(params, "timeout_ms", ret) || (*ret <= 0 && *ret != QZ_NO_DEADLINE)) {
+                reply_error(c, EINVAL, NULL, "\"timeout_ms\" is required: a positive number of milliseconds, "
+                                             "or -1 for no deadline of the hold's own");
+                return false;
+        }
+        return true;
+}
+
+static void do_freeze(qz_conn *c, json_object *params) {
+        qz_daemon *d = c->d;
+        int64_t timeout_ms;
+        bool detached = false;
+        if (!get_timeout(c, params, &timeout_ms))
+                return;
+        json_object *dv;
+        if (json_object_object_get_ex(params, "detached", &dv) && !qz_json_get_bool(params, "detached", &detached)) {
+                reply_error(c, EINVAL, NULL, "\"detached\" must be true or false");
+                return;
+        }
+        target t[QZ_MAX_TARGETS];
+        size_t n;
+        if (resolve_targets(c, params, true, t, &n) < 0)
+                return;
+
+        /* Refusals, and one reference per superblock. */
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+                qz_fs *fs = t[i].fs;
+                const char *p = t[i].path;
+                int err = 0;
+                char msg[512];
+                if (is_unfreezable(fs->fstype)) {
+                        err = EOPNOTSUPP;
+                        snprintf(msg, sizeof(msg), "%s: %s %s (mounted at %s) does not support freezing", p,
+                                 fs->fstype, fs->id, fs->mountpoint);
+                } else if (fs->devno == d->runtime_devno) {
+                        err = EDEADLK;
+                        snprintf(msg, sizeof(msg),
+                                 "%s: %s %s (mounted at %s) holds quiesced's runtime directory %s; freezing it "
+                                 "would block the daemon that must thaw it",
+                                 p, fs->fstype, fs->id, fs->mountpoint, d->runtime_dir);
+                } else if (fs->is_root && timeout_ms == QZ_NO_DEADLINE) {
+                        err = EINVAL;
+                        snprintf(msg, sizeof(msg),
+                                 "%s: refusing to freeze the root filesystem (%s %s) without a finite deadline; "
+                                 "give a timeout",
+                                 p, fs->fstype, fs->id);
+                }
+                if (err) {
+                        qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, p, "%s", msg));
+                        targets_free(t, n);
+                        return;
+                }
+                bool dup = false;
+                for (size_t j = 0; j < m; j++)
+                        dup |= t[j].fs == fs;
+                if (dup) {
+                        targets_free(&t[i], 1);
+                        continue;
+                }
+                t[m++] = t[i];
+        }
+        order_targets(d, t, m);
+
+        qz_fs **fs = calloc(m, sizeof(*fs));
+        char **paths = calloc(m, sizeof(*paths));
+        if (!fs || !paths) {
+                free(fs), free(paths);
+                targets_free(t, m);
+                reply_error(c, ENOMEM, NULL, "out of memory");
+                return;
+        }
+        for (size_t i = 0; i < m; i++) {
+                fs[i] = t[i].fs;
+                paths[i] = t[i].path;
+                t[i].path = NULL;
+                if (fs[i]->ioctl_fd < 0) {
+                        fs[i]->ioctl_fd = t[i].fd;
+                        t[i].fd = -1;
+                }
+        }
+        targets_free(t, m);
+
+        int err = 0;
+        char msg[512];
+        c->busy = true;
+        qz_op *op = qz_holds_begin(d->holds, c, c->cred.uid, c->cred.pid, detached, timeout_ms, fs, paths, m, c,
+                                   qz_now(), &err, msg, sizeof(msg));
+        if (op) {
+                c->op = op;
+                return;
+        }
+        if (err) {
+                c->busy = false;
+                for (size_t i = 0; i < m; i++) {
+                        if (fs[i]->refs == 0 && fs[i]->state == QZ_FS_THAWED && fs[i]->ioctl_fd >= 0) {
+                                close(fs[i]->ioctl_fd);
+                                fs[i]->ioctl_fd = -1;
+                        }
+                        free(paths[i]);
+                }
+                free(fs), free(paths);
+                qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, NULL, "%s", msg));
+        }
+}
+
+/* ---- Thaw and ResetTimeout --------------------------------------------------- */
+
+static bool may_touch(qz_conn *c, const qzd_hold *hold) {
+        return c->cred.uid == 0 || hold->uid == c->cred.uid;
+}
+
+static qzd_hold *hold_by_id(qz_conn *c, json_object *params, bool *given) {
+        int64_t id;
+        json_object *v;
+        *given = json_object_object_get_ex(params, "hold", &v);
+        if (!*given)
+                return NULL;
+        if (!qz_json_get_int64(params, "hold", &id) || id <= 0) {
+                reply_error(c, EINVAL, NULL, "\"hold\" must be a positive hold id");
+                return NULL;
+        }
+        qzd_hold *hold = qz_holds_find(c->d->holds, (uint64_t)id);
+        if (!hold) {
+                const char *why = qz_daemon_gone_reason(c->d, (uint64_t)id);
+                qz_conn_reply(c, qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold %" PRId64 " is gone: %s", id,
+                                               why ? why : "no such hold (never granted, or long gone)"));
+                return NULL;
+        }
+        if (!may_touch(c, hold)) {
+                qz_conn_reply(c, qz_json_error("io.quiesce.Error", EPERM, NULL,
+                                               "hold %" PRId64 " belongs to uid %u; only it or root may change it",
+                                               id, (unsigned)hold->uid));
+                return NULL;
+        }
+        return hold;
+}
+
+/* For each target, the caller's most recent hold on it; replies on failure. */
+static int holds_for_targets(qz_conn *c, target *t, size_t n, qzd_hold **ret) {
+        for (size_t i = 0; i < n; i++) {
+                qzd_hold *hold = t[i].fs ? qz_holds_find_for(c->d->holds, t[i].fs, c, c->cred.uid) : NULL;
+                if (!hold) {
+                        char suffix[200];
+                        if (t[i].fs)
+                                reply_error(c, EINVAL, t[i].path, "%s: %s %s (mounted at %s) has no quiesce hold of yours%s",
+                                            t[i].path, t[i].fs->fstype, t[i].fs->id, t[i].fs->mountpoint,
+                                            gone_suffix(t[i].fs, suffix, sizeof(suffix)));
+                        else
+                                reply_error(c, EINVAL, t[i].path, "%s: its filesystem is not frozen by quiesce",
+                                            t[i].path);
+                        return -1;
+                }
+                ret[i] = hold;
+        }
+        return 0;
+}
+
+static json_object *released_json(const qzd_hold *hold, const qz_fs *fs, const char *path, bool thaws,
+                                  usec_t now) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "hold", json_object_new_uint64(hold->id));
+        json_object_object_add(o, "filesystem", fs_ref_json(fs, path));
+        json_object_object_add(o, "thawed", json_object_new_boolean(thaws));
+        json_object_object_add(o, "frozen_ms", json_object_new_int64((int64_t)((now - fs->freeze_start) / 1000)));
+        return o;
+}
+
+static void do_thaw(qz_conn *c, json_object *params) {
+        qz_daemon *d = c->d;
+        usec_t now = qz_now();
+        bool given;
+        json_object *released = json_object_new_array();
+        qzd_hold *hold = hold_by_id(c, params, &given);
+        if (given) {
+                if (!hold) {
+                        json_object_put(released);
+                        return;
+                }
+                for (size_t i = 0; i < hold->n_fs; i++) {
+                        qz_fs *fs = hold->fs[i];
+                        bool thaws = fs->refs == 1 && fs->state == QZ_FS_FROZEN;
+                        json_object_array_add(released, released_json(hold, fs, hold->paths[i], thaws, now));
+                }
+                qz_holds_release(d->holds, hold, "released: thawed by request", now);
+        } else {
+                target t[QZ_MAX_TARGETS];
+                qzd_hold *holds[QZ_MAX_TARGETS];
+                size_t n = 0;
+                if (resolve_targets(c, params, false, t, &n) < 0) {
+                        json_object_put(released);
+                        return;
+                }
+                if (holds_for_targets(c, t, n, holds) < 0) {
+                        targets_free(t, n);
+                        json_object_put(released);
+                        return;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        qzd_hold *h = qz_holds_find_for(d->holds, t[i].fs, c, c->cred.uid);
+                        if (!h)
+                                continue; /* the same filesystem named twice, and its hold already gone */
+                        bool thaws = t[i].fs->refs == 1 && t[i].fs->state == QZ_FS_FROZEN;
+                        json_object_array_add(released, released_json(h, t[i].fs, t[i].path, thaws, now));
+                        qz_holds_release_fs(d->holds, h, t[i].fs, "released: thawed by request", now);
+                }
+                targets_free(t, n);
+        }
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "released", released);
+        reply_ok(c, p);
+}
+
+static void do_reset_timeout(qz_conn *c, json_object *params) {
+        usec_t now = qz_now();
+        int64_t timeout_ms;
+        if (!get_timeout(c, params, &timeout_ms))
+                return;
+        bool given;
+        qzd_hold *list[QZ_MAX_TARGETS];
+        size_t n = 0;
+        qzd_hold *hold = hold_by_id(c, params, &given);
+        if (given) {
+                if (!hold)
+                        return;
+                list[n++] = hold;
+        } else {
+                target t[QZ_MAX_TARGETS];
+                if (resolve_targets(c, params, false, t, &n) < 0)
+                        return;
+                int r = holds_for_targets(c, t, n, list);
+                targets_free(t, n);
+                if (r < 0)
+                        return;
+        }
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < list[i]->n_fs; j++)
+                        if (list[i]->fs[j]->is_root && timeout_ms == QZ_NO_DEADLINE) {
+                                reply_error(c, EINVAL, list[i]->fs[j]->mountpoint,
+                                            "hold %" PRIu64 " covers the root filesystem, which needs a finite deadline",
+                                            list[i]->id);
+                                return;
+                        }
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                qz_holds_reset_timeout(c->d->holds, list[i], timeout_ms, now);
+                bool seen = false;
+                for (size_t j = 0; j < i; j++)
+                        seen |= list[j] == list[i];
+                if (!seen)
+                        json_object_array_add(a, hold_json(list[i], now));
+        }
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "holds", a);
+        reply_ok(c, p);
+}
+
+/* ---- Status and GetInfo ------------------------------------------------------ */
+
+static void add_info(qz_daemon *d, json_object *p) {
+        json_object_object_add(p, "version", json_object_new_string(QZ_VERSION_STRING));
+        json_object_object_add(p, "pid", json_object_new_int(getpid()));
+        json_object_object_add(p, "max_frozen_ms", json_object_new_int64(d->max_frozen_ms));
+}
+
+static void do_status(qz_conn *c) {
+        qz_daemon *d = c->d;
+        usec_t now = qz_now();
+        json_object *p = json_object_new_object();
+        add_info(d, p);
+        json_object *fsa = json_object_new_array();
+        for (qz_fs *fs = qz_holds_first_fs(d->holds); fs; fs = fs->next) {
+                bool active = fs->state != QZ_FS_THAWED;
+                if (!active && fs->refs == 0 && fs->freeze_start == 0)
+                        continue; /* named in a refused request, never frozen */
+                json_object *o = fs_ref_json(fs, NULL);
+                json_object_object_add(o, "state", json_object_new_string(qz_fs_state_name(fs->state)));
+                int64_t frozen_ms = active ? (int64_t)((now - fs->freeze_start) / 1000) : fs->last_stall_ms;
+                if (fs->state == QZ_FS_FREEZING)
+                        frozen_ms = 0;
+                json_object_object_add(o, "frozen_ms", json_object_new_int64(frozen_ms));
+                json_object_object_add(o, "last_stall_ms", json_object_new_int64(fs->last_stall_ms));
+                json_object_object_add(o, "ceiling_ms", json_object_new_int64(
+                                                                  fs->state == QZ_FS_FROZEN ? ms_until(fs->ceiling_at, now) : -1));
+                json_object *ha = json_object_new_array();
+                for (qzd_hold *h = qz_holds_first(d->holds); h; h = h->next)
+                        for (size_t i = 0; i < h->n_fs; i++) {
+                                if (h->fs[i] != fs)
+                                        continue;
+                                json_object *ho = json_object_new_object();
+                                json_object_object_add(ho, "id", json_object_new_uint64(h->id));
+                                json_object_object_add(ho, "detached", json_object_new_boolean(h->detached));
+                                json_object_object_add(ho, "pid", json_object_new_int(h->pid));
+                                json_object_object_add(ho, "uid", json_object_new_int64(h->uid));
+                                json_object_object_add(ho, "age_ms", json_object_new_int64((int64_t)((now - h->created) / 1000)));
+                                json_object_object_add(ho, "remaining_ms", json_object_new_int64(ms_until(h->deadline, now)));
+                                json_object_array_add(ha, ho);
+                        }
+                json_object_object_add(o, "holds", ha);
+                json_object_array_add(fsa, o);
+        }
+        json_object_object_add(p, "filesystems", fsa);
+        json_object *ctr = json_object_new_object();
+        json_object_object_add(ctr, "fifreeze", json_object_new_uint64(qz_freezer_fifreeze_calls(d->freezer)));
+        json_object_object_add(ctr, "fithaw", json_object_new_uint64(qz_freezer_fithaw_calls(d->freezer)));
+        json_object_object_add(ctr, "holds_granted", json_object_new_uint64(d->holds_granted));
+        json_object_object_add(ctr, "holds_active", json_object_new_uint64(qz_holds_count(d->holds)));
+        json_object_object_add(ctr, "connections", json_object_new_uint64(d->n_conns));
+        json_object_object_add(p, "counters", ctr);
+        reply_ok(c, p);
+}
+
+static void do_get_info(qz_conn *c) {
+        json_object *p = json_object_new_object();
+        add_info(c->d, p);
+        json_object_object_add(p, "socket", json_object_new_string(c->d->socket_path));
+        json_object_object_add(p, "runtime_dir", json_object_new_string(c->d->runtime_dir));
+        reply_ok(c, p);
+}
+
+void qz_request_dispatch(qz_conn *c, json_object *msg) {
+        const char *method = qz_json_get_string(msg, "method");
+        json_object *params = NULL;
+        if (!method) {
+                reply_error(c, EINVAL, NULL, "malformed request: no \"method\" string");
+                return;
+        }
+        if (json_object_object_get_ex(msg, "parameters", &params) && !json_object_is_type(params, json_type_object)) {
+                reply_error(c, EINVAL, NULL, "malformed request: \"parameters\" must be an object");
+                return;
+        }
+        json_object *empty = NULL;
+        if (!params)
+                params = empty = json_object_new_object();
+        if (c->d->shutting_down && strcmp(method, "io.quiesce.Freeze") == 0)
+                reply_error(c, ESHUTDOWN, NULL, "quiesced is shutting down; no new freezes");
+        else if (strcmp(method, "io.quiesce.Freeze") == 0)
+                do_freeze(c, params);
+        else if (strcmp(method, "io.quiesce.Thaw") == 0)
+                do_thaw(c, params);
+        else if (strcmp(method, "io.quiesce.ResetTimeout") == 0)
+                do_reset_timeout(c, params);
+        else if (strcmp(method, "io.quiesce.Status") == 0)
+                do_status(c);
+        else if (strcmp(method, "io.quiesce.GetInfo") == 0)
+                do_get_info(c);
+        else
+                reply_error(c, EINVAL, NULL, "unknown method \"%.100s\"", method);
+        json_object_put(empty);
+}
+
+/* ---- callbacks from holds.c and the freezer ---------------------------------- */
+
+static void cb_start_freeze(void *ud, qz_fs *fs) {
+        qz_daemon *d = ud;
+        log_debug("freezing %s %s (mounted at %s)", fs->fstype, fs->id, fs->mountpoint);
+        int r = qz_freezer_start(d->freezer, fs, true);
+        if (r < 0)
+                log_error("cannot start the freeze of %s: %s", fs->mountpoint, strerror(-r));
+}
+
+static void cb_start_thaw(void *ud, qz_fs *fs) {
+        qz_daemon *d = ud;
+        int r = qz_freezer_start(d->freezer, fs, false);
+        if (r < 0)
+                log_error("cannot start the thaw of %s: %s (the guard thaws it at its hard deadline)",
+                          fs->mountpoint, strerror(-r));
+}
+
+static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char *msg, const char *path) {
+        qz_daemon *d = ud;
+        qz_conn *c = op->userdata;
+        if (hold) {
+                d->holds_granted++;
+                json_object *p = json_object_new_object();
+                json_object_object_add(p, "hold", hold_json(hold, qz_now()));
+                reply_ok(c, p);
+                log_info("hold %" PRIu64 " granted to pid %d uid %u on %zu filesystem(s), first %s%s", hold->id,
+                         (int)hold->pid, (unsigned)hold->uid, hold->n_fs, hold->fs[0]->mountpoint,
+                         hold->detached ? " (detached)" : "");
+        } else {
+                qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, path, "%s", msg));
+                log_notice("freeze for pid %d failed: %s", (int)op->pid, msg);
+        }
+        if (c->dispatching)
+                c->busy = false;
+        else
+                qz_conn_resume(c);
+}
+
+static void cb_hold_gone(void *ud, const qzd_hold *hold, const char *why) {
+        qz_daemon *d = ud;
+        qz_gone *g = &d->gone[d->gone_next++ % QZ_GONE_RING];
+        g->id = hold->id;
+        snprintf(g->why, sizeof(g->why), "%s", why);
+        log_info("hold %" PRIu64 " (pid %d) %s", hold->id, (int)hold->pid, why);
+}
+
+static void cb_fs_idle(void *ud, qz_fs *fs) {
+        (void)ud;
+        if (fs->ioctl_fd >= 0) {
+                close(fs->ioctl_fd);
+                fs->ioctl_fd = -1;
+        }
+}
+
+const qz_holds_ops qz_daemon_holds_ops = {
+        .start_freeze = cb_start_freeze,
+        .start_thaw = cb_start_thaw,
+        .op_done = cb_op_done,
+        .hold_gone = cb_hold_gone,
+        .fs_idle = cb_fs_idle,
+};
+
+const char *qz_daemon_gone_reason(qz_daemon *d, uint64_t id) {
+        for (unsigned i = 0; i < QZ_GONE_RING; i++)
+                if (d->gone[i].id == id && id)
+                        return d->gone[i].why;
+        return NULL;
+}
+
+void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, usec_t start, usec_t end) {
+        qz_daemon *d = ud;
+        if (!freeze) {
+                if (err)
+                        log_warning("FITHAW of %s %s (mounted at %s) failed: %s (thawed by someone else?)", fs->fstype,
+                                    fs->id, fs->mountpoint, strerror(err));
+                qz_holds_thaw_done(d->holds, fs, err, end);
+                log_info("thawed %s %s (mounted at %s): writes were blocked for %" PRId64 " ms", fs->fstype, fs->id,
+                         fs->mountpoint, fs->last_stall_ms);
+                qz_holds_prune(d->holds, 32);
+                return;
+        }
+        char msg[384];
+        msg[0] = '\0';
+        if (err == EBUSY)
+                snprintf(msg, sizeof(msg),
+                         "%s %s (mounted at %s) is already frozen by another tool (not quiesce, e.g. fsfreeze -f); "
+                         "leaving that freeze alone",
+                         fs->fstype, fs->id, fs->mountpoint);
+        else if (err == EOPNOTSUPP || err == ENOTTY)
+                snprintf(msg, sizeof(msg), "%s %s (mounted at %s) does not support freezing", fs->fstype, fs->id,
+                         fs->mountpoint);
+        else if (err == ENOLINK)
+                snprintf(msg, sizeof(msg), "%s %s (mounted at %s): the guard process is gone; refusing to freeze without it",
+                         fs->fstype, fs->id, fs->mountpoint);
+        else if (err)
+                snprintf(msg, sizeof(msg), "%s %s (mounted at %s): FIFREEZE failed: %s", fs->fstype, fs->id,
+                         fs->mountpoint, strerror(err));
+        if (err == ENOTTY)
+                err = EOPNOTSUPP;
+        if (!err)
+                log_info("froze %s %s (mounted at %s) in %" PRIu64 " ms", fs->fstype, fs->id, fs->mountpoint,
+                         (end - start) / 1000);
+        qz_holds_freeze_done(d->holds, fs, err, msg, start, end);
+}

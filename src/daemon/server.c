@@ -1,0 +1,295 @@
+/* server.c - the Unix socket: listening (or socket activation), accepting
+ * with peer credentials, reading NUL-framed requests with their descriptors,
+ * writing replies without ever blocking, and dropping a dead client's holds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "jsonutil.h"
+#include "log.h"
+
+static void conn_free(qz_conn *c) {
+        qz_daemon *d = c->d;
+        /* The requester died or hung up: its connection-bound holds go now. */
+        qz_holds_drop_owner(d->holds, c, qz_now());
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                d->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        d->n_conns--;
+        sd_event_source_unref(c->src);
+        close(c->fd);
+        qz_wire_reader_done(&c->rd);
+        free(c->out);
+        free(c);
+}
+
+static void conn_update_events(qz_conn *c) {
+        uint32_t ev = c->closing ? 0 : EPOLLIN | EPOLLRDHUP;
+        if (c->out_len)
+                ev |= EPOLLOUT;
+        sd_event_source_set_io_events(c->src, ev);
+}
+
+/* Writes what it can; false when the connection broke. */
+static bool conn_flush(qz_conn *c) {
+        while (c->out_len) {
+                ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return false;
+                }
+                memmove(c->out, c->out + n, c->out_len - (size_t)n);
+                c->out_len -= (size_t)n;
+        }
+        conn_update_events(c);
+        return true;
+}
+
+void qz_conn_reply(qz_conn *c, json_object *reply) {
+        const char *text = qz_json_text(reply);
+        size_t len = strlen(text) + 1;
+        if (c->out_len + len > c->out_cap) {
+                size_t cap = (c->out_len + len) * 2;
+                char *b = realloc(c->out, cap);
+                if (!b) {
+                        json_object_put(reply);
+                        c->closing = true;
+                        return;
+                }
+                c->out = b;
+                c->out_cap = cap;
+        }
+        memcpy(c->out + c->out_len, text, len);
+        c->out_len += len;
+        json_object_put(reply);
+        if (!conn_flush(c))
+                c->closing = true;
+}
+
+static bool peer_allowed(qz_daemon *d, int fd, const struct ucred *cred) {
+        if (cred->uid == 0)
+                return true;
+        if (!d->have_group)
+                return false;
+        if (cred->gid == d->group)
+                return true;
+        gid_t groups[256];
+        socklen_t len = sizeof(groups);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                return false;
+        for (size_t i = 0; i < len / sizeof(gid_t); i++)
+                if (groups[i] == d->group)
+                        return true;
+        return false;
+}
+
+/* Dispatches complete messages until one leaves the connection busy. */
+static void conn_process(qz_conn *c) {
+        while (!c->busy && !c->closing) {
+                char *text = NULL;
+                int r = qz_wire_next(&c->rd, &text);
+                if (r == 0)
+                        break;
+                if (r < 0) {
+                        qz_conn_reply(c, qz_json_error("io.quiesce.MessageTooLarge", EMSGSIZE, NULL,
+                                                       "message larger than %d bytes; closing the connection",
+                                                       QZ_WIRE_MAX_MESSAGE));
+                        c->closing = true;
+                        break;
+                }
+                if (!c->allowed) {
+                        free(text);
+                        qz_conn_reply(c, qz_json_error("io.quiesce.PermissionDenied", EPERM, NULL,
+                                                       "uid %u (pid %d) may not use quiesced: only root%s%s",
+                                                       (unsigned)c->cred.uid, (int)c->cred.pid,
+                                                       c->d->have_group ? " and members of the configured group" : "",
+                                                       c->d->have_group ? "" : " (no --group is configured)"));
+                        c->closing = true;
+                        break;
+                }
+                enum json_tokener_error jerr;
+                json_object *msg = json_tokener_parse_verbose(text, &jerr);
+                free(text);
+                if (!msg || !json_object_is_type(msg, json_type_object)) {
+                        qz_conn_reply(c, qz_json_error("io.quiesce.InvalidRequest", EINVAL, NULL,
+                                                       "malformed request: %s",
+                                                       msg ? "not a JSON object" : json_tokener_error_desc(jerr)));
+                        json_object_put(msg);
+                        continue;
+                }
+                c->dispatching = true;
+                qz_request_dispatch(c, msg);
+                c->dispatching = false;
+                json_object_put(msg);
+                /* Descriptors no message claimed must not wait for the next one. */
+                if (!c->busy && c->rd.len == 0)
+                        while (c->rd.n_fds)
+                                close(c->rd.fds[--c->rd.n_fds]);
+        }
+}
+
+static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        qz_conn *c = userdata;
+        (void)s;
+        if (revents & EPOLLOUT) {
+                if (!conn_flush(c)) {
+                        conn_free(c);
+                        return 0;
+                }
+        }
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+                ssize_t n = c->closing ? 0 : qz_wire_read(&c->rd, fd);
+                if (n == -EAGAIN || n == -EINTR)
+                        return 0;
+                if (n <= 0 && !c->closing) {
+                        /* EOF (maybe mid-message: a truncated request is dropped) or error. */
+                        conn_free(c);
+                        return 0;
+                }
+                conn_process(c);
+        }
+        if (c->closing && c->out_len == 0)
+                conn_free(c);
+        else if (c->closing && (revents & (EPOLLHUP | EPOLLERR)))
+                conn_free(c);
+        return 0;
+}
+
+void qz_conn_resume(qz_conn *c) {
+        c->busy = false;
+        c->op = NULL;
+        conn_process(c);
+        if (c->closing && c->out_len == 0)
+                conn_free(c);
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        qz_daemon *d = userdata;
+        (void)s;
+        (void)revents;
+        int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        log_warning("accept: %s", strerror(errno));
+                return 0;
+        }
+        qz_conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+                close(cfd);
+                return 0;
+        }
+        c->d = d;
+        c->fd = cfd;
+        qz_wire_reader_init(&c->rd);
+        socklen_t len = sizeof(c->cred);
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
+                c->cred.uid = (uid_t)-1;
+                c->cred.gid = (gid_t)-1;
+        }
+        c->allowed = peer_allowed(d, cfd, &c->cred);
+        if (sd_event_add_io(d->event, &c->src, cfd, EPOLLIN | EPOLLRDHUP, on_conn, c) < 0) {
+                close(cfd);
+                free(c);
+                return 0;
+        }
+        c->next = d->conns;
+        if (d->conns)
+                d->conns->prev = c;
+        d->conns = c;
+        d->n_conns++;
+        if (!c->allowed)
+                log_notice("connection from uid %u pid %d refused: not root nor in the allowed group",
+                           (unsigned)c->cred.uid, (int)c->cred.pid);
+        return 0;
+}
+
+static int mkdir_parents(const char *path, mode_t mode) {
+        char buf[4096];
+        if (strlen(path) >= sizeof(buf))
+                return -ENAMETOOLONG;
+        strcpy(buf, path);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int qz_server_listen(qz_daemon *d) {
+        int n = sd_listen_fds(1);
+        if (n > 1) {
+                log_error("socket activation passed %d sockets; expected one", n);
+                return -EINVAL;
+        }
+        if (n == 1) {
+                d->listen_fd = SD_LISTEN_FDS_START;
+                if (sd_is_socket_unix(d->listen_fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+                        log_error("the socket passed by systemd is not a listening Unix stream socket");
+                        return -EINVAL;
+                }
+                fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK);
+                log_info("listening on the socket passed by systemd");
+        } else {
+                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                if (strlen(d->socket_path) >= sizeof(sa.sun_path)) {
+                        log_error("%s: socket path too long (at most %zu bytes)", d->socket_path,
+                                  sizeof(sa.sun_path) - 1);
+                        return -ENAMETOOLONG;
+                }
+                strcpy(sa.sun_path, d->socket_path);
+                int r = mkdir_parents(d->runtime_dir, 0755);
+                if (r < 0) {
+                        log_error("%s: cannot create the runtime directory: %s", d->runtime_dir, strerror(-r));
+                        return r;
+                }
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0)
+                        return -errno;
+                /* A live daemon answers on the path: never steal its socket. */
+                int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                        close(probe);
+                        close(fd);
+                        log_error("%s: another quiesced is already listening there", d->socket_path);
+                        return -EADDRINUSE;
+                }
+                if (probe >= 0)
+                        close(probe);
+                struct stat st;
+                if (lstat(d->socket_path, &st) == 0 && S_ISSOCK(st.st_mode))
+                        unlink(d->socket_path);
+                if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(d->socket_path, 0666) < 0 ||
+                    listen(fd, SOMAXCONN) < 0) {
+                        int e = errno;
+                        log_error("%s: cannot listen: %s", d->socket_path, strerror(e));
+                        close(fd);
+                        return -e;
+                }
+                d->listen_fd = fd;
+                log_info("listening on %s", d->socket_path);
+        }
+        return sd_event_add_io(d->event, &d->listen_src, d->listen_fd, EPOLLIN, on_accept, d);
+}
+
+void qz_server_close_all(qz_daemon *d) {
+        while (d->conns)
+                conn_free(d->conns);
+}
