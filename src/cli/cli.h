@@ -1,0 +1,109 @@
+/* cli.h - what the quiesce command's subcommands share: exit codes, the
+ * global options, messages in util-linux manner (output.c), and the watch
+ * loop that keeps a connection-bound hold and notices its end (watch.c).
+ */
+#pragma once
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "quiesce.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RUN_DEADLINE 124 /* run: the freeze ended before the command did */
+#define EXIT_RUN_FAILED 125   /* run: quiesce itself failed */
+#define EXIT_RUN_CANNOT_EXEC 126
+#define EXIT_RUN_NOT_FOUND 127
+
+#define DETACHED_DEFAULT_TIMEOUT_MS 30000 /* freeze --detach without --timeout */
+#define RUN_DEFAULT_TIMEOUT_MS 30000      /* run without --timeout */
+#define RUN_KILL_GRACE_MS 2000            /* SIGTERM, then SIGKILL after this */
+
+struct cli {
+        const char *socket; /* --socket, or NULL: $QUIESCE_SOCKET, then the default */
+};
+
+int cmd_freeze(struct cli *cli, int argc, char **argv);
+int cmd_thaw(struct cli *cli, int argc, char **argv);
+int cmd_reset_timeout(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
+
+/* ---- output.c ---- */
+
+void cli_help(FILE *out);
+void cli_version(void);
+/* "quiesce: MESSAGE" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message, then "Try 'quiesce --help' ..."; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A failed client call: the daemon's (or library's) message, which names the
+ * path; what (a path or "hold N") is used only when there is no message. */
+void cli_client_error(qz_client *c, int r, const char *what);
+/* Connect, or print why not and return NULL. */
+qz_client *cli_connect(struct cli *cli);
+
+/* Options every subcommand takes (-s/--socket, -h/--help, -V/--version) and
+ * getopt's complaints (cmd: the subcommand, or NULL). -1: handled, go on;
+ * else the exit code to return now. */
+int cli_common_option(struct cli *cli, const char *cmd, int opt, char **argv);
+#define CLI_COMMON_LONGOPTS                                                                                  \
+        {"socket", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}, {                        \
+                "version", no_argument, NULL, 'V'                                                            \
+        }
+#define CLI_COMMON_SHORTOPTS ":s:hV"
+
+/* A duration or "none"; on a bad one prints the usage error and returns -1. */
+int cli_parse_timeout(const char *text, int64_t *ret_ms);
+int cli_parse_hold_id(const char *text, uint64_t *ret);
+/* "2s", "500ms", "1.5s", "2m30s", "none". */
+const char *cli_duration(int64_t ms, char *buf, size_t size);
+/* The strings joined with sep (malloc'd; never NULL: aborts on OOM). */
+char *cli_join(char *const *v, size_t n, const char *sep);
+/* Pretty-print a JSON text, or its member key, to stdout. 0 or -EBADMSG. */
+int cli_print_json(const char *text, const char *key);
+/* CLOCK_BOOTTIME in ms: the clock quiesced's deadlines run on. */
+int64_t cli_now_ms(void);
+
+/* ---- watch.c: keeping a connection-bound hold ---- */
+
+enum watch_event {
+        WATCH_SIGNAL,   /* SIGINT/SIGTERM/SIGHUP arrived (not forwarded) */
+        WATCH_CHILD,    /* the child exited; status in child_status */
+        WATCH_DEADLINE, /* the hold's deadline or quiesced's ceiling passed */
+        WATCH_RELEASED, /* the hold is gone before its deadline (a thaw from elsewhere) */
+        WATCH_LOST,     /* quiesced closed the connection (its holds are released) */
+};
+
+struct watch {
+        qz_client *c;
+        uint64_t hold_id;
+        int sigfd; /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGCHLD */
+        sigset_t old_mask;
+        pid_t child;        /* 0: none */
+        int64_t deadline;   /* CLOCK_BOOTTIME ms, -1: none */
+        int64_t limit_ms;   /* the length of that deadline, for messages */
+        bool by_ceiling;    /* the deadline is quiesced's max-frozen ceiling */
+        int64_t next_check; /* next Status poll */
+        int child_status;   /* wait status once WATCH_CHILD */
+        int signo;          /* the signal once WATCH_SIGNAL */
+};
+
+/* Blocks the signals and opens the signalfd; call before fork(). 0 or -errno. */
+int watch_signals(struct watch *w);
+/* Restores the signal mask (in the child before exec, or at the end). */
+void watch_restore_signals(struct watch *w);
+/* Learn the hold's deadline (and the ceiling, through Status). requested_ms
+ * is the timeout asked for (for messages). 0 or -errno. */
+int watch_start(struct watch *w, qz_client *c, const qz_hold *h, int64_t requested_ms);
+/* Wait for the next event. With a child, SIGINT/SIGTERM/SIGHUP are forwarded
+ * to it and the wait goes on; and the deadline is acted on at once, without
+ * asking quiesced. */
+enum watch_event watch_wait(struct watch *w);
+/* SIGTERM the child, SIGKILL after RUN_KILL_GRACE_MS, reap it. */
+void watch_kill_child(struct watch *w);

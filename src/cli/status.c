@@ -1,0 +1,159 @@
+/* status.c - `quiesce status [--json]`: the filesystems quiesced froze (or
+ * recently thawed), their holds and deadlines, time frozen and last stall;
+ * --json prints quiesced's Status answer as it is.
+ */
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define N_COLS 8
+
+static const char *const headers[N_COLS] = {"FILESYSTEM", "MOUNTPOINT", "TYPE",    "STATE",
+                                            "FROZEN",     "STALL",      "CEILING", "HOLDS"};
+
+static void print_row(char cells[N_COLS][256], const int *width) {
+        for (int i = 0; i < N_COLS; i++) {
+                if (i == N_COLS - 1)
+                        printf("%s\n", cells[i]);
+                else
+                        printf("%-*s ", width[i], cells[i]);
+        }
+}
+
+static void fill_row(const qz_fs_status *f, char cells[N_COLS][256]) {
+        char d[32];
+        if (f->fs.source[0] && f->fs.id[0])
+                snprintf(cells[0], 256, "%s (%s)", f->fs.source, f->fs.id);
+        else
+                snprintf(cells[0], 256, "%s", f->fs.source[0] ? f->fs.source : f->fs.id);
+        snprintf(cells[1], 256, "%s", f->fs.mountpoint);
+        snprintf(cells[2], 256, "%s", f->fs.fstype);
+        snprintf(cells[3], 256, "%s", f->state);
+        snprintf(cells[4], 256, "%s", cli_duration(f->frozen_ms, d, sizeof(d)));
+        snprintf(cells[5], 256, "%s",
+                 f->last_stall_ms < 0 ? "-" : cli_duration(f->last_stall_ms, d, sizeof(d)));
+        snprintf(cells[6], 256, "%s", f->ceiling_ms < 0 ? "-" : cli_duration(f->ceiling_ms, d, sizeof(d)));
+        snprintf(cells[7], 256, "%zu", f->n_holds);
+}
+
+static void print_hold(const qz_hold_info *h) {
+        char age[32], rem[32];
+        char owner[64];
+        if (h->detached)
+                snprintf(owner, sizeof(owner), "detached");
+        else
+                snprintf(owner, sizeof(owner), "pid %ld", (long)h->pid);
+        cli_duration(h->age_ms, age, sizeof(age));
+        if (h->remaining_ms < 0)
+                printf("  hold %" PRIu64 ": %s, uid %ld, age %s, no deadline\n", h->id, owner, (long)h->uid,
+                       age);
+        else
+                printf("  hold %" PRIu64 ": %s, uid %ld, age %s, deadline in %s\n", h->id, owner,
+                       (long)h->uid, age, cli_duration(h->remaining_ms, rem, sizeof(rem)));
+}
+
+/* "quiesced 0.1.0, max-frozen 1m; freezes 3, thaws 2" (counters if the daemon sends them). */
+static void print_summary(const qz_status *s, const char *reply) {
+        char d[32];
+        printf("quiesced %s, max-frozen %s", s->version[0] ? s->version : "?",
+               cli_duration(s->max_frozen_ms, d, sizeof(d)));
+        json_object *o = reply ? json_tokener_parse(reply) : NULL, *counters;
+        if (o && json_object_object_get_ex(o, "counters", &counters) &&
+            json_object_is_type(counters, json_type_object)) {
+                const char *sep = "; ";
+                json_object_object_foreach(counters, key, val) {
+                        printf("%s%s %s", sep, key, json_object_get_string(val));
+                        sep = ", ";
+                }
+        }
+        json_object_put(o);
+        putchar('\n');
+}
+
+static void print_table(const qz_status *s, const char *reply) {
+        size_t frozen = 0;
+        for (size_t i = 0; i < s->n_fs; i++)
+                if (strcmp(s->fs[i].state, "thawed") != 0)
+                        frozen++;
+        if (s->n_fs > 0) {
+                int width[N_COLS];
+                char cells[N_COLS][256];
+                for (int i = 0; i < N_COLS; i++)
+                        width[i] = (int)strlen(headers[i]);
+                for (size_t i = 0; i < s->n_fs; i++) {
+                        fill_row(&s->fs[i], cells);
+                        for (int j = 0; j < N_COLS; j++)
+                                if ((int)strlen(cells[j]) > width[j])
+                                        width[j] = (int)strlen(cells[j]);
+                }
+                for (int i = 0; i < N_COLS; i++)
+                        snprintf(cells[i], 256, "%s", headers[i]);
+                print_row(cells, width);
+                for (size_t i = 0; i < s->n_fs; i++) {
+                        fill_row(&s->fs[i], cells);
+                        print_row(cells, width);
+                        for (size_t j = 0; j < s->fs[i].n_holds; j++)
+                                print_hold(&s->fs[i].holds[j]);
+                }
+        }
+        if (frozen == 0)
+                printf("no filesystem is frozen\n");
+        print_summary(s, reply);
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv) {
+        static const struct option longopts[] = {
+                {"json", no_argument, NULL, 'J'},
+                CLI_COMMON_LONGOPTS,
+                {NULL, 0, NULL, 0},
+        };
+        bool json = false;
+        int opt;
+
+        while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "J", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'J':
+                        json = true;
+                        break;
+                default: {
+                        int r = cli_common_option(cli, "status", opt, argv);
+                        if (r >= 0)
+                                return r;
+                }
+                }
+        }
+        if (optind < argc)
+                return cli_usage_error("status: unexpected argument '%s'", argv[optind]);
+
+        qz_client *c = cli_connect(cli);
+        if (!c)
+                return EXIT_FAILURE;
+        int ret = EXIT_SUCCESS;
+        if (json) {
+                char *text;
+                int r = qz_client_status_json(c, &text);
+                if (r < 0) {
+                        cli_client_error(c, r, NULL);
+                        ret = EXIT_FAILURE;
+                } else {
+                        if (cli_print_json(text, NULL) < 0)
+                                ret = EXIT_FAILURE;
+                        free(text);
+                }
+        } else {
+                qz_status *s;
+                int r = qz_client_status(c, &s);
+                if (r < 0) {
+                        cli_client_error(c, r, NULL);
+                        ret = EXIT_FAILURE;
+                } else {
+                        print_table(s, qz_client_last_reply(c));
+                        qz_status_free(s);
+                }
+        }
+        qz_client_close(c);
+        return ret;
+}
