@@ -1,0 +1,58 @@
+/* test_duration.c - unit tests of duration parsing and formatting
+ * (src/common/duration.c): the forms users type, and the ones refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+
+#include "quiesce.h"
+
+static void test_parse(void **state) {
+        (void)state;
+        int64_t ms;
+        assert_int_equal(qz_parse_duration("500ms", &ms), 0);
+        assert_int_equal(ms, 500);
+        assert_int_equal(qz_parse_duration("10s", &ms), 0);
+        assert_int_equal(ms, 10000);
+        assert_int_equal(qz_parse_duration("2m", &ms), 0);
+        assert_int_equal(ms, 120000);
+        assert_int_equal(qz_parse_duration("1h", &ms), 0);
+        assert_int_equal(ms, 3600000);
+        assert_int_equal(qz_parse_duration("7", &ms), 0);
+        assert_int_equal(ms, 7000);
+        assert_int_equal(qz_parse_duration("1.5s", &ms), 0);
+        assert_int_equal(ms, 1500);
+        assert_int_equal(qz_parse_duration("none", &ms), 0);
+        assert_int_equal(ms, QZ_NO_DEADLINE);
+}
+
+static void test_parse_refuses(void **state) {
+        (void)state;
+        int64_t ms = 42;
+        const char *bad[] = {"", "-1s", "s", "10x", "10 s", "ms", "1e400", "abc", "10sec5", NULL};
+        for (int i = 0; bad[i]; i++)
+                assert_int_not_equal(qz_parse_duration(bad[i], &ms), 0);
+        assert_int_equal(qz_parse_duration("100000000h", &ms), -ERANGE);
+        assert_int_equal(ms, 42); /* untouched on failure */
+}
+
+static void test_format(void **state) {
+        (void)state;
+        char buf[32];
+        assert_string_equal(qz_format_duration(250, buf, sizeof(buf)), "250ms");
+        assert_string_equal(qz_format_duration(1500, buf, sizeof(buf)), "1.5s");
+        assert_string_equal(qz_format_duration(125000, buf, sizeof(buf)), "2m05s");
+        assert_string_equal(qz_format_duration(-1, buf, sizeof(buf)), "none");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse),
+                cmocka_unit_test(test_parse_refuses),
+                cmocka_unit_test(test_format),
+        };
+        return cmocka_run_group_tests_name("duration", tests, NULL, NULL);
+}
