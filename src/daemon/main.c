@@ -200,6 +200,9 @@ int main(int argc, char **argv) {
         if (geteuid() != 0)
                 fprintf(stderr, "quiesced: warning: not running as root; FIFREEZE will fail with EPERM\n");
 
+        /* Hold no directory of a filesystem we may freeze or someone may unmount. */
+        if (chdir("/") < 0)
+                return 1;
         /* The guard first: a process with nothing of ours but one socket. */
         d.guard_sock = qz_guard_start();
         if (d.guard_sock < 0) {

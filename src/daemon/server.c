@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -246,7 +247,22 @@ int qz_server_listen(qz_daemon *d) {
                         return -EINVAL;
                 }
                 fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK);
-                log_info("listening on the socket passed by systemd");
+                /* The runtime directory to protect is where that socket lives. */
+                struct sockaddr_un sa;
+                socklen_t len = sizeof(sa);
+                if (getsockname(d->listen_fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_path[0] == '/') {
+                        char *path = strndup(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+                        char *slash = path ? strrchr(path, '/') : NULL;
+                        if (slash) {
+                                free(d->socket_path);
+                                free(d->runtime_dir);
+                                d->socket_path = path;
+                                d->runtime_dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+                        } else {
+                                free(path);
+                        }
+                }
+                log_info("listening on %s, passed by systemd", d->socket_path);
         } else {
                 struct sockaddr_un sa = {.sun_family = AF_UNIX};
                 if (strlen(d->socket_path) >= sizeof(sa.sun_path)) {
