@@ -1,0 +1,147 @@
+"""Fixtures for the integration tests (run as root, real kernel, loop devices).
+
+  h        a Harness: temp dir, loop filesystems, daemons, writers; cleaned up
+           (thaw, kill, unmount, detach, remove) after the test, even on failure
+  qd       a quiesced started by h on a socket in h's temp dir (--max-frozen 15s)
+  fs       a loop filesystem, parametrized over ext4, xfs and btrfs
+  ext4     a loop ext4 filesystem
+
+A test's body runs under a SIGALRM deadline (default 90 s; @pytest.mark.timeout(N)),
+so a hang turns into a failure and the cleanup still runs.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import qzharness  # noqa: E402
+from qzharness import Harness  # noqa: E402
+
+DEFAULT_TIMEOUT = 90
+FSTYPES = ["ext4", "xfs", "btrfs"]
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "timeout(seconds): the test body's deadline")
+
+
+def pytest_sessionstart(session):
+    if os.geteuid() != 0:
+        pytest.exit("the integration tests need root (loop devices, mount, FIFREEZE)", 2)
+    for line in qzharness.cleanup_stale():
+        print(f"\nqz-it: stale leftover: {line}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    mounts, loops = qzharness.leftovers()
+    mounts = [m for m in mounts if _ours_from_this_run(m)]
+    loops = [l for l in loops if _ours_from_this_run(l)]
+    if mounts or loops:
+        print(f"\nqz-it: LEFTOVERS after the run: mounts {mounts} loops {loops}")
+        session.exitstatus = 1
+
+
+def _ours_from_this_run(s):
+    m = re.search(r"(/[^ ()]*qz-it-[^/ ()]*)", s)
+    if not m:
+        return False
+    try:
+        return int((Path(m.group(1)) / "owner.pid").read_text().split()[0]) == os.getpid()
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    marker = item.get_closest_marker("timeout")
+    secs = int(marker.args[0]) if marker else DEFAULT_TIMEOUT
+
+    def on_alarm(signum, frame):
+        raise TestTimeout(f"test body exceeded its {secs}s deadline")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(secs)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="session")
+def helpers(tmp_path_factory):
+    """C helpers linked against libquiesce, compiled once per session."""
+    libdir = qzharness.lib_dir()
+    out = Path(qzharness.TMP_BASE) / f"{qzharness.TMP_PREFIX}helpers-{os.getpid()}"
+    out.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(out, 0o755)
+    (out / "owner.pid").write_text(f"{os.getpid()}\n")
+    built = {}
+    errors = {}
+    for src in sorted((Path(__file__).parent / "helpers").glob("*.c")):
+        exe = out / src.stem
+        cmd = [os.environ.get("CC", "cc"), "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
+               "-D_GNU_SOURCE", "-o", str(exe), str(src), f"-I{qzharness.REPO / 'include'}",
+               f"-L{libdir}", f"-Wl,-rpath,{libdir}", "-lquiesce"]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=120)
+        if p.returncode == 0:
+            built[src.stem] = exe
+        else:
+            errors[src.stem] = p.stdout
+    yield HelperSet(built, errors)
+    import shutil
+    shutil.rmtree(out, ignore_errors=True)
+
+
+class HelperSet(dict):
+    def __init__(self, built, errors):
+        super().__init__(built)
+        self.errors = errors
+
+    def get(self, name, default=None):
+        if name in self.errors:
+            raise AssertionError(f"helper {name} did not compile:\n{self.errors[name]}")
+        return super().get(name, default)
+
+
+@pytest.fixture
+def h(request, helpers):
+    harness = Harness(name=re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name), helpers=helpers)
+    yield harness
+    problems = harness.cleanup()
+    if problems:
+        pytest.fail("cleanup problems: " + "; ".join(problems))
+
+
+@pytest.fixture
+def qd(h):
+    return h.start_daemon()
+
+
+@pytest.fixture(params=FSTYPES)
+def fstype(request):
+    return request.param
+
+
+@pytest.fixture
+def fs(h, fstype):
+    return h.make_fs(fstype)
+
+
+@pytest.fixture
+def ext4(h):
+    return h.make_fs("ext4")
