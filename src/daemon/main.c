@@ -209,6 +209,15 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "quiesced: cannot start the guard process: %s\n", strerror(-d.guard_sock));
                 return 1;
         }
+        /* Block the signals sd-event handles before any thread exists, or a
+         * thread would take SIGTERM with its default action. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
         qz_log_init(level);
         if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
                 log_warning("mlockall: %s (pages may need to be read back while a filesystem is frozen)",
@@ -227,13 +236,6 @@ int main(int argc, char **argv) {
         if (!d.holds || !d.freezer)
                 goto out;
 
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
         sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
         sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d);
         sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d);
@@ -278,8 +280,13 @@ int main(int argc, char **argv) {
 out:
         if (d.listen_fd >= 0 && sd_listen_fds(0) == 0 && d.socket_path)
                 unlink(d.socket_path);
+        if (d.freezer && qz_freezer_inflight(d.freezer) > 0) {
+                /* A worker is stuck in the kernel: exit without freeing what it
+                 * uses; the guard sees us go and thaws what we froze. */
+                qz_log_shutdown();
+                _exit(1);
+        }
         qz_server_close_all(&d);
-        /* The guard sees our end close and exits (thawing anything left). */
         qz_freezer_free(d.freezer);
         sd_event_source_unref(d.timer_src);
         sd_event_source_unref(d.post_src);
@@ -287,11 +294,11 @@ out:
         sd_event_source_unref(d.mounts_src);
         sd_event_source_unref(d.listen_src);
         sd_event_unref(d.event);
-        if (qz_freezer_inflight(d.freezer) == 0)
-                qz_holds_free(d.holds);
+        qz_holds_free(d.holds);
         qz_mounts_free(d.mounts);
         free(d.socket_path);
         free(d.runtime_dir);
         qz_log_shutdown();
+        /* Our end of the guard's socket closes with us; it exits (thawing anything left). */
         return r == 0 ? 0 : 1;
 }
