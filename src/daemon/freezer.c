@@ -55,6 +55,7 @@ usec_t qz_now(void) {
 static void *worker(void *arg) {
         job *j = arg;
         qz_freezer *f = j->f;
+        int unused = 0; /* FIFREEZE/FITHAW are declared _IOWR(int); the kernel ignores it */
         if (j->freeze) {
                 /* Pre-flush while writers still run, so the freeze itself is short. */
                 (void)syncfs(j->fd);
@@ -67,7 +68,7 @@ static void *worker(void *arg) {
                 } else {
                         j->start = qz_now();
                         atomic_fetch_add(&f->fifreeze_calls, 1);
-                        r = ioctl(j->fd, FIFREEZE, 0);
+                        r = ioctl(j->fd, FIFREEZE, &unused);
                         j->err = r < 0 ? errno : 0;
                         j->end = qz_now();
                         if (r < 0)
@@ -76,7 +77,7 @@ static void *worker(void *arg) {
         } else {
                 j->start = qz_now();
                 atomic_fetch_add(&f->fithaw_calls, 1);
-                int r = ioctl(j->fd, FITHAW, 0);
+                int r = ioctl(j->fd, FITHAW, &unused);
                 j->err = r < 0 ? errno : 0;
                 j->end = qz_now();
                 (void)qz_guard_disarm(f->guard_sock, j->devno);

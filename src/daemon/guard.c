@@ -57,6 +57,7 @@ static void guard_main(int sock) {
         signal(SIGQUIT, SIG_IGN);
         mlockall(MCL_CURRENT | MCL_FUTURE);
 
+        int unused = 0; /* FITHAW is declared _IOWR(int); the kernel ignores it */
         struct entry *tab = NULL;
         size_t n = 0, cap = 0;
         for (;;) {
@@ -69,7 +70,7 @@ static void guard_main(int sock) {
                                 continue;
                         }
                         /* The daemon kept it frozen past its hard deadline: thaw it. */
-                        int r = ioctl(tab[i].fd, FITHAW, 0);
+                        int r = ioctl(tab[i].fd, FITHAW, &unused);
                         say(r < 0 ? "quiesced-guard: hard deadline passed for %u:%u, thaw failed: %s\n"
                                   : "quiesced-guard: hard deadline passed for %u:%u, thawed it%s\n",
                             tab[i].key, r < 0 ? errno : 0);
@@ -102,7 +103,7 @@ static void guard_main(int sock) {
                 if (r <= 0) {
                         /* The daemon is gone: thaw what it froze, newest first. */
                         for (size_t i = n; i-- > 0;) {
-                                int t = ioctl(tab[i].fd, FITHAW, 0);
+                                int t = ioctl(tab[i].fd, FITHAW, &unused);
                                 say(t < 0 ? "quiesced-guard: quiesced died; thawing %u:%u failed: %s\n"
                                           : "quiesced-guard: quiesced died; thawed %u:%u%s\n",
                                     tab[i].key, t < 0 ? errno : 0);

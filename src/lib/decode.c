@@ -141,8 +141,6 @@ static int decode_fs_status(json_object *o, qz_fs_status *f) {
         copy_str(f->state, sizeof(f->state), qz_json_get_string(o, "state"));
         f->frozen_ms = get_i64(o, "frozen_ms", 0);
         f->last_stall_ms = get_i64(o, "last_stall_ms", -1);
-        if (f->fs.stall_ms < 0)
-                f->fs.stall_ms = f->last_stall_ms;
         f->ceiling_ms = get_i64(o, "ceiling_ms", -1);
         json_object *a;
         size_t n;

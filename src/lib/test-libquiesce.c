@@ -303,7 +303,7 @@ static void test_freeze(void) {
         CHECK(s->fs[0].holds[0].id == 12 && s->fs[0].holds[0].pid == 4242 &&
               s->fs[0].holds[0].remaining_ms == 8800);
         CHECK(s->fs[0].holds[1].detached && s->fs[0].holds[1].remaining_ms == -1);
-        CHECK(s->fs[0].last_stall_ms == 4 && s->fs[0].fs.stall_ms == 4 && s->fs[0].ceiling_ms == 58800);
+        CHECK(s->fs[0].last_stall_ms == 4 && s->fs[0].fs.stall_ms == -1 && s->fs[0].ceiling_ms == 58800);
         CHECK(s->fs[1].last_stall_ms == -1 && s->fs[1].n_holds == 0 && s->fs[1].fs.path == NULL);
         qz_status_free(s);
         char *js;

@@ -52,9 +52,26 @@ def test_run_command_deadlocks_on_frozen_fs(h, qd, ext4):
     """The seed's deadlock through run: the command writes to the filesystem
     it froze; the deadline thaws it, the command is killed, exit 124."""
     r = h.quiesce("run", "--timeout", "1s", ext4.mnt, "--", "sh", "-c",
-                  f"echo x > {ext4.mnt}/inside; sleep 30", daemon=qd, timeout=20)
+                  f"echo x > {ext4.mnt}/inside; exec sleep 30", daemon=qd, timeout=20)
     assert r.returncode == 124, f"exit {r.returncode}, expected 124; {r.stderr!r}"
     h.assert_thawed(ext4.mnt)
+
+
+def test_run_deadline_kills_the_commands_children(h, qd, ext4):
+    """Like timeout(1): at the deadline the whole command goes, not only the
+    process run started (a shell's children would otherwise live on)."""
+    pidfile = h.tmp / "child.pid"
+    r = h.quiesce("run", "--timeout", "1s", ext4.mnt, "--", "sh", "-c",
+                  f"sleep 30 >/dev/null 2>&1 & echo $! > {pidfile}; wait", daemon=qd, timeout=20)
+    assert r.returncode == 124, f"exit {r.returncode}, expected 124; {r.stderr!r}"
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 3
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = pid_alive(pid)
+    if alive:
+        os.kill(pid, 9)
+    assert not alive, "a child of the command outlived run's deadline"
 
 
 def test_status_text_and_json(h, qd, ext4):
