@@ -17,6 +17,7 @@
 
 int watch_signals(struct watch *w) {
         sigset_t mask;
+        signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap our child behind our back */
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
