@@ -33,8 +33,8 @@ static void fill_row(const qz_fs_status *f, char cells[N_COLS][256]) {
         snprintf(cells[2], 256, "%s", f->fs.fstype);
         snprintf(cells[3], 256, "%s", f->state);
         snprintf(cells[4], 256, "%s", cli_duration(f->frozen_ms, d, sizeof(d)));
-        snprintf(cells[5], 256, "%s",
-                 f->last_stall_ms < 0 ? "-" : cli_duration(f->last_stall_ms, d, sizeof(d)));
+        /* STALL: how long the FIFREEZE itself blocked writes (protocol's stall_ms). */
+        snprintf(cells[5], 256, "%s", f->fs.stall_ms < 0 ? "-" : cli_duration(f->fs.stall_ms, d, sizeof(d)));
         snprintf(cells[6], 256, "%s", f->ceiling_ms < 0 ? "-" : cli_duration(f->ceiling_ms, d, sizeof(d)));
         snprintf(cells[7], 256, "%zu", f->n_holds);
 }
