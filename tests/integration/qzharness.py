@@ -590,7 +590,7 @@ class Harness:
         """The PATH operands of a freeze/run command line (for the safety check)."""
         args = list(args)
         i = 0
-        while i < len(args) and args[i] in ("--socket",):
+        while i < len(args) and args[i] in ("--socket", "-s"):
             i += 2
         if i >= len(args) or args[i] not in ("freeze", "run"):
             return [], False
@@ -601,8 +601,8 @@ class Harness:
             a = args[i]
             if a == "--":
                 break
-            if a in ("--timeout", "-t", "--socket"):
-                if a != "--socket" and i + 1 < len(args) and args[i + 1] == "none":
+            if a in ("--timeout", "-t", "--socket", "-s"):
+                if a in ("--timeout", "-t") and i + 1 < len(args) and args[i + 1] == "none":
                     no_deadline = True
                 i += 2
                 continue
