@@ -356,14 +356,24 @@ class Writer:
 
 
 class Daemon:
-    def __init__(self, harness, socket_path, log_path, args):
+    def __init__(self, harness, socket_path, log_path, args, wrapper=(), socket_arg=True, env=None,
+                 stderr=None):
         self.h = harness
         self.socket = Path(socket_path)
         self.log_path = Path(log_path)
         self.args = args
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([str(daemon_bin()), "--socket", str(self.socket)] + args,
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        cmd = list(wrapper) + [str(daemon_bin())]
+        if socket_arg:
+            cmd += ["--socket", str(self.socket)]
+        e = dict(os.environ)
+        e.pop("NOTIFY_SOCKET", None)
+        e.pop("LISTEN_FDS", None)
+        e.pop("LISTEN_PID", None)
+        e.update(env or {})
+        self.proc = subprocess.Popen(cmd + args, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=self.log if stderr is None else stderr, env=e)
+        harness.daemons.append(self)  # cleaned up even if it never gets ready
         self.pid = self.proc.pid
         self.guard_pids = []
         try:
@@ -568,7 +578,7 @@ class Harness:
     # -- daemons
 
     def start_daemon(self, socket_path=None, max_frozen="15s", group=None, extra=(),
-                     log_path=None):
+                     log_path=None, **kw):
         if not daemon_bin().exists():
             raise AssertionError(f"{daemon_bin()} is not built (QUIESCE_BUILD_DIR={build_dir()})")
         n = len(self.daemons)
@@ -580,9 +590,7 @@ class Harness:
         if group:
             args += ["--group", group]
         args += list(extra)
-        d = Daemon(self, socket_path, log_path, args)
-        self.daemons.append(d)
-        return d
+        return Daemon(self, socket_path, log_path, args, **kw)
 
     # -- the command line
 

@@ -162,3 +162,33 @@ def test_quiesced_help_version():
     r = subprocess.run([str(daemon_bin()), "--no-such-option"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=10)
     assert r.returncode != 0
+
+
+def test_run_command_not_found(h, qd, ext4):
+    r = h.quiesce("run", "--timeout", "5s", ext4.mnt, "--", "/nonexistent/command", daemon=qd)
+    assert r.returncode == 127, f"exit {r.returncode}, expected 127 (as documented); {r.stderr!r}"
+    assert "/nonexistent/command" in r.stderr
+    h.assert_thawed(ext4.mnt)
+    assert qd.holds_on(ext4.mnt) == []
+
+
+def test_run_does_not_run_the_command_when_the_freeze_fails(h, qd):
+    t = h.tmpfs()
+    marker = h.tmp / "ran"
+    r = h.quiesce("run", "--timeout", "5s", t.mnt, "--", "touch", marker, daemon=qd)
+    assert r.returncode == 125, f"exit {r.returncode}, expected 125 (as documented); {r.stderr!r}"
+    assert str(t.mnt) in r.stderr
+    assert not marker.exists(), "run ran the command although the freeze failed"
+
+
+def test_foreground_freeze_prints_hold_id(h, qd, ext4):
+    p = h.quiesce_bg("freeze", "--timeout", "10s", ext4.mnt, daemon=qd)
+    import select
+    r, _, _ = select.select([p.stdout], [], [], 10)
+    assert r, "quiesce freeze printed nothing"
+    line = p.stdout.readline().strip()
+    assert line.isdigit(), f"quiesce freeze printed {line!r}, expected the hold id"
+    assert [x["id"] for x in qd.holds_on(ext4.mnt)] == [int(line)]
+    p.send_signal(2)
+    assert p.wait(timeout=10) == 0
+    h.assert_thawed(ext4.mnt)

@@ -151,3 +151,16 @@ def test_durations(h, qd, ext4):
     r = h.quiesce("freeze", "--detach", "--timeout", "soon", ext4.mnt, daemon=qd)
     assert r.returncode == 2, f"bad duration: exit {r.returncode}, expected 2 (usage)"
     assert qd.holds_on(ext4.mnt) == []
+
+
+def test_ceiling_caps_reset_timeout(h, ext4):
+    """reset-timeout cannot push a freeze past --max-frozen."""
+    d = h.start_daemon(max_frozen="3s")
+    start = time.monotonic()
+    hid = h.freeze_detached(d, ext4.mnt, timeout="2s")
+    r = h.quiesce("reset-timeout", "--timeout", "30s", "--hold", hid, daemon=d)
+    assert r.returncode == 0, r.stderr
+    w = h.blocked_writer(ext4.mnt)
+    assert w.done(8.0), "the ceiling did not thaw after reset-timeout"
+    waited = w.unblocked_at() - start
+    assert 2.5 <= waited <= 5.0, f"thawed {waited:.2f}s after the freeze, ceiling 3s"
