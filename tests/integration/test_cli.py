@@ -192,3 +192,14 @@ def test_foreground_freeze_prints_hold_id(h, qd, ext4):
     p.send_signal(2)
     assert p.wait(timeout=10) == 0
     h.assert_thawed(ext4.mnt)
+
+
+def test_root_releases_another_clients_hold_by_id(h, qd, ext4):
+    p = h.quiesce_bg("freeze", "--timeout", "14s", ext4.mnt, daemon=qd)
+    holds = qd.wait_for(lambda: qd.holds_on(ext4.mnt), timeout=10, what="the hold")
+    w = h.blocked_writer(ext4.mnt)
+    r = h.quiesce("thaw", "--hold", holds[0]["id"], daemon=qd)
+    assert r.returncode == 0, r.stderr
+    assert w.done(5.0)
+    p.send_signal(15)
+    p.wait(timeout=10)

@@ -134,3 +134,35 @@ def test_slow_freeze_does_not_block_others(h):
     h.assert_frozen(stuck.mnt)
     assert h.quiesce("thaw", stuck.mnt, daemon=d).returncode == 0
     h.assert_thawed(stuck.mnt)
+
+
+def test_nested_image_group_deadline(h, qd):
+    """The deadline of a group hold over an ext4 image and the XFS holding
+    it thaws both (outer first, or the inner thaw would wait on the outer)."""
+    outer = h.make_fs("xfs")
+    inner = h.make_fs("ext4", parent=outer.mnt)
+    run(["dd", "if=/dev/zero", f"of={inner.mnt}/dirty", "bs=1M", "count=8", "status=none"])
+    h.freeze_detached(qd, inner.mnt, outer.mnt, timeout="2s")
+    wi = h.blocked_writer(inner.mnt)
+    wo = h.blocked_writer(outer.mnt)
+    assert wo.done(6.0) and wi.done(6.0), "the group deadline did not thaw both"
+    assert qd.holds_on(inner.mnt) == [] and qd.holds_on(outer.mnt) == []
+
+
+def test_guard_thaws_nested_image_group(h):
+    """quiesced killed while an ext4 image and the XFS holding it are frozen:
+    the guard thaws both within a second."""
+    outer = h.make_fs("xfs")
+    inner = h.make_fs("ext4", parent=outer.mnt)
+    d = h.start_daemon(max_frozen="30s")
+    run(["dd", "if=/dev/zero", f"of={inner.mnt}/dirty", "bs=1M", "count=8", "status=none"])
+    h.freeze_detached(d, outer.mnt, inner.mnt, timeout="30s")
+    wi = h.blocked_writer(inner.mnt)
+    wo = h.blocked_writer(outer.mnt)
+    killed = time.monotonic()
+    d.kill()
+    d.proc.wait(timeout=5)
+    assert wo.done(5.0) and wi.done(5.0), "the guard did not thaw the nested pair"
+    for w, name in ((wo, "xfs (outer)"), (wi, "ext4 (inner)")):
+        late = w.unblocked_at() - killed
+        assert late <= 1.0, f"{name} thawed {late:.2f}s after SIGKILL"

@@ -221,6 +221,13 @@ def test_group_member_allowed(h, ext4):
     r = h.quiesce("thaw", "--hold", hid, daemon=d, user=NOBODY)
     assert r.returncode == 0, r.stderr
     h.assert_thawed(ext4.mnt)
+    # a member may not release root's hold
+    root_hold = h.freeze_detached(d, ext4.mnt, timeout="10s")
+    for args in (["thaw", ext4.mnt], ["thaw", "--hold", root_hold]):
+        r = h.quiesce(*args, daemon=d, user=NOBODY)
+        assert r.returncode == 1, f"uid {NOBODY} released root's hold with {args}"
+    assert [x["id"] for x in d.holds_on(ext4.mnt)] == [root_hold]
+    assert h.quiesce("thaw", "--hold", root_hold, daemon=d).returncode == 0
     r = subprocess.run(["setpriv", "--reuid=65533", "--regid=65533", "--clear-groups",
                         str(cli_bin()), "--socket", str(d.socket), "status"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=20)
