@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
         {"freeze", cmd_freeze}, {"thaw", cmd_thaw}, {"reset-timeout", cmd_reset_timeout},
         {"status", cmd_status}, {"run", cmd_run},
+        {"backup", cmd_backup}, {"demo", cmd_demo},
 };
 
 int main(int argc, char **argv) {
