@@ -83,27 +83,41 @@ def pytest_runtest_call(item):
 
 @pytest.fixture(scope="session")
 def helpers(tmp_path_factory):
-    """C helpers linked against libquiesce, compiled once per session."""
+    """C helpers linked against libquiesce, compiled once per session, and a
+    copy of the quiesce command with the library, all in a world-readable
+    directory: the uid-65534 tests must be able to run them even when the
+    checkout lies under a private directory (e.g. /root)."""
+    import shutil
     libdir = qzharness.lib_dir()
     out = Path(qzharness.TMP_BASE) / f"{qzharness.TMP_PREFIX}helpers-{os.getpid()}"
     out.mkdir(mode=0o755, exist_ok=True)
     os.chmod(out, 0o755)
     (out / "owner.pid").write_text(f"{os.getpid()}\n")
+    (out / "bin").mkdir(mode=0o755, exist_ok=True)
+    (out / "lib").mkdir(mode=0o755, exist_ok=True)
+    for so in libdir.glob("libquiesce.so*"):
+        if so.is_file():
+            shutil.copy(so, out / "lib" / so.name)  # follows the symlinks
+    cli_copy = None
+    if qzharness.cli_bin().exists():
+        cli_copy = out / "bin" / "quiesce"
+        shutil.copy(qzharness.cli_bin(), cli_copy)
     built = {}
     errors = {}
     for src in sorted((Path(__file__).parent / "helpers").glob("*.c")):
-        exe = out / src.stem
+        exe = out / "bin" / src.stem
         cmd = [os.environ.get("CC", "cc"), "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
                "-D_GNU_SOURCE", "-o", str(exe), str(src), f"-I{qzharness.REPO / 'include'}",
-               f"-L{libdir}", f"-Wl,-rpath,{libdir}", "-lquiesce"]
+               f"-L{libdir}", "-Wl,-rpath,$ORIGIN/../lib", "-lquiesce"]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=120)
         if p.returncode == 0:
             built[src.stem] = exe
         else:
             errors[src.stem] = p.stdout
-    yield HelperSet(built, errors)
-    import shutil
+    hs = HelperSet(built, errors)
+    hs.cli = cli_copy
+    yield hs
     shutil.rmtree(out, ignore_errors=True)
 
 

@@ -486,7 +486,7 @@ class Harness:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name[:40]}-", dir=TMP_BASE))
         os.chmod(self.tmp, 0o755)  # uid 65534 must reach sockets and helpers
         (self.tmp / "owner.pid").write_text(f"{os.getpid()}\n")
-        self.helpers = helpers or {}
+        self.helpers = helpers if helpers is not None else {}
         self.resources = []  # ("loop", dev) / ("mount", Mount), creation order
         self.mounts = []  # Mounts in creation order (outer before inner)
         self.daemons = []
@@ -627,7 +627,10 @@ class Harness:
         args = [str(a) for a in args]
         paths, no_deadline = self._freeze_paths(args)
         self.check_freezable(paths, no_deadline=no_deadline)
-        cmd = [str(cli_bin())]
+        exe = cli_bin()
+        if user is not None and getattr(self.helpers, "cli", None):
+            exe = self.helpers.cli  # a world-readable copy (see conftest.helpers)
+        cmd = [str(exe)]
         if daemon is not None:
             cmd += ["--socket", str(daemon.socket)]
         cmd += args

@@ -229,6 +229,6 @@ def test_group_member_allowed(h, ext4):
     assert [x["id"] for x in d.holds_on(ext4.mnt)] == [root_hold]
     assert h.quiesce("thaw", "--hold", root_hold, daemon=d).returncode == 0
     r = subprocess.run(["setpriv", "--reuid=65533", "--regid=65533", "--clear-groups",
-                        str(cli_bin()), "--socket", str(d.socket), "status"],
+                        str(h.helpers.cli or cli_bin()), "--socket", str(d.socket), "status"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=20)
     assert r.returncode == 1, "a uid outside --group was let in"
