@@ -1,0 +1,148 @@
+/* snapshot.h - the snapshot library (qzsnapshot) as the quiesce command and
+ * the backup code use it: take a snapshot (hooks, group freeze, providers,
+ * thaw, label, manifest), and read, list and delete what quiesce made.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "label.h"
+
+#define QZ_MANIFEST_FORMAT 1
+#define QZ_STORE_ENV "QUIESCE_STORE"
+#define QZ_DEFAULT_STORE "/var/lib/quiesce/snapshots"
+#define QZ_DEFAULT_HOOKS_DIR "/etc/quiesce/hooks.d"
+#define QZ_SNAPSHOT_DEFAULT_TIMEOUT_MS 10000
+#define QZ_HOOK_DEFAULT_TIMEOUT_MS 10000
+#define QZ_SNAPSHOT_NAME_MAX 64
+#define QZ_BTRFS_SNAPSHOT_DIR ".quiesce-snapshots"
+#define QZ_REFLINK_SUFFIX ".quiesce-" /* IMAGE.quiesce-NAME */
+
+/* One filesystem of a snapshot (a manifest's "filesystems" entry). */
+typedef struct qz_snap_fs {
+        char *path;             /* the path the user named */
+        char *mountpoint;       /* its mount */
+        char id[32];            /* "major:minor" of the superblock (mountinfo) */
+        char *fstype;           /* "ext4" */
+        char *source;           /* "/dev/loop1" */
+        char *backing_file;     /* a loop device's image, or NULL */
+        char *provider;         /* "reflink", "btrfs", "exec" */
+        char *subvolume;        /* btrfs: the directory of the snapshotted subvolume, else NULL */
+        char *snapshot;         /* where the snapshot is (file, subvolume, exec's first line); NULL: none */
+        char *snapshot_uuid;    /* btrfs: the snapshot subvolume's UUID, checked before delete */
+        int64_t size_bytes;     /* reflink: the clone's size; btrfs: bytes used on the filesystem;
+                                   exec: a file's or block device's size; -1 unknown */
+        int64_t stall_ms;       /* FIFREEZE's stall, -1 when not frozen */
+        int64_t frozen_ms;      /* how long it was frozen, -1 when not frozen */
+        bool frozen;            /* it was part of the group freeze */
+        bool frozen_throughout; /* still in the hold after its snapshot ended */
+        bool atomic;            /* btrfs: an atomic snapshot, not frozen */
+        char *error;            /* the provider failed here (and why); NULL when it succeeded */
+        char *output;           /* exec: what the command printed (stdout, then stderr), or NULL */
+} qz_snap_fs;
+
+/* One hook run (a manifest's "hooks" entry). */
+typedef struct qz_snap_hook {
+        char *name;      /* file name in the hooks directory */
+        char *phase;     /* "freeze" or "thaw" */
+        int exit_status; /* its exit status; -1 when killed, refused or not started */
+        int signal;      /* the signal that ended it, 0 none */
+        int64_t duration_ms;
+        bool timed_out; /* killed at its timeout */
+        char *refused;  /* why it was not run (permissions), or NULL */
+        char *output;   /* stdout and stderr, as captured (bounded) */
+        bool output_truncated;
+} qz_snap_hook;
+
+/* A snapshot's manifest: STORE/NAME.json. */
+typedef struct qz_manifest {
+        int format; /* QZ_MANIFEST_FORMAT */
+        char *name;
+        char *created; /* "2026-11-22T11:15:00Z" */
+        qz_label label;
+        char *label_reason;  /* one line saying why this label */
+        char *provider;      /* "reflink", "btrfs", "exec", or "mixed" */
+        int64_t hold;        /* quiesced's hold id, -1 when nothing was frozen */
+        int64_t duration_ms; /* the whole command */
+        int64_t frozen_ms;   /* from the freeze to the thaw, -1 when nothing was frozen */
+        bool no_freeze;      /* taken with --no-freeze */
+        char *exec_delete;   /* exec: the delete template, or NULL */
+        size_t n_fs;
+        qz_snap_fs *fs;
+        size_t n_hooks;
+        qz_snap_hook *hooks;
+        size_t n_notes;
+        char **notes;
+        char *file; /* where the manifest lies (not part of the JSON), or NULL */
+} qz_manifest;
+
+/* ---- manifest.c ---------------------------------------------------------- */
+
+/* The store: opt, else $QUIESCE_STORE, else QZ_DEFAULT_STORE (malloc'd). */
+char *qz_store_dir(const char *opt);
+/* A name is 1..64 of [A-Za-z0-9._+-], not starting with '.' or '-'. */
+bool qz_snapshot_name_valid(const char *name);
+/* "YYYYMMDD-HHMMSS" (UTC) into buf (at least 16 bytes). */
+void qz_snapshot_default_name(char *buf, size_t size);
+
+qz_manifest *qz_manifest_new(void);
+void qz_manifest_free(qz_manifest *m);
+/* JSON text (malloc'd, pretty), and back. 0 or -errno (-EBADMSG: not a manifest). */
+char *qz_manifest_to_json(const qz_manifest *m);
+int qz_manifest_from_json(const char *text, qz_manifest **ret);
+/* STORE/NAME.json: 0, -ENOENT (no such snapshot), -EBADMSG, -errno. */
+int qz_manifest_load(const char *store, const char *name, qz_manifest **ret);
+/* Writes STORE/NAME.json atomically (temporary file, fsync, rename that
+ * refuses to replace): 0, -EEXIST, -errno. Sets m->file. */
+int qz_manifest_write(const char *store, qz_manifest *m);
+bool qz_manifest_exists(const char *store, const char *name);
+/* Every readable manifest in the store, sorted by name; unreadable ones are
+ * skipped and counted in *n_bad (may be NULL). A missing store is empty. */
+int qz_manifest_list(const char *store, qz_manifest ***ret, size_t *n, size_t *n_bad);
+void qz_manifest_list_free(qz_manifest **v, size_t n);
+/* true when a provider failed on some filesystem (the snapshot is incomplete). */
+bool qz_manifest_incomplete(const qz_manifest *m);
+
+/* ---- snapshot.c: taking and deleting -------------------------------------- */
+
+/* Messages (errors, warnings) for the user; never called while anything is
+ * frozen (they are queued and delivered after the thaw). */
+typedef void (*qz_snapshot_msg_fn)(void *userdata, const char *text);
+
+typedef struct qz_snapshot_opts {
+        const char *const *paths;
+        size_t n_paths;
+        const char *provider;               /* "reflink", "btrfs", "exec", or NULL/"auto" */
+        const char *exec_cmd;               /* exec: argv template */
+        const char *exec_delete;            /* exec: delete template, stored in the manifest */
+        int64_t exec_timeout_ms;            /* -1: what is left of the deadline */
+        int64_t timeout_ms;                 /* the freeze deadline (default QZ_SNAPSHOT_DEFAULT_TIMEOUT_MS) */
+        const char *name;                   /* NULL: the UTC time */
+        const char *hooks_dir;              /* NULL: QZ_DEFAULT_HOOKS_DIR */
+        int64_t hook_timeout_ms;            /* per hook */
+        const char *store;                  /* NULL: qz_store_dir(NULL) */
+        const char *socket;                 /* quiesced's socket, NULL: the default */
+        bool no_freeze;                     /* snapshot without freezing (crash-consistent) */
+        bool allow_crash_consistent;        /* also: go on without the freeze when it fails */
+        volatile sig_atomic_t *interrupted; /* set by the caller's SIGINT/SIGTERM handler, or NULL */
+        qz_snapshot_msg_fn msg;
+        void *userdata;
+} qz_snapshot_opts;
+
+void qz_snapshot_opts_init(qz_snapshot_opts *o);
+
+/* Takes the snapshot. 0: a snapshot was made and its manifest written
+ * (*ret; look at its label and qz_manifest_incomplete()); -errno: nothing was
+ * kept (a refusal, quiesced unreachable, the freeze failed, or every provider
+ * failed); the reasons went to opts->msg. *ret may be set even then (the
+ * report of what ran: hooks), with m->file NULL. */
+int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret);
+
+/* Removes what the manifest names (the clone file, the btrfs subvolume, for
+ * exec the delete template's run) and then the manifest. Anything that does
+ * not look like what the manifest recorded is left alone and reported.
+ * 0, -ENOENT (no such snapshot), -errno (the manifest is kept). */
+int qz_snapshot_delete(const char *store, const char *name, qz_snapshot_msg_fn msg, void *userdata);
