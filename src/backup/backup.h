@@ -1,13 +1,157 @@
 /* backup.h - the backup library (src/backup): temporary objects undone on
  * every exit path (cleanup.c), read-only snapshot mounts (snapmount.c),
- * archives (archive.c), commands on a mounted snapshot (exec.c).
+ * archives (archive.c), progress (progress.c), commands on a mounted
+ * snapshot (exec.c), manifests read from the store (snapref.c), SHA-256.
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-/* ---- cleanup.c ---- */
+/* Error messages are written into a caller's buffer of this size. */
+#define BK_ERRLEN 512
 
-/* Installs SIGINT/SIGTERM/SIGHUP handlers that only set a flag. */
+/* ---- cleanup.c: the registry ----
+ *
+ * Every temporary object is registered the moment it exists and undone in
+ * reverse order by bk_cleanup_run(): children are killed and reaped, mounts
+ * unmounted, loop devices detached, files unlinked, directories removed.
+ * SIGINT, SIGTERM and SIGHUP only set a flag (no SA_RESTART, so a blocking
+ * call returns EINTR); the loops check bk_interrupted() and unwind. */
+
+enum bk_kind { BK_DIR, BK_FILE, BK_MOUNT, BK_LOOP, BK_CHILD };
+
 int bk_cleanup_init(void);
-bool bk_interrupted(void);
+/* The signal that interrupted us (SIGINT ...), or 0. */
+int bk_interrupted(void);
+/* Restores the default dispositions in a child before exec. */
+void bk_cleanup_child_signals(void);
+/* Registers an object; returns a handle (> 0), or -ENOMEM. */
+int bk_cleanup_push(enum bk_kind kind, const char *path, pid_t pid);
+/* Undoes one object now (undo true) or forgets it (it was consumed, e.g. the
+ * archive renamed into place). 0 or -errno from the undo. */
+int bk_cleanup_pop(int handle, bool undo);
+/* Undoes everything still registered, newest first. Returns the number of
+ * objects that could not be undone (each reported on stderr). */
+int bk_cleanup_run(void);
+/* Moves this process into a private mount namespace (once), so that its
+ * temporary mounts are invisible to others and vanish with it even if it is
+ * killed by SIGKILL (loop devices are attached with autoclear). */
+int bk_private_mounts(char *err, size_t errlen);
+
+/* ---- snapref.c: a snapshot as the manifest of docs/snapshots.md describes it ---- */
+
+struct bk_snapshot_fs {
+        char *path, *mountpoint, *id, *fstype, *source, *backing_file;
+        char *snapshot; /* the image, block device or directory the provider made */
+        uint64_t size_bytes;
+        int64_t stall_ms;
+        bool frozen_throughout;
+};
+
+struct bk_snapshot {
+        char *name, *created, *label, *provider, *manifest_path;
+        int64_t frozen_ms;
+        size_t n_fs;
+        struct bk_snapshot_fs *fs;
+};
+
+/* The store: dir if given, else $QUIESCE_STORE, else /var/lib/quiesce/snapshots. */
+const char *bk_store_dir(const char *dir);
+/* Reads STORE/NAME.json. 0, or -errno with a message. */
+int bk_snapshot_load(const char *store, const char *name, struct bk_snapshot **ret, char *err, size_t errlen);
+void bk_snapshot_free(struct bk_snapshot *s);
+
+/* ---- snapmount.c: one filesystem's snapshot, readable ---- */
+
+struct bk_mount {
+        char *dir;         /* where the snapshot's files are (a mount, or the btrfs directory) */
+        char loopdev[32];  /* "/dev/loopN", or "" */
+        char options[128]; /* the mount options used */
+        bool mounted;
+        bool journal_replay_skipped; /* the clean "ro" mount failed: noload/norecovery */
+        int mount_handle, loop_handle, dir_handle;
+};
+
+/* Makes snapshot (an image file, a block device or a directory) readable in
+ * a new directory under tmpdir: a loop device (read-only, autoclear) and a
+ * read-only mount (nosuid, nodev, noexec; XFS with nouuid). A directory (a
+ * btrfs read-only subvolume) is used in place. 0, or -errno with a message
+ * naming the snapshot, the filesystem type and the reason. */
+int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpdir, unsigned index,
+                      struct bk_mount *m, char *err, size_t errlen);
+/* Unmounts and removes what bk_mount_snapshot made (also done by the registry). */
+int bk_unmount_snapshot(struct bk_mount *m);
+
+/* ---- progress.c: a progress bar on a terminal ---- */
+
+struct bk_progress {
+        bool enabled; /* stderr is a terminal */
+        uint64_t total_bytes, done_bytes;
+        uint64_t total_files, done_files;
+        int64_t start_ms, last_draw_ms;
+};
+
+int64_t bk_now_ms(void); /* CLOCK_MONOTONIC */
+void bk_progress_init(struct bk_progress *p, bool enabled);
+/* Adds the regular files under dir (one mount, links counted once) to the totals. */
+void bk_progress_measure(struct bk_progress *p, const char *dir);
+void bk_progress_update(struct bk_progress *p, uint64_t bytes, uint64_t files);
+void bk_progress_done(struct bk_progress *p);
+/* "1.5 MiB", "12 KiB", "512 B" */
+const char *bk_human_bytes(uint64_t n, char *buf, size_t size);
+
+/* ---- archive.c: a tar archive written with libarchive ---- */
+
+struct bk_archive;
+
+struct bk_counts {
+        uint64_t files;   /* regular files */
+        uint64_t entries; /* every entry: files, directories, links, devices ... */
+        uint64_t bytes;   /* file data */
+};
+
+/* The compression for a --to name: "none", "gzip", "zstd", or NULL (unsupported). */
+const char *bk_archive_compression(const char *path);
+/* Starts writing path (through a temporary file beside it, registered for cleanup). */
+int bk_archive_open(const char *path, struct bk_archive **ret, char *err, size_t errlen);
+/* Adds the tree at dir, named prefix/... in the archive (prefix "" for none).
+ * -EINTR when interrupted. */
+int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefix, struct bk_progress *p,
+                        struct bk_counts *counts, char *err, size_t errlen);
+/* commit: finish, fsync and rename into place; else discard. 0 or -errno. */
+int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes, char *err, size_t errlen);
+
+/* ---- exec.c: a command on a mounted snapshot ---- */
+
+struct bk_exec_vars {
+        const char *path;       /* {path}: the mounted snapshot */
+        const char *mountpoint; /* {mountpoint}: the original mount point */
+        const char *fstype;     /* {fstype} */
+        const char *name;       /* {name}: the snapshot's name */
+        const char *label;      /* {label}: its consistency label */
+};
+
+/* Replaces {path}, {mountpoint}, {fstype}, {name}, {label} inside one argument. */
+char *bk_exec_substitute(const char *arg, const struct bk_exec_vars *v);
+/* Runs argv (no shell) with cwd vars->path, the placeholders substituted and
+ * QUIESCE_SNAPSHOT_PATH/_NAME/_LABEL/_MOUNTPOINT in its environment; waits.
+ * On an interruption the command gets SIGTERM, then SIGKILL after 5 s.
+ * Returns the wait status (>= 0) or -errno; -EINTR when interrupted. */
+int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char *err, size_t errlen);
+
+/* ---- sha256.c ---- */
+
+struct bk_sha256 {
+        uint32_t h[8];
+        uint64_t len;
+        uint8_t buf[64];
+        size_t fill;
+};
+void bk_sha256_init(struct bk_sha256 *s);
+void bk_sha256_update(struct bk_sha256 *s, const void *data, size_t n);
+void bk_sha256_final(struct bk_sha256 *s, uint8_t out[32]);
+/* 65-byte lowercase hex */
+void bk_sha256_hex(const uint8_t d[32], char out[65]);

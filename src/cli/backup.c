@@ -1,13 +1,455 @@
 /* backup.c - `quiesce backup`: from a snapshot (named, or made now), a
- * read-only private mount of each filesystem, then an archive (--to) or a
- * command (--exec) on it; every temporary object undone on every exit path.
+ * read-only private mount of each filesystem, then one archive (--to) or a
+ * command per filesystem (--exec); every temporary object undone on every
+ * exit path, Ctrl-C included; a report at the end (--json too).
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "backup.h"
 #include "cli.h"
 
+struct fs_result {
+        struct bk_mount m;
+        char *prefix; /* the top-level directory in the archive */
+        struct bk_counts counts;
+        int exit_status; /* --exec: the command's, -1 not run */
+        bool mounted_once;
+};
+
+struct opts {
+        const char *snapshot_name; /* --snapshot */
+        const char *to;            /* --to */
+        char **exec;               /* --exec CMD ARG... -- */
+        size_t n_exec;
+        const char *store;
+        bool keep, json;
+        /* options of the snapshot made now (PATH...) */
+        const char *provider, *name, *hooks_dir;
+        int64_t timeout_ms;
+        bool allow_crash, no_freeze;
+        char **paths;
+        size_t n_paths;
+};
+
+/* "srv/data" for /srv/data; "rootfs" for / */
+static char *archive_prefix(const char *mountpoint) {
+        while (*mountpoint == '/')
+                mountpoint++;
+        char *p = strdup(*mountpoint ? mountpoint : "rootfs");
+        if (!p)
+                abort();
+        size_t n = strlen(p);
+        while (n > 0 && p[n - 1] == '/')
+                p[--n] = '\0';
+        return p;
+}
+
+static int exit_code(int st) {
+        if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+        if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        return 1;
+}
+
+static void print_report(const struct opts *o, const struct bk_snapshot *s, struct fs_result *res,
+                         uint64_t archive_bytes, int64_t ms, bool made_now, bool deleted) {
+        uint64_t files = 0, bytes = 0, entries = 0;
+        for (size_t i = 0; i < s->n_fs; i++) {
+                files += res[i].counts.files;
+                bytes += res[i].counts.bytes;
+                entries += res[i].counts.entries;
+        }
+        uint64_t rate = ms > 0 ? bytes * 1000 / (uint64_t)ms : bytes;
+        if (o->json) {
+                json_object *j = json_object_new_object(), *snap = json_object_new_object(),
+                            *fss = json_object_new_array();
+                json_object_object_add(snap, "name", json_object_new_string(s->name));
+                json_object_object_add(snap, "label", json_object_new_string(s->label));
+                json_object_object_add(snap, "provider", json_object_new_string(s->provider));
+                if (s->created)
+                        json_object_object_add(snap, "created", json_object_new_string(s->created));
+                json_object_object_add(snap, "manifest", json_object_new_string(s->manifest_path));
+                json_object_object_add(snap, "made_now", json_object_new_boolean(made_now));
+                json_object_object_add(snap, "deleted", json_object_new_boolean(deleted));
+                json_object_object_add(j, "snapshot", snap);
+                json_object_object_add(j, "mode", json_object_new_string(o->to ? "archive" : "exec"));
+                if (o->to) {
+                        json_object *a = json_object_new_object();
+                        json_object_object_add(a, "path", json_object_new_string(o->to));
+                        json_object_object_add(a, "compression",
+                                               json_object_new_string(bk_archive_compression(o->to)));
+                        json_object_object_add(a, "bytes", json_object_new_int64((int64_t)archive_bytes));
+                        json_object_object_add(j, "archive", a);
+                }
+                for (size_t i = 0; i < s->n_fs; i++) {
+                        json_object *f = json_object_new_object();
+                        json_object_object_add(f, "mountpoint", json_object_new_string(s->fs[i].mountpoint));
+                        json_object_object_add(f, "fstype", json_object_new_string(s->fs[i].fstype));
+                        json_object_object_add(f, "snapshot", json_object_new_string(s->fs[i].snapshot));
+                        json_object_object_add(f, "archive_dir", json_object_new_string(res[i].prefix));
+                        json_object_object_add(f, "mount_options", json_object_new_string(res[i].m.options));
+                        json_object_object_add(f, "journal_replay_skipped",
+                                               json_object_new_boolean(res[i].m.journal_replay_skipped));
+                        if (o->to) {
+                                json_object_object_add(f, "files",
+                                                       json_object_new_int64((int64_t)res[i].counts.files));
+                                json_object_object_add(f, "entries",
+                                                       json_object_new_int64((int64_t)res[i].counts.entries));
+                                json_object_object_add(f, "bytes",
+                                                       json_object_new_int64((int64_t)res[i].counts.bytes));
+                        } else {
+                                json_object_object_add(f, "exit_status",
+                                                       json_object_new_int(res[i].exit_status));
+                        }
+                        json_object_array_add(fss, f);
+                }
+                json_object_object_add(j, "filesystems", fss);
+                if (o->to) {
+                        json_object_object_add(j, "files", json_object_new_int64((int64_t)files));
+                        json_object_object_add(j, "entries", json_object_new_int64((int64_t)entries));
+                        json_object_object_add(j, "bytes", json_object_new_int64((int64_t)bytes));
+                        json_object_object_add(j, "rate_bytes_per_s", json_object_new_int64((int64_t)rate));
+                }
+                json_object_object_add(j, "duration_ms", json_object_new_int64(ms));
+                puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(j);
+                return;
+        }
+        char b1[32], b2[32], b3[32], d[32];
+        printf("snapshot %s: %s, %s provider%s%s\n", s->name, s->label, s->provider,
+               s->created ? ", made " : "", s->created ? s->created : "");
+        for (size_t i = 0; i < s->n_fs; i++) {
+                if (o->to)
+                        printf("  %-24s %-6s %8" PRIu64 " files %12s  -> %s/\n", s->fs[i].mountpoint,
+                               s->fs[i].fstype, res[i].counts.files,
+                               bk_human_bytes(res[i].counts.bytes, b1, sizeof(b1)), res[i].prefix);
+                else
+                        printf("  %-24s %-6s exit status %d\n", s->fs[i].mountpoint, s->fs[i].fstype,
+                               res[i].exit_status);
+                if (res[i].m.journal_replay_skipped)
+                        printf("  %-24s the journal needed recovery: mounted without replaying it (%s)\n", "",
+                               res[i].m.options);
+        }
+        if (o->to)
+                printf("archive %s: %s (%s), %" PRIu64 " files, %s in %s (%s/s)\n", o->to,
+                       bk_human_bytes(archive_bytes, b1, sizeof(b1)), bk_archive_compression(o->to), files,
+                       bk_human_bytes(bytes, b2, sizeof(b2)), cli_duration(ms, d, sizeof(d)),
+                       bk_human_bytes(rate, b3, sizeof(b3)));
+        else
+                printf("command ran on %zu filesystem%s in %s\n", s->n_fs, s->n_fs == 1 ? "" : "s",
+                       cli_duration(ms, d, sizeof(d)));
+        if (made_now)
+                printf("snapshot %s %s\n", s->name, deleted ? "deleted" : "kept");
+}
+
+/* The snapshot of PATH...: made through the snapshot library (src/snapshot). */
+static int make_snapshot(struct cli *cli, const struct opts *o, struct bk_snapshot **ret) {
+        cli_error("backup: making a snapshot of %s needs 'quiesce snapshot', which is not built yet; "
+                  "use --snapshot NAME",
+                  o->paths[0]);
+        return -EOPNOTSUPP;
+}
+
+static int delete_snapshot(struct cli *cli, const struct opts *o, const struct bk_snapshot *s) {
+        return -EOPNOTSUPP;
+}
+
+static int usage_or_help(struct cli *cli, int opt, char **argv) {
+        return cli_common_option(cli, "backup", opt, argv);
+}
+
+/* Options, with "--exec CMD ARG... --" taken out of argv first. */
+static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
+        enum {
+                OPT_SNAPSHOT = 256,
+                OPT_TO,
+                OPT_KEEP,
+                OPT_STORE,
+                OPT_PROVIDER,
+                OPT_NAME,
+                OPT_HOOKS,
+                OPT_ALLOW,
+                OPT_NOFREEZE
+        };
+        static const struct option longopts[] = {
+                {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+                {"to", required_argument, NULL, OPT_TO},
+                {"keep-snapshot", no_argument, NULL, OPT_KEEP},
+                {"store", required_argument, NULL, OPT_STORE},
+                {"provider", required_argument, NULL, OPT_PROVIDER},
+                {"name", required_argument, NULL, OPT_NAME},
+                {"hooks-dir", required_argument, NULL, OPT_HOOKS},
+                {"allow-crash-consistent", no_argument, NULL, OPT_ALLOW},
+                {"no-freeze", no_argument, NULL, OPT_NOFREEZE},
+                {"timeout", required_argument, NULL, 't'},
+                {"json", no_argument, NULL, 'J'},
+                CLI_COMMON_LONGOPTS,
+                {NULL, 0, NULL, 0},
+        };
+        char **args = calloc((size_t)argc + 1, sizeof(char *));
+        if (!args)
+                abort();
+        int n = 0;
+        for (int i = 0; i < argc; i++) {
+                if (strcmp(argv[i], "--exec") == 0 && !o->exec) {
+                        int j = i + 1;
+                        while (j < argc && strcmp(argv[j], "--") != 0)
+                                j++;
+                        if (j == argc)
+                                return cli_usage_error("backup: --exec COMMAND [ARG...] must end with '--'");
+                        if (j == i + 1)
+                                return cli_usage_error("backup: no command given after --exec");
+                        o->exec = argv + i + 1;
+                        o->n_exec = (size_t)(j - i - 1);
+                        i = j;
+                        continue;
+                }
+                args[n++] = argv[i];
+        }
+        int opt;
+        while ((opt = getopt_long(n, args, CLI_COMMON_SHORTOPTS "t:J", longopts, NULL)) != -1) {
+                switch (opt) {
+                case OPT_SNAPSHOT:
+                        o->snapshot_name = optarg;
+                        break;
+                case OPT_TO:
+                        o->to = optarg;
+                        break;
+                case OPT_KEEP:
+                        o->keep = true;
+                        break;
+                case OPT_STORE:
+                        o->store = optarg;
+                        break;
+                case OPT_PROVIDER:
+                        o->provider = optarg;
+                        break;
+                case OPT_NAME:
+                        o->name = optarg;
+                        break;
+                case OPT_HOOKS:
+                        o->hooks_dir = optarg;
+                        break;
+                case OPT_ALLOW:
+                        o->allow_crash = true;
+                        break;
+                case OPT_NOFREEZE:
+                        o->no_freeze = true;
+                        break;
+                case 't':
+                        if (cli_parse_timeout(optarg, &o->timeout_ms) < 0)
+                                return EXIT_USAGE;
+                        break;
+                case 'J':
+                        o->json = true;
+                        break;
+                default: {
+                        int r = usage_or_help(cli, opt, args);
+                        if (r >= 0)
+                                return r;
+                }
+                }
+        }
+        o->paths = args + optind;
+        o->n_paths = (size_t)(n - optind);
+        if (!o->to && !o->exec)
+                return cli_usage_error(
+                        "backup: say where to: --to FILE.tar[.gz|.zst] or --exec COMMAND ... --");
+        if (o->to && o->exec)
+                return cli_usage_error("backup: --to and --exec exclude each other");
+        if (o->to && !bk_archive_compression(o->to))
+                return cli_usage_error("backup: %s: the archive name must end in .tar, .tar.gz or .tar.zst",
+                                       o->to);
+        if (o->snapshot_name && o->n_paths)
+                return cli_usage_error("backup: --snapshot NAME and PATHs exclude each other");
+        if (!o->snapshot_name && !o->n_paths)
+                return cli_usage_error(
+                        "backup: no snapshot given: --snapshot NAME, or the PATHs to snapshot now");
+        if (o->snapshot_name &&
+            (o->provider || o->name || o->hooks_dir || o->timeout_ms || o->allow_crash || o->no_freeze))
+                return cli_usage_error("backup: the snapshot options need PATHs, not --snapshot");
+        if (o->snapshot_name && o->keep)
+                return cli_usage_error("backup: --keep-snapshot: a named snapshot is never deleted");
+        return -1;
+}
+
 int cmd_backup(struct cli *cli, int argc, char **argv) {
-        cli_error("backup: not implemented yet");
-        return EXIT_FAILURE;
+        struct opts o = {.timeout_ms = 0};
+        int r = parse(cli, argc, argv, &o);
+        if (r >= 0)
+                return r;
+
+        char err[BK_ERRLEN] = "";
+        int ret = EXIT_FAILURE;
+        struct bk_snapshot *s = NULL;
+        struct fs_result *res = NULL;
+        struct bk_archive *arc = NULL;
+        bool made_now = false, deleted = false, ok = false;
+        uint64_t archive_bytes = 0;
+        int64_t t0 = bk_now_ms();
+
+        if ((r = bk_cleanup_init()) < 0) {
+                cli_error("backup: cannot set up signal handling: %s", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        if (o.snapshot_name) {
+                r = bk_snapshot_load(o.store, o.snapshot_name, &s, err, sizeof(err));
+                if (r < 0) {
+                        cli_error("backup: %s", err);
+                        return EXIT_FAILURE;
+                }
+        } else {
+                if (make_snapshot(cli, &o, &s) < 0)
+                        return EXIT_FAILURE;
+                made_now = true;
+        }
+        if (strcmp(s->label, "crash-consistent") == 0 && !o.json)
+                cli_error("warning: snapshot %s is crash-consistent: its filesystems were not frozen "
+                          "throughout",
+                          s->name);
+
+        res = calloc(s->n_fs, sizeof(*res));
+        if (!res)
+                abort();
+        for (size_t i = 0; i < s->n_fs; i++) {
+                res[i].prefix = archive_prefix(s->fs[i].mountpoint);
+                res[i].exit_status = -1;
+        }
+
+        /* Private from here: our mounts are seen by nobody and die with us. */
+        if ((r = bk_private_mounts(err, sizeof(err))) < 0) {
+                cli_error("backup: %s", err);
+                goto out;
+        }
+        const char *tmpbase = getenv("TMPDIR");
+        char *tmpdir;
+        if (asprintf(&tmpdir, "%s/quiesce-backup.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp") < 0)
+                abort();
+        if (!mkdtemp(tmpdir)) {
+                cli_error("backup: cannot create a temporary directory %s: %m", tmpdir);
+                free(tmpdir);
+                goto out;
+        }
+        bk_cleanup_push(BK_DIR, tmpdir, 0);
+
+        struct bk_progress prog;
+        bk_progress_init(&prog, o.to && isatty(STDERR_FILENO));
+        for (size_t i = 0; i < s->n_fs && !bk_interrupted(); i++) {
+                r = bk_mount_snapshot(s->fs[i].snapshot, s->fs[i].fstype, tmpdir, (unsigned)i, &res[i].m, err,
+                                      sizeof(err));
+                if (r < 0) {
+                        cli_error("backup: %s: %s", s->fs[i].mountpoint, err);
+                        goto out_tmp;
+                }
+                if (res[i].m.journal_replay_skipped)
+                        cli_error("warning: %s: the snapshot's journal needed recovery; mounted without "
+                                  "replaying it (%s): the snapshot was not taken from a frozen filesystem",
+                                  s->fs[i].mountpoint, res[i].m.options);
+                bk_progress_measure(&prog, res[i].m.dir);
+        }
+        if (bk_interrupted())
+                goto out_tmp;
+
+        if (o.to) {
+                if (bk_archive_open(o.to, &arc, err, sizeof(err)) < 0) {
+                        cli_error("backup: %s", err);
+                        goto out_tmp;
+                }
+                prog.start_ms = bk_now_ms();
+                for (size_t i = 0; i < s->n_fs; i++) {
+                        r = bk_archive_add_tree(arc, res[i].m.dir, res[i].prefix, &prog, &res[i].counts, err,
+                                                sizeof(err));
+                        if (r < 0)
+                                break;
+                }
+                bk_progress_done(&prog);
+                if (r == -EINTR || bk_interrupted())
+                        goto out_tmp;
+                if (r < 0) {
+                        cli_error("backup: %s", err);
+                        goto out_tmp;
+                }
+                r = bk_archive_close(arc, true, &archive_bytes, err, sizeof(err));
+                arc = NULL;
+                if (r < 0) {
+                        cli_error("backup: %s", err);
+                        goto out_tmp;
+                }
+        } else {
+                char *cmdline = cli_join(o.exec, o.n_exec, " ");
+                for (size_t i = 0; i < s->n_fs; i++) {
+                        struct bk_exec_vars v = {.path = res[i].m.dir,
+                                                 .mountpoint = s->fs[i].mountpoint,
+                                                 .fstype = s->fs[i].fstype,
+                                                 .name = s->name,
+                                                 .label = s->label};
+                        fflush(stdout);
+                        r = bk_exec_run(o.exec, o.n_exec, &v, err, sizeof(err));
+                        if (r == -EINTR || bk_interrupted())
+                                break;
+                        if (r < 0) {
+                                cli_error("backup: %s: %s", s->fs[i].mountpoint, err);
+                                break;
+                        }
+                        res[i].exit_status = exit_code(r);
+                        if (res[i].exit_status != 0) {
+                                cli_error("backup: %s: '%s' failed on the snapshot mounted at %s: exit "
+                                          "status %d",
+                                          s->fs[i].mountpoint, cmdline, res[i].m.dir, res[i].exit_status);
+                                r = -1;
+                                break;
+                        }
+                }
+                free(cmdline);
+                if (r < 0 || bk_interrupted())
+                        goto out_tmp;
+        }
+        ok = true;
+
+out_tmp:
+        if (arc)
+                bk_archive_close(arc, false, NULL, NULL, 0);
+        for (size_t i = 0; i < s->n_fs; i++)
+                if (res[i].m.dir && bk_unmount_snapshot(&res[i].m) < 0)
+                        ok = false;
+        free(tmpdir);
+out:
+        if (bk_cleanup_run() > 0) {
+                cli_error("backup: some temporary objects could not be removed (see above)");
+                ok = false;
+        }
+        if (bk_interrupted()) {
+                int sig = bk_interrupted();
+                cli_error("backup interrupted by %s; %s%s",
+                          sigabbrev_np(sig) ? sigabbrev_np(sig) : "a signal",
+                          o.to ? "no archive written, " : "", "temporary mounts and loop devices removed");
+                ok = false;
+                ret = 128 + sig;
+        }
+        if (made_now && !o.keep) {
+                r = delete_snapshot(cli, &o, s);
+                if (r < 0)
+                        cli_error("backup: snapshot %s could not be deleted: %s", s->name, strerror(-r));
+                else
+                        deleted = true;
+        }
+        if (ok) {
+                print_report(&o, s, res, archive_bytes, bk_now_ms() - t0, made_now, deleted);
+                ret = EXIT_SUCCESS;
+        }
+        if (res)
+                for (size_t i = 0; i < s->n_fs; i++)
+                        free(res[i].prefix);
+        free(res);
+        bk_snapshot_free(s);
+        return ret;
 }
