@@ -1,7 +1,8 @@
 /* backup.h - the backup library (src/backup): temporary objects undone on
  * every exit path (cleanup.c), read-only snapshot mounts (snapmount.c),
  * archives (archive.c), progress (progress.c), commands on a mounted
- * snapshot (exec.c), manifests read from the store (snapref.c), SHA-256.
+ * snapshot (exec.c), SHA-256 (sha256.c). Snapshots and their manifests are
+ * src/snapshot's (snapshot.h).
  */
 #pragma once
 
@@ -40,29 +41,6 @@ int bk_cleanup_run(void);
  * temporary mounts are invisible to others and vanish with it even if it is
  * killed by SIGKILL (loop devices are attached with autoclear). */
 int bk_private_mounts(char *err, size_t errlen);
-
-/* ---- snapref.c: a snapshot as the manifest of docs/snapshots.md describes it ---- */
-
-struct bk_snapshot_fs {
-        char *path, *mountpoint, *id, *fstype, *source, *backing_file;
-        char *snapshot; /* the image, block device or directory the provider made */
-        uint64_t size_bytes;
-        int64_t stall_ms;
-        bool frozen_throughout;
-};
-
-struct bk_snapshot {
-        char *name, *created, *label, *provider, *manifest_path;
-        int64_t frozen_ms;
-        size_t n_fs;
-        struct bk_snapshot_fs *fs;
-};
-
-/* The store: dir if given, else $QUIESCE_STORE, else /var/lib/quiesce/snapshots. */
-const char *bk_store_dir(const char *dir);
-/* Reads STORE/NAME.json. 0, or -errno with a message. */
-int bk_snapshot_load(const char *store, const char *name, struct bk_snapshot **ret, char *err, size_t errlen);
-void bk_snapshot_free(struct bk_snapshot *s);
 
 /* ---- snapmount.c: one filesystem's snapshot, readable ---- */
 

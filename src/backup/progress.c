@@ -43,7 +43,9 @@ static struct bk_progress *measuring;
 static int measure_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         if (flag == FTW_F && S_ISREG(st->st_mode)) {
                 /* a file with n links is met n times: count 1/n of it each time */
-                measuring->total_bytes += (uint64_t)st->st_size / (st->st_nlink ? st->st_nlink : 1);
+                /* sparse files: only the data is read, so count what is allocated */
+                uint64_t size = (uint64_t)st->st_size, alloc = (uint64_t)st->st_blocks * 512;
+                measuring->total_bytes += (alloc < size ? alloc : size) / (st->st_nlink ? st->st_nlink : 1);
                 measuring->total_files++;
         }
         return 0;

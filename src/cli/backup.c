@@ -14,6 +14,7 @@
 
 #include "backup.h"
 #include "cli.h"
+#include "snapshot.h"
 
 struct fs_result {
         struct bk_mount m;
@@ -59,7 +60,7 @@ static int exit_code(int st) {
         return 1;
 }
 
-static void print_report(const struct opts *o, const struct bk_snapshot *s, struct fs_result *res,
+static void print_report(const struct opts *o, const qz_manifest *s, struct fs_result *res,
                          uint64_t archive_bytes, int64_t ms, bool made_now, bool deleted) {
         uint64_t files = 0, bytes = 0, entries = 0;
         for (size_t i = 0; i < s->n_fs; i++) {
@@ -72,11 +73,11 @@ static void print_report(const struct opts *o, const struct bk_snapshot *s, stru
                 json_object *j = json_object_new_object(), *snap = json_object_new_object(),
                             *fss = json_object_new_array();
                 json_object_object_add(snap, "name", json_object_new_string(s->name));
-                json_object_object_add(snap, "label", json_object_new_string(s->label));
+                json_object_object_add(snap, "label", json_object_new_string(qz_label_name(s->label)));
                 json_object_object_add(snap, "provider", json_object_new_string(s->provider));
                 if (s->created)
                         json_object_object_add(snap, "created", json_object_new_string(s->created));
-                json_object_object_add(snap, "manifest", json_object_new_string(s->manifest_path));
+                json_object_object_add(snap, "manifest", json_object_new_string(s->file ? s->file : ""));
                 json_object_object_add(snap, "made_now", json_object_new_boolean(made_now));
                 json_object_object_add(snap, "deleted", json_object_new_boolean(deleted));
                 json_object_object_add(j, "snapshot", snap);
@@ -125,7 +126,7 @@ static void print_report(const struct opts *o, const struct bk_snapshot *s, stru
                 return;
         }
         char b1[32], b2[32], b3[32], d[32];
-        printf("snapshot %s: %s, %s provider%s%s\n", s->name, s->label, s->provider,
+        printf("snapshot %s: %s, %s provider%s%s\n", s->name, qz_label_name(s->label), s->provider,
                s->created ? ", made " : "", s->created ? s->created : "");
         for (size_t i = 0; i < s->n_fs; i++) {
                 if (o->to)
@@ -152,14 +153,14 @@ static void print_report(const struct opts *o, const struct bk_snapshot *s, stru
 }
 
 /* The snapshot of PATH...: made through the snapshot library (src/snapshot). */
-static int make_snapshot(struct cli *cli, const struct opts *o, struct bk_snapshot **ret) {
+static int make_snapshot(struct cli *cli, const struct opts *o, qz_manifest **ret) {
         cli_error("backup: making a snapshot of %s needs 'quiesce snapshot', which is not built yet; "
                   "use --snapshot NAME",
                   o->paths[0]);
         return -EOPNOTSUPP;
 }
 
-static int delete_snapshot(struct cli *cli, const struct opts *o, const struct bk_snapshot *s) {
+static int delete_snapshot(struct cli *cli, const struct opts *o, const qz_manifest *s) {
         return -EOPNOTSUPP;
 }
 
@@ -290,7 +291,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
 
         char err[BK_ERRLEN] = "";
         int ret = EXIT_FAILURE;
-        struct bk_snapshot *s = NULL;
+        qz_manifest *s = NULL;
         struct fs_result *res = NULL;
         struct bk_archive *arc = NULL;
         bool made_now = false, deleted = false, ok = false;
@@ -302,21 +303,35 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         if (o.snapshot_name) {
-                r = bk_snapshot_load(o.store, o.snapshot_name, &s, err, sizeof(err));
-                if (r < 0) {
-                        cli_error("backup: %s", err);
+                char *store = qz_store_dir(o.store);
+                r = qz_manifest_load(store, o.snapshot_name, &s);
+                if (r == -ENOENT)
+                        cli_error("backup: snapshot '%s' not found in %s", o.snapshot_name, store);
+                else if (r == -EBADMSG)
+                        cli_error("backup: %s/%s.json: not a quiesce snapshot manifest", store,
+                                  o.snapshot_name);
+                else if (r < 0)
+                        cli_error("backup: %s/%s.json: %s", store, o.snapshot_name, strerror(-r));
+                free(store);
+                if (r < 0)
                         return EXIT_FAILURE;
-                }
         } else {
                 if (make_snapshot(cli, &o, &s) < 0)
                         return EXIT_FAILURE;
                 made_now = true;
         }
-        if (strcmp(s->label, "crash-consistent") == 0 && !o.json)
+        if (s->label == QZ_LABEL_CRASH && !o.json)
                 cli_error("warning: snapshot %s is crash-consistent: its filesystems were not frozen "
                           "throughout",
                           s->name);
 
+        for (size_t i = 0; i < s->n_fs; i++)
+                if (!s->fs[i].snapshot) {
+                        cli_error("backup: snapshot %s is incomplete: %s (%s) has no snapshot%s%s", s->name,
+                                  s->fs[i].mountpoint, s->fs[i].fstype, s->fs[i].error ? ": " : "",
+                                  s->fs[i].error ? s->fs[i].error : "");
+                        goto out;
+                }
         res = calloc(s->n_fs, sizeof(*res));
         if (!res)
                 abort();
@@ -391,7 +406,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                                                  .mountpoint = s->fs[i].mountpoint,
                                                  .fstype = s->fs[i].fstype,
                                                  .name = s->name,
-                                                 .label = s->label};
+                                                 .label = qz_label_name(s->label)};
                         fflush(stdout);
                         r = bk_exec_run(o.exec, o.n_exec, &v, err, sizeof(err));
                         if (r == -EINTR || bk_interrupted())
@@ -450,6 +465,6 @@ out:
                 for (size_t i = 0; i < s->n_fs; i++)
                         free(res[i].prefix);
         free(res);
-        bk_snapshot_free(s);
+        qz_manifest_free(s);
         return ret;
 }
