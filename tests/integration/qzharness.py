@@ -419,6 +419,19 @@ class Daemon:
         c = self.status()["counters"]
         return c["fifreeze"], c["fithaw"]
 
+    def wait_counters(self, expected, timeout=5):
+        """Counters reach expected (a thaw that no reply waits for, such as a
+        deadline or a closed connection, is counted once its ioctl returned)."""
+        last = []
+
+        def ok():
+            last[:] = [self.counters()]
+            return last[0] == tuple(expected)
+        try:
+            self.wait_for(ok, timeout=timeout, what=f"counters {tuple(expected)}")
+        except AssertionError:
+            raise AssertionError(f"FIFREEZE/FITHAW counters {last[0]}, expected {tuple(expected)}")
+
     def fs_status(self, mount):
         """The Status entry of mount's filesystem, or None."""
         dev = mount_of(mount)[1]
