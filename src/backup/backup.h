@@ -22,7 +22,15 @@
  * SIGINT, SIGTERM and SIGHUP only set a flag (no SA_RESTART, so a blocking
  * call returns EINTR); the loops check bk_interrupted() and unwind. */
 
-enum bk_kind { BK_DIR, BK_FILE, BK_MOUNT, BK_LOOP, BK_CHILD };
+enum bk_kind {
+        BK_DIR,   /* rmdir */
+        BK_TREE,  /* remove a directory tree, never crossing into a mount */
+        BK_FILE,  /* unlink */
+        BK_MOUNT, /* umount */
+        BK_LOOP,  /* detach a loop device */
+        BK_CHILD, /* SIGTERM, SIGKILL after 5 s, reap */
+        BK_THAW,  /* FITHAW a filesystem we froze (errors ignored) */
+};
 
 int bk_cleanup_init(void);
 /* The signal that interrupted us (SIGINT ...), or 0. */
@@ -52,6 +60,11 @@ struct bk_mount {
         bool journal_replay_skipped; /* the clean "ro" mount failed: noload/norecovery */
         int mount_handle, loop_handle, dir_handle;
 };
+
+/* Attaches the file open as backing_fd to a free loop device (autoclear:
+ * detached by the kernel once unused). Returns the loop device's fd, to be
+ * closed once a mount holds the device, or -errno. */
+int bk_loop_attach(int backing_fd, bool read_only, char *dev, size_t devlen);
 
 /* Makes snapshot (an image file, a block device or a directory) readable in
  * a new directory under tmpdir: a loop device (read-only, autoclear) and a

@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <sched.h>
 #include <signal.h>
@@ -138,6 +140,32 @@ static int undo_loop(const char *dev) {
         return 0;
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        if (flag == FTW_DP)
+                rmdir(path);
+        else
+                unlink(path);
+        return 0;
+}
+
+static int undo_tree(const char *dir) {
+        /* FTW_MOUNT: never into a mount that is still there */
+        nftw(dir, remove_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        if (access(dir, F_OK) == 0) {
+                fprintf(stderr, "quiesce: cannot remove %s completely\n", dir);
+                return -ENOTEMPTY;
+        }
+        return 0;
+}
+
+static void undo_thaw(const char *path) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+                (void)ioctl(fd, FITHAW, 0); /* EINVAL: not frozen */
+                close(fd);
+        }
+}
+
 static int undo(struct item *it) {
         int r = 0;
         switch (it->kind) {
@@ -157,6 +185,12 @@ static int undo(struct item *it) {
         case BK_DIR:
                 if (rmdir(it->path) < 0 && errno != ENOENT)
                         r = -errno;
+                break;
+        case BK_TREE:
+                r = undo_tree(it->path);
+                break;
+        case BK_THAW:
+                undo_thaw(it->path);
                 break;
         }
         if (r < 0 && (it->kind == BK_FILE || it->kind == BK_DIR))

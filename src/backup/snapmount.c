@@ -17,10 +17,7 @@
 
 #define MOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
-/* Attaches the file open as backing_fd to a free loop device, read-only and
- * autoclear. Returns the loop device's fd (the caller closes it once the
- * mount holds the device), or -errno. */
-static int loop_attach(int backing_fd, char *dev, size_t devlen) {
+int bk_loop_attach(int backing_fd, bool read_only, char *dev, size_t devlen) {
         int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
         if (ctl < 0)
                 return -errno;
@@ -38,8 +35,8 @@ static int loop_attach(int backing_fd, char *dev, size_t devlen) {
                         continue; /* udev may not have made the node yet */
                 }
                 struct loop_config cfg = {.fd = (unsigned)backing_fd};
-                cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
-                snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "quiesce-backup");
+                cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | (read_only ? LO_FLAGS_READ_ONLY : 0);
+                snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "quiesce");
                 if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
                         close(ctl);
                         return fd;
@@ -107,7 +104,7 @@ int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpd
                 snprintf(err, errlen, "%s (%s): cannot open: %s", snapshot, fstype, strerror(-r));
                 return r;
         }
-        int loopfd = loop_attach(backing, m->loopdev, sizeof(m->loopdev));
+        int loopfd = bk_loop_attach(backing, true, m->loopdev, sizeof(m->loopdev));
         close(backing); /* the loop device holds its own reference */
         if (loopfd < 0) {
                 snprintf(err, errlen, "%s (%s): cannot attach a loop device: %s", snapshot, fstype,
