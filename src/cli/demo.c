@@ -677,8 +677,8 @@ static int demo(struct cli *cli) {
         stat(m->fs[0].snapshot, &st_img);
         stat(D.archive, &st_arc);
         act("Report");
-        say("snapshot        %s: %s (%s)", m->name, qz_label_name(m->label),
-            m->label_reason ? m->label_reason : "");
+        say("snapshot        %s: %s%s%s%s", m->name, qz_label_name(m->label), m->label_reason ? " (" : "",
+            m->label_reason ? m->label_reason : "", m->label_reason ? ")" : "");
         say("stall           %" PRId64 " ms: writes blocked by FIFREEZE; frozen %" PRId64
             " ms in all; the snapshot command took %s",
             m->fs[0].stall_ms, m->frozen_ms, cli_duration(snap_ms, d1, sizeof(d1)));
