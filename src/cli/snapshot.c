@@ -1,13 +1,406 @@
-/* snapshot.c - `quiesce snapshot`, `quiesce snapshot list`, `quiesce
- * snapshot delete`: options, the report a person reads, exit codes. The
- * work is done by src/snapshot (qzsnapshot).
+/* snapshot.c - `quiesce snapshot [options] PATH...`, `quiesce snapshot list`
+ * and `quiesce snapshot delete NAME`: options, the report a person reads,
+ * exit codes. The work itself is done by src/snapshot (qzsnapshot).
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "snapshot.h"
 
+enum {
+        OPT_EXEC_CMD = 0x100,
+        OPT_EXEC_DELETE,
+        OPT_EXEC_TIMEOUT,
+        OPT_HOOKS_DIR,
+        OPT_HOOK_TIMEOUT,
+        OPT_STORE,
+        OPT_ALLOW_CRASH,
+        OPT_NO_FREEZE,
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+        interrupted = sig;
+}
+
+static void print_msg(void *userdata, const char *text) {
+        cli_error("%s", text);
+}
+
+static const char *human_bytes(int64_t n, char *buf, size_t size) {
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+        if (n < 0) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        double v = (double)n;
+        unsigned u = 0;
+        while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+                v /= 1024.0;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, size, "%" PRId64 " B", n);
+        else
+                snprintf(buf, size, "%.1f %s", v, units[u]);
+        return buf;
+}
+
+static void print_indented(const char *text) {
+        const char *p = text;
+        while (p && *p) {
+                size_t n = strcspn(p, "\n");
+                printf("      | %.*s\n", (int)n, p);
+                p += n;
+                if (*p == '\n')
+                        p++;
+        }
+}
+
+static void print_report(const qz_manifest *m, const char *hooks_dir) {
+        char b1[32], b2[32], sz[32];
+        bool labelled = m->label_reason != NULL; /* the providers ran */
+        if (labelled)
+                printf("Snapshot %s: %s\n  %s\n", m->name, qz_label_name(m->label), m->label_reason);
+        else
+                printf("Snapshot %s: not taken\n", m->name);
+        for (size_t i = 0; i < m->n_fs; i++) {
+                const qz_snap_fs *f = &m->fs[i];
+                printf("\n%s: %s %s on %s (mounted on %s)\n", f->path, f->fstype, f->id, f->source,
+                       f->mountpoint);
+                if (strcmp(f->provider, "reflink") == 0)
+                        printf("  provider   reflink of %s\n", f->backing_file ? f->backing_file : "?");
+                else if (strcmp(f->provider, "btrfs") == 0)
+                        printf("  provider   btrfs: atomic snapshot, not frozen (subvolume %s)\n",
+                               f->subvolume ? f->subvolume : "?");
+                else
+                        printf("  provider   %s\n", f->provider);
+                if (f->frozen)
+                        printf("  freeze     stall %s, frozen %s, %s\n",
+                               f->stall_ms >= 0 ? cli_duration(f->stall_ms, b1, sizeof(b1)) : "?",
+                               f->frozen_ms >= 0 ? cli_duration(f->frozen_ms, b2, sizeof(b2)) : "?",
+                               f->frozen_throughout ? "frozen throughout" : "NOT frozen throughout");
+                else if (strcmp(f->provider, "btrfs") != 0)
+                        printf("  freeze     not frozen%s\n", m->no_freeze ? " (--no-freeze)" : "");
+                if (f->snapshot) {
+                        const char *what = strcmp(f->provider, "btrfs") == 0 ? " used on the filesystem" : "";
+                        if (f->size_bytes >= 0)
+                                printf("  snapshot   %s (%s%s)\n", f->snapshot,
+                                       human_bytes(f->size_bytes, sz, sizeof(sz)), what);
+                        else
+                                printf("  snapshot   %s\n", f->snapshot);
+                }
+                if (f->error)
+                        printf("  FAILED     %s\n", f->error);
+                if (f->output && *f->output) {
+                        printf("  output\n");
+                        print_indented(f->output);
+                }
+        }
+        if (m->n_hooks) {
+                printf("\nHooks (%s):\n", hooks_dir);
+                for (size_t i = 0; i < m->n_hooks; i++) {
+                        const qz_snap_hook *h = &m->hooks[i];
+                        char res[160];
+                        if (h->refused)
+                                snprintf(res, sizeof(res), "refused: %s", h->refused);
+                        else if (h->timed_out)
+                                snprintf(res, sizeof(res), "timed out, killed%s%s",
+                                         h->signal ? " by SIG" : "",
+                                         h->signal ? sigabbrev_np(h->signal) : "");
+                        else if (h->signal)
+                                snprintf(res, sizeof(res), "killed by SIG%s", sigabbrev_np(h->signal));
+                        else
+                                snprintf(res, sizeof(res), "exit %d", h->exit_status);
+                        printf("  %-20s %-6s %8s  %s\n", h->name, h->phase,
+                               h->refused ? "-" : cli_duration(h->duration_ms, b1, sizeof(b1)), res);
+                        if (h->output && *h->output)
+                                print_indented(h->output);
+                        if (h->output_truncated)
+                                printf("      | (output truncated)\n");
+                }
+        }
+        if (m->n_notes) {
+                printf("\nNotes:\n");
+                for (size_t i = 0; i < m->n_notes; i++)
+                        printf("  %s\n", m->notes[i]);
+        }
+        if (labelled)
+                printf("\nLabel: %s\n", qz_label_name(m->label));
+        else
+                printf("\n");
+        if (m->hold >= 0)
+                printf("Total %s, frozen %s (hold %" PRId64 ")\n",
+                       cli_duration(m->duration_ms, b1, sizeof(b1)),
+                       cli_duration(m->frozen_ms, b2, sizeof(b2)), m->hold);
+        else
+                printf("Total %s, nothing frozen\n", cli_duration(m->duration_ms, b1, sizeof(b1)));
+        if (m->file)
+                printf("Manifest: %s\n", m->file);
+}
+
+static int snapshot_list(struct cli *cli, int argc, char **argv) {
+        static const struct option longopts[] = {
+                {"store", required_argument, NULL, OPT_STORE},
+                {"json", no_argument, NULL, 'J'},
+                CLI_COMMON_LONGOPTS,
+                {NULL, 0, NULL, 0},
+        };
+        const char *store_opt = NULL;
+        bool json = false;
+        int opt;
+        while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "J", longopts, NULL)) != -1) {
+                switch (opt) {
+                case OPT_STORE:
+                        store_opt = optarg;
+                        break;
+                case 'J':
+                        json = true;
+                        break;
+                default: {
+                        int r = cli_common_option(cli, "snapshot list", opt, argv);
+                        if (r >= 0)
+                                return r;
+                }
+                }
+        }
+        if (optind < argc)
+                return cli_usage_error("snapshot list: unexpected argument '%s'", argv[optind]);
+        char *store = qz_store_dir(store_opt);
+        qz_manifest **v;
+        size_t n, bad;
+        int r = qz_manifest_list(store, &v, &n, &bad);
+        if (r < 0) {
+                cli_error("%s: %s", store, strerror(-r));
+                free(store);
+                return EXIT_FAILURE;
+        }
+        if (bad)
+                cli_error("%s: %zu file(s) that are not readable manifests skipped", store, bad);
+        if (json) {
+                json_object *a = json_object_new_array();
+                for (size_t i = 0; i < n; i++) {
+                        char *t = qz_manifest_to_json(v[i]);
+                        json_object_array_add(a, json_tokener_parse(t));
+                        free(t);
+                }
+                puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(a);
+        } else if (n) {
+                size_t wn = 4, wp = 8, wl = 5;
+                for (size_t i = 0; i < n; i++) {
+                        wn = strlen(v[i]->name) > wn ? strlen(v[i]->name) : wn;
+                        wp = v[i]->provider && strlen(v[i]->provider) > wp ? strlen(v[i]->provider) : wp;
+                        wl = strlen(qz_label_name(v[i]->label)) > wl ? strlen(qz_label_name(v[i]->label))
+                                                                     : wl;
+                }
+                printf("%-*s %-20s %-*s %-*s %-10s %s\n", (int)wn, "NAME", "CREATED", (int)wl, "LABEL",
+                       (int)wp, "PROVIDER", "SIZE", "FILESYSTEMS");
+                for (size_t i = 0; i < n; i++) {
+                        int64_t total = 0;
+                        bool known = false;
+                        char **mps = calloc(v[i]->n_fs + 1, sizeof(*mps));
+                        if (!mps)
+                                abort();
+                        for (size_t j = 0; j < v[i]->n_fs; j++) {
+                                mps[j] = v[i]->fs[j].mountpoint ? v[i]->fs[j].mountpoint : "?";
+                                if (v[i]->fs[j].size_bytes >= 0) {
+                                        total += v[i]->fs[j].size_bytes;
+                                        known = true;
+                                }
+                        }
+                        char *fss = cli_join(mps, v[i]->n_fs, ",");
+                        char sz[32];
+                        printf("%-*s %-20s %-*s %-*s %-10s %s\n", (int)wn, v[i]->name,
+                               v[i]->created ? v[i]->created : "?", (int)wl, qz_label_name(v[i]->label),
+                               (int)wp, v[i]->provider ? v[i]->provider : "?",
+                               known ? human_bytes(total, sz, sizeof(sz)) : "-", fss);
+                        free(fss);
+                        free(mps);
+                }
+        }
+        qz_manifest_list_free(v, n);
+        free(store);
+        return EXIT_SUCCESS;
+}
+
+static int snapshot_delete(struct cli *cli, int argc, char **argv) {
+        static const struct option longopts[] = {
+                {"store", required_argument, NULL, OPT_STORE},
+                CLI_COMMON_LONGOPTS,
+                {NULL, 0, NULL, 0},
+        };
+        const char *store_opt = NULL;
+        int opt;
+        while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+                switch (opt) {
+                case OPT_STORE:
+                        store_opt = optarg;
+                        break;
+                default: {
+                        int r = cli_common_option(cli, "snapshot delete", opt, argv);
+                        if (r >= 0)
+                                return r;
+                }
+                }
+        }
+        if (optind >= argc)
+                return cli_usage_error("snapshot delete: no snapshot name given");
+        int ret = EXIT_SUCCESS;
+        for (int i = optind; i < argc; i++)
+                if (qz_snapshot_delete(store_opt, argv[i], print_msg, NULL) < 0)
+                        ret = EXIT_FAILURE;
+        return ret;
+}
+
 int cmd_snapshot(struct cli *cli, int argc, char **argv) {
-        cli_error("snapshot: not implemented yet");
-        return EXIT_FAILURE;
+        if (argc > 1 && strcmp(argv[1], "list") == 0)
+                return snapshot_list(cli, argc - 1, argv + 1);
+        if (argc > 1 && strcmp(argv[1], "delete") == 0)
+                return snapshot_delete(cli, argc - 1, argv + 1);
+
+        static const struct option longopts[] = {
+                {"provider", required_argument, NULL, 'p'},
+                {"exec-cmd", required_argument, NULL, OPT_EXEC_CMD},
+                {"exec-delete", required_argument, NULL, OPT_EXEC_DELETE},
+                {"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
+                {"timeout", required_argument, NULL, 't'},
+                {"name", required_argument, NULL, 'n'},
+                {"hooks-dir", required_argument, NULL, OPT_HOOKS_DIR},
+                {"hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT},
+                {"store", required_argument, NULL, OPT_STORE},
+                {"allow-crash-consistent", no_argument, NULL, OPT_ALLOW_CRASH},
+                {"no-freeze", no_argument, NULL, OPT_NO_FREEZE},
+                {"json", no_argument, NULL, 'J'},
+                CLI_COMMON_LONGOPTS,
+                {NULL, 0, NULL, 0},
+        };
+        qz_snapshot_opts o;
+        qz_snapshot_opts_init(&o);
+        bool json = false;
+        int opt;
+        while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "p:t:n:J", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'p':
+                        if (strcmp(optarg, "reflink") && strcmp(optarg, "btrfs") && strcmp(optarg, "exec") &&
+                            strcmp(optarg, "auto"))
+                                return cli_usage_error(
+                                        "snapshot: unknown provider '%s' (reflink, btrfs, exec)", optarg);
+                        o.provider = optarg;
+                        break;
+                case OPT_EXEC_CMD:
+                        o.exec_cmd = optarg;
+                        break;
+                case OPT_EXEC_DELETE:
+                        o.exec_delete = optarg;
+                        break;
+                case OPT_EXEC_TIMEOUT:
+                        if (cli_parse_timeout(optarg, &o.exec_timeout_ms) < 0)
+                                return EXIT_USAGE;
+                        break;
+                case 't':
+                        if (cli_parse_timeout(optarg, &o.timeout_ms) < 0)
+                                return EXIT_USAGE;
+                        if (o.timeout_ms < 0)
+                                return cli_usage_error("snapshot: --timeout must be finite");
+                        break;
+                case 'n':
+                        if (!qz_snapshot_name_valid(optarg))
+                                return cli_usage_error(
+                                        "snapshot: invalid name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, "
+                                        "not starting with '.' or '-')",
+                                        optarg, QZ_SNAPSHOT_NAME_MAX);
+                        o.name = optarg;
+                        break;
+                case OPT_HOOKS_DIR:
+                        o.hooks_dir = optarg;
+                        break;
+                case OPT_HOOK_TIMEOUT:
+                        if (cli_parse_timeout(optarg, &o.hook_timeout_ms) < 0)
+                                return EXIT_USAGE;
+                        if (o.hook_timeout_ms < 0)
+                                return cli_usage_error("snapshot: --hook-timeout must be finite");
+                        break;
+                case OPT_STORE:
+                        o.store = optarg;
+                        break;
+                case OPT_ALLOW_CRASH:
+                        o.allow_crash_consistent = true;
+                        break;
+                case OPT_NO_FREEZE:
+                        o.no_freeze = true;
+                        break;
+                case 'J':
+                        json = true;
+                        break;
+                default: {
+                        int r = cli_common_option(cli, "snapshot", opt, argv);
+                        if (r >= 0)
+                                return r;
+                }
+                }
+        }
+        if (optind >= argc)
+                return cli_usage_error("snapshot: no path given");
+        if (o.provider && strcmp(o.provider, "exec") == 0 && !o.exec_cmd)
+                return cli_usage_error("snapshot: --provider exec needs --exec-cmd TEMPLATE");
+        if (o.exec_cmd && o.provider && strcmp(o.provider, "exec") != 0)
+                return cli_usage_error("snapshot: --exec-cmd is for --provider exec");
+        o.paths = (const char *const *)(argv + optind);
+        o.n_paths = (size_t)(argc - optind);
+        o.socket = cli->socket;
+        o.interrupted = &interrupted;
+        o.msg = print_msg;
+
+        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term, old_hup;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        sigaction(SIGHUP, &sa, &old_hup);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGCHLD, SIG_DFL);
+
+        qz_manifest *m = NULL;
+        int r = qz_snapshot_take(&o, &m);
+
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+
+        bool show = m && (r == 0 || m->n_hooks > 0 || m->n_fs > 0);
+        if (show && json) {
+                char *t = qz_manifest_to_json(m);
+                puts(t);
+                free(t);
+        } else if (show)
+                print_report(m, o.hooks_dir ? o.hooks_dir : QZ_DEFAULT_HOOKS_DIR);
+        fflush(stdout);
+
+        int ret = EXIT_SUCCESS;
+        if (r < 0)
+                ret = EXIT_FAILURE;
+        else if (qz_manifest_incomplete(m)) {
+                cli_error("snapshot %s is incomplete: a provider failed (the manifest is kept for 'quiesce "
+                          "snapshot "
+                          "delete %s')",
+                          m->name, m->name);
+                ret = EXIT_FAILURE;
+        } else if (m->label == QZ_LABEL_CRASH && !o.allow_crash_consistent) {
+                cli_error("snapshot %s is crash-consistent (%s); it is kept, but without "
+                          "--allow-crash-consistent "
+                          "that is a failure",
+                          m->name, m->label_reason);
+                ret = EXIT_FAILURE;
+        }
+        if (interrupted && ret == EXIT_SUCCESS)
+                ret = EXIT_FAILURE;
+        qz_manifest_free(m);
+        return ret;
 }

@@ -1,0 +1,57 @@
+/* provider.h - the interface every snapshot provider (reflink, btrfs, exec)
+ * implements, and the context the orchestration (snapshot.c) hands them.
+ * check/prepare run before anything is frozen; take runs while frozen and
+ * must neither print nor wait past its deadline; finish runs after the thaw.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "quiesce.h"
+#include "snapshot.h"
+#include "target.h"
+
+#define QZ_PROBE_TIMEOUT_MS 5000 /* a trial clone before the freeze */
+
+typedef struct qz_snap_ctx {
+        const qz_snapshot_opts *opts;
+        const char *name;
+        qz_target *targets;
+        size_t n_targets;
+        qz_status *status; /* quiesced's Status before the freeze, or NULL */
+        int64_t kill_grace_ms;
+        int64_t reap_wait_ms;
+} qz_snap_ctx;
+
+typedef struct qz_provider {
+        const char *name;
+        bool freezes; /* its filesystems are part of the group freeze (btrfs: no) */
+        /* Can it serve t? Plans t->location. 0, or -errno and "PATH: reason" in err. */
+        int (*check)(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen);
+        /* Side effects allowed before the hooks and the freeze; may be NULL. */
+        int (*prepare)(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen);
+        /* Makes the snapshot by deadline_ms (CLOCK_BOOTTIME). Sets f->snapshot,
+         * or f->error. A child that would not die is left in *pending. */
+        void (*take)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending);
+        /* After the thaw: sizes, identities; removes a partial snapshot of a failed take. */
+        void (*finish)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f);
+        /* snapshot delete: removes what f names. 0, or -errno with the reason in err. */
+        int (*remove)(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen);
+} qz_provider;
+
+extern const qz_provider qz_provider_reflink;
+extern const qz_provider qz_provider_btrfs;
+extern const qz_provider qz_provider_exec;
+
+const qz_provider *qz_provider_by_name(const char *name);
+/* Is the filesystem with this id frozen (or freezing) by quiesce? Its hold ids into buf. */
+bool qz_ctx_fs_frozen(const qz_snap_ctx *ctx, const char *id, char *holds, size_t size);
+/* Substitutes {device} {mountpoint} {fstype} {name} {id} {location} in one
+ * argument (malloc'd); NULL and *bad set to the unknown placeholder. */
+char *qz_exec_substitute(const char *arg, const char *const vars[][2], size_t n_vars, char **bad);
+/* Splits a template on blanks (no quoting, no expansion). NULL-terminated, malloc'd. */
+char **qz_exec_split(const char *tmpl, size_t *n);
+void qz_strv_free(char **v);

@@ -1,0 +1,303 @@
+/* provider_exec.c - the exec provider: a user's command per filesystem (an
+ * argv template, never a shell string) under its own timeout inside the
+ * freeze deadline; the first line it prints is the snapshot's location.
+ * Also the template splitting and placeholder substitution.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "provider.h"
+
+#define EXEC_DELETE_TIMEOUT_MS 60000
+
+void qz_strv_free(char **v) {
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+char **qz_exec_split(const char *tmpl, size_t *n) {
+        size_t cap = 8;
+        char **v = calloc(cap, sizeof(*v));
+        if (!v)
+                abort();
+        *n = 0;
+        const char *p = tmpl;
+        for (;;) {
+                while (*p == ' ' || *p == '\t' || *p == '\n')
+                        p++;
+                if (!*p)
+                        break;
+                size_t len = strcspn(p, " \t\n");
+                if (*n + 2 > cap) {
+                        cap *= 2;
+                        v = realloc(v, cap * sizeof(*v));
+                        if (!v)
+                                abort();
+                }
+                v[*n] = strndup(p, len);
+                if (!v[*n])
+                        abort();
+                (*n)++;
+                p += len;
+        }
+        v[*n] = NULL;
+        return v;
+}
+
+char *qz_exec_substitute(const char *arg, const char *const vars[][2], size_t n_vars, char **bad) {
+        size_t cap = strlen(arg) + 64, len = 0;
+        char *out = malloc(cap);
+        if (!out)
+                abort();
+        *bad = NULL;
+        for (const char *p = arg; *p;) {
+                const char *val = NULL;
+                size_t skip = 0;
+                if (*p == '{') {
+                        const char *close = strchr(p, '}');
+                        if (close) {
+                                size_t klen = (size_t)(close - p - 1);
+                                bool word = klen > 0;
+                                for (size_t i = 1; i <= klen; i++)
+                                        if (!((p[i] >= 'a' && p[i] <= 'z') || p[i] == '_'))
+                                                word = false;
+                                for (size_t i = 0; word && i < n_vars; i++)
+                                        if (strlen(vars[i][0]) == klen &&
+                                            strncmp(vars[i][0], p + 1, klen) == 0) {
+                                                val = vars[i][1] ? vars[i][1] : "";
+                                                skip = klen + 2;
+                                        }
+                                if (word && !val) {
+                                        *bad = strndup(p, klen + 2);
+                                        free(out);
+                                        return NULL;
+                                }
+                        }
+                }
+                size_t add = val ? strlen(val) : 1;
+                if (len + add + 1 > cap) {
+                        cap = (len + add + 1) * 2;
+                        out = realloc(out, cap);
+                        if (!out)
+                                abort();
+                }
+                if (val) {
+                        memcpy(out + len, val, add);
+                        p += skip;
+                } else
+                        out[len] = *p++;
+                len += add;
+        }
+        out[len] = '\0';
+        return out;
+}
+
+/* The template with t's values; NULL and a message on an unknown placeholder. */
+static char **build_argv(const char *tmpl, const char *name, const char *device, const char *mountpoint,
+                         const char *fstype, const char *id, const char *location, char *err, size_t errlen) {
+        const char *vars[][2] = {{"device", device}, {"mountpoint", mountpoint},
+                                 {"fstype", fstype}, {"name", name},
+                                 {"id", id},         {"location", location}};
+        size_t n_vars = location ? 6 : 5, n;
+        char **v = qz_exec_split(tmpl, &n);
+        if (n == 0) {
+                snprintf(err, errlen, "the command template is empty");
+                qz_strv_free(v);
+                return NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char *bad;
+                char *s = qz_exec_substitute(v[i], vars, n_vars, &bad);
+                if (!s) {
+                        snprintf(err, errlen,
+                                 "unknown placeholder %s in '%s' (known: {device} {mountpoint} "
+                                 "{fstype} {name} {id}%s)",
+                                 bad ? bad : "?", tmpl, location ? " {location}" : "");
+                        free(bad);
+                        qz_strv_free(v);
+                        return NULL;
+                }
+                free(v[i]);
+                v[i] = s;
+        }
+        return v;
+}
+
+static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
+        const char *tmpl = ctx->opts->exec_cmd;
+        if (!tmpl || !*tmpl) {
+                snprintf(err, errlen, "%s: the exec provider needs --exec-cmd TEMPLATE", t->path);
+                return -EINVAL;
+        }
+        char msg[512];
+        char **v = build_argv(tmpl, ctx->name, t->source, t->mountpoint, t->fstype, t->id, NULL, msg,
+                              sizeof(msg));
+        if (!v) {
+                snprintf(err, errlen, "--exec-cmd: %s", msg);
+                return -EINVAL;
+        }
+        qz_strv_free(v);
+        if (ctx->opts->exec_delete) {
+                v = build_argv(ctx->opts->exec_delete, ctx->name, t->source, t->mountpoint, t->fstype, t->id,
+                               "", msg, sizeof(msg));
+                if (!v) {
+                        snprintf(err, errlen, "--exec-delete: %s", msg);
+                        return -EINVAL;
+                }
+                qz_strv_free(v);
+        }
+        return 0;
+}
+
+static char *env_var(const char *k, const char *v) {
+        char *s;
+        if (asprintf(&s, "%s=%s", k, v ? v : "") < 0)
+                abort();
+        return s;
+}
+
+static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
+        char msg[512];
+        char **argv = build_argv(ctx->opts->exec_cmd, ctx->name, t->source, t->mountpoint, t->fstype, t->id,
+                                 NULL, msg, sizeof(msg));
+        if (!argv) {
+                f->error = strdup(msg);
+                return;
+        }
+        int64_t limit = deadline_ms;
+        if (ctx->opts->exec_timeout_ms > 0) {
+                int64_t own = qz_now_ms() + ctx->opts->exec_timeout_ms;
+                if (limit < 0 || own < limit)
+                        limit = own;
+        }
+        char *env[] = {env_var("QUIESCE_SNAPSHOT_NAME", ctx->name), env_var("QUIESCE_DEVICE", t->source),
+                       env_var("QUIESCE_MOUNTPOINT", t->mountpoint), env_var("QUIESCE_FSTYPE", t->fstype),
+                       NULL};
+        qz_child_spec s = {.argv = argv,
+                           .exec_fd = -1,
+                           .env_add = env,
+                           .merge_stderr = false,
+                           .deadline_ms = limit,
+                           .kill_grace_ms = ctx->kill_grace_ms,
+                           .reap_wait_ms = ctx->reap_wait_ms,
+                           .interrupted = ctx->opts->interrupted};
+        qz_child_result r;
+        int64_t budget = limit >= 0 ? limit - qz_now_ms() : -1;
+        int e = qz_child_run(&s, &r);
+        for (size_t i = 0; env[i]; i++)
+                free(env[i]);
+        if (e < 0) {
+                if (asprintf(&f->error, "cannot run %s: %s", argv[0], strerror(-e)) < 0)
+                        abort();
+                qz_strv_free(argv);
+                return;
+        }
+        if (!r.reaped)
+                *pending = r.pid;
+        /* the report keeps what it printed: stdout, then stderr */
+        if (r.out.len || r.err.len) {
+                if (asprintf(&f->output, "%s%s", r.out.data ? r.out.data : "", r.err.data ? r.err.data : "") <
+                    0)
+                        abort();
+        }
+        char loc[4096];
+        snprintf(loc, sizeof(loc), "%s", r.out.data ? r.out.data : "");
+        loc[strcspn(loc, "\n")] = '\0';
+        char d[96], db[32];
+        int rc = 0;
+        if (!r.started)
+                rc = asprintf(&f->error, "%s: %s", argv[0], strerror(r.exec_errno));
+        else if (r.interrupted)
+                rc = asprintf(&f->error, "interrupted; %s killed", argv[0]);
+        else if (r.timed_out)
+                rc = asprintf(&f->error, "%s did not finish within its time limit of %s; killed (%s)",
+                              argv[0], qz_format_duration(budget < 0 ? 0 : budget, db, sizeof(db)),
+                              qz_child_describe(&r, d, sizeof(d)));
+        else if (!r.reaped || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+                rc = asprintf(&f->error, "%s failed: %s", argv[0], qz_child_describe(&r, d, sizeof(d)));
+        else if (!loc[0])
+                rc = asprintf(&f->error, "%s printed no location on its first line", argv[0]);
+        else
+                f->snapshot = strdup(loc);
+        if (rc < 0)
+                abort();
+        qz_strv_free(argv);
+        qz_child_result_done(&r);
+}
+
+static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {
+        struct stat st;
+        if (!f->snapshot || f->snapshot[0] != '/' || stat(f->snapshot, &st) < 0)
+                return;
+        if (S_ISREG(st.st_mode))
+                f->size_bytes = st.st_size;
+        else if (S_ISBLK(st.st_mode)) {
+                int fd = open(f->snapshot, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+                uint64_t sz;
+                if (fd >= 0 && ioctl(fd, BLKGETSIZE64, &sz) == 0)
+                        f->size_bytes = (int64_t)sz;
+                if (fd >= 0)
+                        close(fd);
+        }
+}
+
+static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen) {
+        if (!f->snapshot)
+                return 0;
+        if (!m->exec_delete) {
+                snprintf(err, errlen, "%s: made by the exec provider without --exec-delete; not removed",
+                         f->snapshot);
+                return -ENOTSUP;
+        }
+        char msg[512];
+        char **argv = build_argv(m->exec_delete, m->name, f->source, f->mountpoint, f->fstype, f->id,
+                                 f->snapshot, msg, sizeof(msg));
+        if (!argv) {
+                snprintf(err, errlen, "exec_delete: %s", msg);
+                return -EINVAL;
+        }
+        qz_child_spec s = {.argv = argv,
+                           .exec_fd = -1,
+                           .merge_stderr = true,
+                           .deadline_ms = qz_now_ms() + EXEC_DELETE_TIMEOUT_MS,
+                           .kill_grace_ms = 2000,
+                           .reap_wait_ms = 2000};
+        qz_child_result r;
+        int e = qz_child_run(&s, &r);
+        int ret = 0;
+        char d[96];
+        if (e < 0) {
+                snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(-e));
+                ret = e;
+        } else if (!r.started || !r.reaped || r.timed_out || !WIFEXITED(r.status) ||
+                   WEXITSTATUS(r.status) != 0) {
+                char *o = r.out.data ? r.out.data : "";
+                o[strcspn(o, "\n")] = '\0';
+                snprintf(err, errlen, "%s (deleting %s): %s%s%s", argv[0], f->snapshot,
+                         r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)), *o ? ": " : "", o);
+                ret = -EIO;
+        }
+        if (e == 0)
+                qz_child_result_done(&r);
+        qz_strv_free(argv);
+        return ret;
+}
+
+const qz_provider qz_provider_exec = {
+        .name = "exec",
+        .freezes = true,
+        .check = check,
+        .take = take,
+        .finish = finish,
+        .remove = remove_,
+};

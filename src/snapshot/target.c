@@ -1,0 +1,184 @@
+/* target.c - resolving snapshot paths (see target.h): statx's mount id
+ * looked up in the mount table, /sys for a loop device's backing file, and
+ * the btrfs subvolume root (inode 256) at or above the path.
+ */
+#include "target.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <libmount.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define LOOP_MAJOR 7
+#define BTRFS_SUBVOL_ROOT_INO 256 /* BTRFS_FIRST_FREE_OBJECTID */
+
+static char *xstrdup(const char *s) {
+        if (!s)
+                return NULL;
+        char *d = strdup(s);
+        if (!d)
+                abort();
+        return d;
+}
+
+/* The mount-table entry of the mount with this id. */
+static int lookup_mount(uint64_t mnt_id, char *id, size_t idlen, char **mountpoint, char **fstype,
+                        char **source) {
+        struct libmnt_table *t = mnt_new_table();
+        if (!t)
+                return -ENOMEM;
+        int r = mnt_table_parse_file(t, "/proc/self/mountinfo");
+        if (r < 0) {
+                mnt_unref_table(t);
+                return r;
+        }
+        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+        struct libmnt_fs *fs;
+        r = -ENOENT;
+        while (it && mnt_table_next_fs(t, it, &fs) == 0)
+                if ((uint64_t)mnt_fs_get_id(fs) == mnt_id) {
+                        dev_t d = mnt_fs_get_devno(fs);
+                        snprintf(id, idlen, "%u:%u", major(d), minor(d));
+                        if (mountpoint)
+                                *mountpoint = xstrdup(mnt_fs_get_target(fs) ? mnt_fs_get_target(fs) : "?");
+                        if (fstype)
+                                *fstype = xstrdup(mnt_fs_get_fstype(fs) ? mnt_fs_get_fstype(fs) : "?");
+                        if (source)
+                                *source = xstrdup(mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "none");
+                        r = 0;
+                        break;
+                }
+        mnt_free_iter(it);
+        mnt_unref_table(t);
+        return r;
+}
+
+static int fd_mount(int fd, char *id, size_t idlen, char **mountpoint, char **fstype, char **source) {
+        struct statx sx;
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) < 0)
+                return -errno;
+        if (!(sx.stx_mask & STATX_MNT_ID))
+                return -EOPNOTSUPP;
+        return lookup_mount(sx.stx_mnt_id, id, idlen, mountpoint, fstype, source);
+}
+
+int qz_target_fs_id(const char *path, char *id, size_t idlen, char **mountpoint, char **fstype) {
+        int fd = open(path, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = fd_mount(fd, id, idlen, mountpoint, fstype, NULL);
+        close(fd);
+        return r;
+}
+
+/* A loop device's backing file, or NULL. */
+static char *loop_backing(const char *source) {
+        struct stat st;
+        if (!source || source[0] != '/' || stat(source, &st) < 0 || !S_ISBLK(st.st_mode) ||
+            major(st.st_rdev) != LOOP_MAJOR)
+                return NULL;
+        char sys[128], buf[PATH_MAX + 16];
+        snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(st.st_rdev),
+                 minor(st.st_rdev));
+        FILE *f = fopen(sys, "re");
+        if (!f)
+                return NULL;
+        bool ok = fgets(buf, sizeof(buf), f) != NULL;
+        fclose(f);
+        if (!ok)
+                return NULL;
+        buf[strcspn(buf, "\n")] = '\0';
+        return buf[0] ? xstrdup(buf) : NULL;
+}
+
+static bool under(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        if (strcmp(dir, "/") == 0)
+                return true;
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The directory of the btrfs subvolume containing path: the nearest
+ * directory at or above it, inside the mount, whose inode is 256. */
+static char *btrfs_subvolume(const char *realpath, const char *mountpoint, dev_t *devp) {
+        char *p = xstrdup(realpath);
+        struct stat st;
+        if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
+                char *d = xstrdup(dirname(p));
+                free(p);
+                p = d;
+        }
+        for (;;) {
+                if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == BTRFS_SUBVOL_ROOT_INO) {
+                        if (devp)
+                                *devp = st.st_dev;
+                        return p;
+                }
+                if (strcmp(p, mountpoint) == 0 || strcmp(p, "/") == 0 || !under(p, mountpoint))
+                        break;
+                char *d = xstrdup(dirname(p));
+                free(p);
+                p = d;
+        }
+        free(p);
+        return NULL;
+}
+
+int qz_target_resolve(const char *path, qz_target *t, char *err, size_t errlen) {
+        memset(t, 0, sizeof(*t));
+        t->path = xstrdup(path);
+        char rp[PATH_MAX];
+        if (!realpath(path, rp)) {
+                int r = -errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        t->realpath = xstrdup(rp);
+        int fd = open(rp, O_PATH | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        int r = fd_mount(fd, t->id, sizeof(t->id), &t->mountpoint, &t->fstype, &t->source);
+        close(fd);
+        if (r < 0) {
+                snprintf(err, errlen, "%s: cannot find its mount in /proc/self/mountinfo: %s", path,
+                         strerror(-r));
+                return r;
+        }
+        t->backing_file = loop_backing(t->source);
+        if (t->backing_file) {
+                int bfd = open(t->backing_file, O_PATH | O_CLOEXEC);
+                if (bfd >= 0) {
+                        if (fd_mount(bfd, t->host_id, sizeof(t->host_id), &t->host_mountpoint,
+                                     &t->host_fstype, NULL) < 0)
+                                t->host_id[0] = '\0';
+                        close(bfd);
+                }
+        }
+        if (strcmp(t->fstype, "btrfs") == 0)
+                t->subvolume = btrfs_subvolume(rp, t->mountpoint, NULL);
+        return 0;
+}
+
+void qz_target_done(qz_target *t) {
+        free(t->path);
+        free(t->realpath);
+        free(t->mountpoint);
+        free(t->fstype);
+        free(t->source);
+        free(t->backing_file);
+        free(t->host_mountpoint);
+        free(t->host_fstype);
+        free(t->subvolume);
+        free(t->location);
+        memset(t, 0, sizeof(*t));
+}
