@@ -1,0 +1,247 @@
+/* test_manifest.c - unit tests of snapshot manifests and names
+ * (src/snapshot/manifest.c): JSON round trip, atomic write that refuses to
+ * replace, listing, names; and the exec template's splitting and placeholders.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "provider.h"
+#include "snapshot.h"
+
+static char *s(const char *x) {
+        return x ? strdup(x) : NULL;
+}
+
+static qz_manifest *sample(const char *name) {
+        qz_manifest *m = qz_manifest_new();
+        m->name = s(name);
+        m->created = s("2026-11-22T11:15:00Z");
+        m->label = QZ_LABEL_APPLICATION;
+        m->label_reason = s("because");
+        m->provider = s("reflink");
+        m->hold = 12;
+        m->duration_ms = 180;
+        m->frozen_ms = 95;
+        m->n_fs = 1;
+        m->fs = calloc(1, sizeof(*m->fs));
+        qz_snap_fs *f = &m->fs[0];
+        f->path = s("/srv/data");
+        f->mountpoint = s("/srv/data");
+        strcpy(f->id, "7:1");
+        f->fstype = s("ext4");
+        f->source = s("/dev/loop1");
+        f->backing_file = s("/pool/data.img");
+        f->provider = s("reflink");
+        f->snapshot = s("/pool/data.img.quiesce-x");
+        f->size_bytes = 1073741824;
+        f->stall_ms = 3;
+        f->frozen_ms = 95;
+        f->frozen = f->frozen_throughout = true;
+        m->n_hooks = 1;
+        m->hooks = calloc(1, sizeof(*m->hooks));
+        m->hooks[0].name = s("10-postgres");
+        m->hooks[0].phase = s("freeze");
+        m->hooks[0].exit_status = 0;
+        m->hooks[0].duration_ms = 31;
+        m->hooks[0].output = s("CHECKPOINT\n\"quoted\"\n");
+        m->n_notes = 1;
+        m->notes = calloc(1, sizeof(*m->notes));
+        m->notes[0] = s("a note");
+        return m;
+}
+
+static void test_round_trip(void **state) {
+        (void)state;
+        qz_manifest *m = sample("20261122-111500"), *back;
+        char *text = qz_manifest_to_json(m);
+        assert_int_equal(qz_manifest_from_json(text, &back), 0);
+        assert_string_equal(back->name, "20261122-111500");
+        assert_int_equal(back->label, QZ_LABEL_APPLICATION);
+        assert_int_equal(back->hold, 12);
+        assert_int_equal(back->frozen_ms, 95);
+        assert_int_equal(back->n_fs, 1);
+        assert_string_equal(back->fs[0].id, "7:1");
+        assert_string_equal(back->fs[0].backing_file, "/pool/data.img");
+        assert_int_equal(back->fs[0].size_bytes, 1073741824);
+        assert_true(back->fs[0].frozen_throughout);
+        assert_null(back->fs[0].error);
+        assert_int_equal(back->n_hooks, 1);
+        assert_string_equal(back->hooks[0].output, "CHECKPOINT\n\"quoted\"\n");
+        assert_int_equal(back->hooks[0].exit_status, 0);
+        assert_int_equal(back->n_notes, 1);
+        char *again = qz_manifest_to_json(back);
+        assert_string_equal(text, again);
+        assert_false(qz_manifest_incomplete(back));
+        free(again);
+        free(text);
+        qz_manifest_free(back);
+        qz_manifest_free(m);
+}
+
+static void test_unknowns_are_null(void **state) {
+        (void)state;
+        qz_manifest *m = sample("n"), *back;
+        m->hold = -1;
+        m->fs[0].size_bytes = -1;
+        m->fs[0].stall_ms = -1;
+        m->hooks[0].exit_status = -1;
+        char *text = qz_manifest_to_json(m);
+        assert_non_null(strstr(text, "\"hold\": null"));
+        assert_non_null(strstr(text, "\"size_bytes\": null"));
+        assert_int_equal(qz_manifest_from_json(text, &back), 0);
+        assert_int_equal(back->hold, -1);
+        assert_int_equal(back->fs[0].size_bytes, -1);
+        assert_int_equal(back->hooks[0].exit_status, -1);
+        free(text);
+        qz_manifest_free(back);
+        qz_manifest_free(m);
+}
+
+static void test_refuses_non_manifests(void **state) {
+        (void)state;
+        qz_manifest *m;
+        assert_int_equal(qz_manifest_from_json("[]", &m), -EBADMSG);
+        assert_int_equal(qz_manifest_from_json(
+                                 "{\"format\": 2, \"name\": \"x\", \"label\": \"crash-consistent\"}", &m),
+                         -EBADMSG);
+        assert_int_equal(qz_manifest_from_json("{\"format\": 1, \"name\": \"x\", \"label\": \"great\"}", &m),
+                         -EBADMSG);
+        assert_int_equal(qz_manifest_from_json("not json", &m), -EBADMSG);
+        assert_int_equal(qz_manifest_from_json(
+                                 "{\"format\": 1, \"name\": \"x\", \"label\": \"crash-consistent\"}", &m),
+                         0);
+        assert_true(qz_manifest_incomplete(m)); /* no filesystems */
+        qz_manifest_free(m);
+}
+
+static void test_store_write_list_load(void **state) {
+        (void)state;
+        char dir[] = "/tmp/qz-unit-store-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        qz_manifest *a = sample("b-second"), *b = sample("a-first"), *dup = sample("a-first");
+        assert_int_equal(qz_manifest_write(dir, a), 0);
+        assert_non_null(a->file);
+        assert_int_equal(qz_manifest_write(dir, b), 0);
+        assert_int_equal(qz_manifest_write(dir, dup), -EEXIST); /* never replaced */
+        assert_true(qz_manifest_exists(dir, "a-first"));
+        assert_false(qz_manifest_exists(dir, "nope"));
+
+        char junk[512];
+        snprintf(junk, sizeof(junk), "%s/junk.json", dir);
+        FILE *f = fopen(junk, "w");
+        fputs("{}", f);
+        fclose(f);
+
+        qz_manifest **v;
+        size_t n, bad;
+        assert_int_equal(qz_manifest_list(dir, &v, &n, &bad), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(bad, 1);
+        assert_string_equal(v[0]->name, "a-first");
+        assert_string_equal(v[1]->name, "b-second");
+        qz_manifest_list_free(v, n);
+
+        qz_manifest *l;
+        assert_int_equal(qz_manifest_load(dir, "b-second", &l), 0);
+        assert_string_equal(l->fs[0].snapshot, "/pool/data.img.quiesce-x");
+        qz_manifest_free(l);
+        assert_int_equal(qz_manifest_load(dir, "missing", &l), -ENOENT);
+        assert_int_equal(qz_manifest_load(dir, "../etc/passwd", &l), -ENOENT);
+
+        unlink(junk);
+        unlink(a->file);
+        unlink(b->file);
+        assert_int_equal(rmdir(dir), 0); /* no temporary files left behind */
+        qz_manifest_free(a);
+        qz_manifest_free(b);
+        qz_manifest_free(dup);
+
+        assert_int_equal(qz_manifest_list("/nonexistent/qz-store", &v, &n, NULL), 0);
+        assert_int_equal(n, 0);
+}
+
+static void test_names(void **state) {
+        (void)state;
+        assert_true(qz_snapshot_name_valid("20261122-111500"));
+        assert_true(qz_snapshot_name_valid("nightly.1_a+b"));
+        assert_false(qz_snapshot_name_valid(""));
+        assert_false(qz_snapshot_name_valid(".hidden"));
+        assert_false(qz_snapshot_name_valid("-opt"));
+        assert_false(qz_snapshot_name_valid("a/b"));
+        assert_false(qz_snapshot_name_valid("a b"));
+        assert_false(qz_snapshot_name_valid(".."));
+        char longname[80];
+        memset(longname, 'a', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        assert_false(qz_snapshot_name_valid(longname));
+        char buf[32];
+        qz_snapshot_default_name(buf, sizeof(buf));
+        assert_int_equal(strlen(buf), 15); /* YYYYMMDD-HHMMSS */
+        assert_int_equal(buf[8], '-');
+        assert_true(qz_snapshot_name_valid(buf));
+}
+
+static void test_store_dir(void **state) {
+        (void)state;
+        unsetenv(QZ_STORE_ENV);
+        char *d = qz_store_dir(NULL);
+        assert_string_equal(d, QZ_DEFAULT_STORE);
+        free(d);
+        setenv(QZ_STORE_ENV, "/env/store/", 1);
+        d = qz_store_dir(NULL);
+        assert_string_equal(d, "/env/store");
+        free(d);
+        d = qz_store_dir("/opt/store");
+        assert_string_equal(d, "/opt/store");
+        free(d);
+        unsetenv(QZ_STORE_ENV);
+}
+
+static void test_exec_template(void **state) {
+        (void)state;
+        size_t n;
+        char **v = qz_exec_split("  lvcreate --snapshot\t--name {name}  {device} ", &n);
+        assert_int_equal(n, 5);
+        assert_string_equal(v[0], "lvcreate");
+        assert_string_equal(v[3], "{name}");
+        assert_null(v[5]);
+        const char *vars[][2] = {{"name", "snap 1"}, {"device", "/dev/vg/lv"}, {"mountpoint", "/srv/a b"}};
+        char *bad;
+        char *out = qz_exec_substitute("{mountpoint}/x-{name}", vars, 3, &bad);
+        assert_string_equal(out, "/srv/a b/x-snap 1"); /* one argument, spaces and all */
+        free(out);
+        out = qz_exec_substitute("{{device}}", vars, 3, &bad);
+        assert_string_equal(out, "{/dev/vg/lv}");
+        free(out);
+        out = qz_exec_substitute("{NotAPlaceholder} {}", vars, 3, &bad);
+        assert_string_equal(out, "{NotAPlaceholder} {}");
+        free(out);
+        assert_null(qz_exec_substitute("{fstyp}", vars, 3, &bad));
+        assert_string_equal(bad, "{fstyp}");
+        free(bad);
+        qz_strv_free(v);
+        v = qz_exec_split("   ", &n);
+        assert_int_equal(n, 0);
+        qz_strv_free(v);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_unknowns_are_null),
+                cmocka_unit_test(test_refuses_non_manifests),
+                cmocka_unit_test(test_store_write_list_load),
+                cmocka_unit_test(test_names),
+                cmocka_unit_test(test_store_dir),
+                cmocka_unit_test(test_exec_template),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
