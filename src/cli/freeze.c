@@ -48,15 +48,29 @@ int cmd_freeze(struct cli *cli, int argc, char **argv) {
 
         char *const *paths = argv + optind;
         size_t n_paths = (size_t)(argc - optind);
+        /* In the foreground, signals are ours from before the hold exists: a
+         * SIGINT right after the id is printed must still thaw and exit 0. */
+        struct watch w = {.sigfd = -1};
+        int r;
+        if (!detach) {
+                r = watch_signals(&w);
+                if (r < 0) {
+                        cli_error("cannot set up signal handling: %s", strerror(-r));
+                        return EXIT_FAILURE;
+                }
+        }
         qz_client *c = cli_connect(cli);
-        if (!c)
+        if (!c) {
+                watch_restore_signals(&w);
                 return EXIT_FAILURE;
+        }
         qz_hold *h;
-        int r = qz_client_freeze(c, (const char *const *)paths, n_paths, timeout_ms,
-                                 detach ? QZ_FREEZE_DETACHED : 0, &h);
+        r = qz_client_freeze(c, (const char *const *)paths, n_paths, timeout_ms, detach ? QZ_FREEZE_DETACHED : 0,
+                             &h);
         if (r < 0) {
                 cli_client_error(c, r, paths[0]);
                 qz_client_close(c);
+                watch_restore_signals(&w);
                 return EXIT_FAILURE;
         }
         if (json)
@@ -71,16 +85,10 @@ int cmd_freeze(struct cli *cli, int argc, char **argv) {
         }
 
         /* Connection-bound: the hold lives as long as we stay connected. */
-        struct watch w = {.sigfd = -1};
         char *label = cli_join(paths, n_paths, ", ");
         const char *thawed = n_paths > 1 ? "filesystems thawed" : "filesystem thawed";
         char dbuf[32];
         int ret = EXIT_FAILURE;
-        r = watch_signals(&w);
-        if (r < 0) {
-                cli_error("cannot set up signal handling: %s", strerror(-r));
-                goto out; /* closing the connection releases the hold */
-        }
         r = watch_start(&w, c, h, timeout_ms);
         if (r == -EINVAL) {
                 cli_error("hold %" PRIu64 " on %s: released before it could be watched; %s", h->id, label,

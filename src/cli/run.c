@@ -27,6 +27,9 @@ static pid_t spawn(char **cmd, const sigset_t *mask, int *exec_errno) {
                 return r;
         }
         if (pid == 0) {
+                /* Its own process group, as timeout(1) does, so the deadline
+                 * reaches everything the command started. */
+                setpgid(0, 0);
                 sigprocmask(SIG_SETMASK, mask, NULL);
                 close(p[0]);
                 execvp(cmd[0], cmd);
@@ -34,6 +37,7 @@ static pid_t spawn(char **cmd, const sigset_t *mask, int *exec_errno) {
                 (void)!write(p[1], &e, sizeof(e));
                 _exit(e == ENOENT ? EXIT_RUN_NOT_FOUND : EXIT_RUN_CANNOT_EXEC);
         }
+        setpgid(pid, pid); /* also here: no window before the child's own call */
         close(p[1]);
         int e;
         ssize_t n;

@@ -35,8 +35,9 @@ int watch_signals(struct watch *w) {
 }
 
 void watch_restore_signals(struct watch *w) {
-        if (w->sigfd >= 0)
-                close(w->sigfd);
+        if (w->sigfd < 0)
+                return; /* never set up */
+        close(w->sigfd);
         w->sigfd = -1;
         sigprocmask(SIG_SETMASK, &w->old_mask, NULL);
 }
@@ -119,7 +120,7 @@ static int handle_signals(struct watch *w, enum watch_event *ev) {
                         continue;
                 }
                 if (w->child > 0) {
-                        kill(w->child, (int)si.ssi_signo);
+                        kill(-w->child, (int)si.ssi_signo);
                         continue;
                 }
                 if (w->child == 0 && !found) {
@@ -177,11 +178,14 @@ enum watch_event watch_wait(struct watch *w) {
 void watch_kill_child(struct watch *w) {
         if (w->child <= 0)
                 return;
-        kill(w->child, SIGTERM);
+        pid_t group = w->child;
+        kill(-group, SIGTERM);
         int64_t until = cli_now_ms() + RUN_KILL_GRACE_MS;
         for (;;) {
-                if (reap_child(w))
+                if (reap_child(w)) {
+                        kill(-group, SIGKILL); /* whatever it left behind in its group */
                         return;
+                }
                 int64_t now = cli_now_ms();
                 if (now >= until)
                         break;
@@ -192,7 +196,7 @@ void watch_kill_child(struct watch *w) {
                                 ; /* SIGCHLD or a signal for us: reap_child decides */
                 }
         }
-        kill(w->child, SIGKILL);
+        kill(-w->child, SIGKILL);
         int st;
         while (waitpid(w->child, &st, 0) < 0 && errno == EINTR)
                 ;

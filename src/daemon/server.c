@@ -96,6 +96,35 @@ static bool peer_allowed(qz_daemon *d, int fd, const struct ucred *cred) {
         return false;
 }
 
+/* One JSON object and nothing after it but blanks; NULL and *why otherwise. */
+static json_object *parse_message(const char *text, const char **why) {
+        json_tokener *tok = json_tokener_new();
+        if (!tok) {
+                *why = "out of memory";
+                return NULL;
+        }
+        size_t len = strlen(text);
+        json_object *msg = json_tokener_parse_ex(tok, text, (int)len);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        size_t used = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        if (!msg) {
+                *why = jerr == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(jerr);
+                return NULL;
+        }
+        while (used < len && strchr(" \t\r\n", text[used]))
+                used++;
+        if (used < len) {
+                *why = "trailing data after the JSON object";
+        } else if (!json_object_is_type(msg, json_type_object)) {
+                *why = "not a JSON object";
+        } else {
+                return msg;
+        }
+        json_object_put(msg);
+        return NULL;
+}
+
 /* Dispatches complete messages until one leaves the connection busy. */
 static void conn_process(qz_conn *c) {
         while (!c->busy && !c->closing) {
@@ -120,14 +149,12 @@ static void conn_process(qz_conn *c) {
                         c->closing = true;
                         break;
                 }
-                enum json_tokener_error jerr;
-                json_object *msg = json_tokener_parse_verbose(text, &jerr);
+                const char *why = NULL;
+                json_object *msg = parse_message(text, &why);
                 free(text);
-                if (!msg || !json_object_is_type(msg, json_type_object)) {
+                if (!msg) {
                         qz_conn_reply(c, qz_json_error("io.quiesce.InvalidRequest", EINVAL, NULL,
-                                                       "malformed request: %s",
-                                                       msg ? "not a JSON object" : json_tokener_error_desc(jerr)));
-                        json_object_put(msg);
+                                                       "malformed request: %s", why));
                         continue;
                 }
                 c->dispatching = true;
