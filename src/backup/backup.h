@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,8 @@ enum bk_kind {
 int bk_cleanup_init(void);
 /* The signal that interrupted us (SIGINT ...), or 0. */
 int bk_interrupted(void);
+/* The flag itself, for libraries that take one (qz_snapshot_opts.interrupted). */
+volatile sig_atomic_t *bk_interrupt_flag(void);
 /* Restores the default dispositions in a child before exec. */
 void bk_cleanup_child_signals(void);
 /* Registers an object; returns a handle (> 0), or -ENOMEM. */
@@ -123,6 +126,7 @@ struct bk_exec_vars {
         const char *fstype;     /* {fstype} */
         const char *name;       /* {name}: the snapshot's name */
         const char *label;      /* {label}: its consistency label */
+        bool stdout_to_stderr;  /* the command's output must not mix with ours (--json) */
 };
 
 /* Replaces {path}, {mountpoint}, {fstype}, {name}, {label} inside one argument. */

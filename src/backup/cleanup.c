@@ -48,6 +48,10 @@ int bk_cleanup_init(void) {
         return 0;
 }
 
+volatile sig_atomic_t *bk_interrupt_flag(void) {
+        return &interrupted;
+}
+
 int bk_interrupted(void) {
         return interrupted;
 }

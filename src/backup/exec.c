@@ -113,6 +113,8 @@ int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, ch
                 r = -errno;
         if (pid == 0) {
                 bk_cleanup_child_signals();
+                if (v->stdout_to_stderr)
+                        dup2(STDERR_FILENO, STDOUT_FILENO);
                 int e = 0;
                 if (chdir(v->path) < 0)
                         e = errno;

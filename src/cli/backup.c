@@ -32,8 +32,8 @@ struct opts {
         const char *store;
         bool keep, json;
         /* options of the snapshot made now (PATH...) */
-        const char *provider, *name, *hooks_dir;
-        int64_t timeout_ms;
+        const char *provider, *name, *hooks_dir, *exec_cmd, *exec_delete;
+        int64_t timeout_ms, hook_timeout_ms, exec_timeout_ms;
         bool allow_crash, no_freeze;
         char **paths;
         size_t n_paths;
@@ -97,6 +97,7 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                 if (s->created)
                         json_object_object_add(snap, "created", json_object_new_string(s->created));
                 json_object_object_add(snap, "manifest", json_object_new_string(s->file ? s->file : ""));
+                json_object_object_add(snap, "frozen_ms", json_object_new_int64(s->frozen_ms));
                 json_object_object_add(snap, "made_now", json_object_new_boolean(made_now));
                 json_object_object_add(snap, "deleted", json_object_new_boolean(deleted));
                 json_object_object_add(j, "snapshot", snap);
@@ -114,6 +115,7 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                         json_object_object_add(f, "mountpoint", json_object_new_string(s->fs[i].mountpoint));
                         json_object_object_add(f, "fstype", json_object_new_string(s->fs[i].fstype));
                         json_object_object_add(f, "snapshot", json_object_new_string(s->fs[i].snapshot));
+                        json_object_object_add(f, "stall_ms", json_object_new_int64(s->fs[i].stall_ms));
                         json_object_object_add(f, "archive_dir", json_object_new_string(res[i].prefix));
                         json_object_object_add(f, "mount_options", json_object_new_string(res[i].m.options));
                         json_object_object_add(f, "journal_replay_skipped",
@@ -149,6 +151,12 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
         char b1[32], b2[32], b3[32], d[32];
         printf("snapshot %s: %s, %s provider%s%s\n", s->name, qz_label_name(s->label), s->provider,
                s->created ? ", made " : "", s->created ? s->created : "");
+        if (s->frozen_ms >= 0) {
+                printf("  frozen %s; stall", cli_duration(s->frozen_ms, d, sizeof(d)));
+                for (size_t i = 0; i < s->n_fs; i++)
+                        printf("%s %s %" PRId64 " ms", i ? "," : "", s->fs[i].mountpoint, s->fs[i].stall_ms);
+                putchar('\n');
+        }
         for (size_t i = 0; i < s->n_fs; i++) {
                 if (o->to)
                         printf("  %-24s %-6s %8" PRIu64 " files %12s  -> %s/\n", s->fs[i].mountpoint,
@@ -172,16 +180,70 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                 printf("snapshot %s %s\n", s->name, deleted ? "deleted" : "kept");
 }
 
-/* The snapshot of PATH...: made through the snapshot library (src/snapshot). */
-static int make_snapshot(struct cli *cli, const struct opts *o, qz_manifest **ret) {
-        cli_error("backup: making a snapshot of %s needs 'quiesce snapshot', which is not built yet; "
-                  "use --snapshot NAME",
-                  o->paths[0]);
-        return -EOPNOTSUPP;
+static void print_msg(void *userdata, const char *text) {
+        cli_error("%s", text);
 }
 
-static int delete_snapshot(struct cli *cli, const struct opts *o, const qz_manifest *s) {
-        return -EOPNOTSUPP;
+/* The snapshot of PATH...: made now through the snapshot library. 0: usable
+ * (*ret); -1: failed (said why; a snapshot made but unusable is deleted
+ * again unless --keep-snapshot). */
+static int make_snapshot(struct cli *cli, const struct opts *o, qz_manifest **ret) {
+        qz_snapshot_opts so;
+        qz_snapshot_opts_init(&so);
+        so.paths = (const char *const *)o->paths;
+        so.n_paths = o->n_paths;
+        so.provider = o->provider;
+        so.exec_cmd = o->exec_cmd;
+        so.exec_delete = o->exec_delete;
+        if (o->exec_timeout_ms)
+                so.exec_timeout_ms = o->exec_timeout_ms;
+        if (o->timeout_ms)
+                so.timeout_ms = o->timeout_ms;
+        so.name = o->name;
+        so.hooks_dir = o->hooks_dir;
+        if (o->hook_timeout_ms)
+                so.hook_timeout_ms = o->hook_timeout_ms;
+        so.store = o->store;
+        so.socket = cli->socket;
+        so.no_freeze = o->no_freeze;
+        so.allow_crash_consistent = o->allow_crash;
+        so.interrupted = bk_interrupt_flag();
+        so.msg = print_msg;
+        qz_manifest *m = NULL;
+        int r = qz_snapshot_take(&so, &m);
+        if (r < 0) {
+                qz_manifest_free(m);
+                return -1;
+        }
+        const char *why = NULL;
+        if (qz_manifest_incomplete(m))
+                why = "is incomplete: a provider failed";
+        else if (m->label == QZ_LABEL_CRASH && !o->allow_crash)
+                why = "is crash-consistent (use --allow-crash-consistent to back it up anyway)";
+        else if (bk_interrupted())
+                why = "was made, but the backup was interrupted";
+        if (!why) {
+                *ret = m;
+                return 0;
+        }
+        cli_error("backup: snapshot %s %s%s%s", m->name, why, m->label_reason ? ": " : "",
+                  m->label_reason && !bk_interrupted() ? m->label_reason : "");
+        if (!o->keep) {
+                char *store = qz_store_dir(o->store);
+                if (qz_snapshot_delete(store, m->name, print_msg, NULL) == 0)
+                        cli_error("backup: snapshot %s deleted", m->name);
+                free(store);
+        } else
+                cli_error("backup: snapshot %s kept (--keep-snapshot)", m->name);
+        qz_manifest_free(m);
+        return -1;
+}
+
+static int delete_snapshot(const struct opts *o, const qz_manifest *s) {
+        char *store = qz_store_dir(o->store);
+        int r = qz_snapshot_delete(store, s->name, print_msg, NULL);
+        free(store);
+        return r;
 }
 
 static int usage_or_help(struct cli *cli, int opt, char **argv) {
@@ -195,6 +257,10 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 OPT_TO,
                 OPT_KEEP,
                 OPT_STORE,
+                OPT_HOOK_TIMEOUT,
+                OPT_EXEC_CMD,
+                OPT_EXEC_DELETE,
+                OPT_EXEC_TIMEOUT,
                 OPT_PROVIDER,
                 OPT_NAME,
                 OPT_HOOKS,
@@ -211,6 +277,10 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 {"hooks-dir", required_argument, NULL, OPT_HOOKS},
                 {"allow-crash-consistent", no_argument, NULL, OPT_ALLOW},
                 {"no-freeze", no_argument, NULL, OPT_NOFREEZE},
+                {"hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT},
+                {"exec-cmd", required_argument, NULL, OPT_EXEC_CMD},
+                {"exec-delete", required_argument, NULL, OPT_EXEC_DELETE},
+                {"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
                 {"timeout", required_argument, NULL, 't'},
                 {"json", no_argument, NULL, 'J'},
                 CLI_COMMON_LONGOPTS,
@@ -265,6 +335,20 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                         break;
                 case OPT_NOFREEZE:
                         o->no_freeze = true;
+                        break;
+                case OPT_HOOK_TIMEOUT:
+                        if (cli_parse_timeout(optarg, &o->hook_timeout_ms) < 0)
+                                return EXIT_USAGE;
+                        break;
+                case OPT_EXEC_CMD:
+                        o->exec_cmd = optarg;
+                        break;
+                case OPT_EXEC_DELETE:
+                        o->exec_delete = optarg;
+                        break;
+                case OPT_EXEC_TIMEOUT:
+                        if (cli_parse_timeout(optarg, &o->exec_timeout_ms) < 0)
+                                return EXIT_USAGE;
                         break;
                 case 't':
                         if (cli_parse_timeout(optarg, &o->timeout_ms) < 0)
@@ -337,7 +421,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                         return EXIT_FAILURE;
         } else {
                 if (make_snapshot(cli, &o, &s) < 0)
-                        return EXIT_FAILURE;
+                        return bk_interrupted() ? 128 + bk_interrupted() : EXIT_FAILURE;
                 made_now = true;
         }
         if (s->label == QZ_LABEL_CRASH && !o.json)
@@ -426,7 +510,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                                                  .mountpoint = s->fs[i].mountpoint,
                                                  .fstype = s->fs[i].fstype,
                                                  .name = s->name,
-                                                 .label = qz_label_name(s->label)};
+                                                 .label = qz_label_name(s->label),
+                                                 .stdout_to_stderr = o.json};
                         fflush(stdout);
                         r = bk_exec_run(o.exec, o.n_exec, &v, err, sizeof(err));
                         if (r == -EINTR || bk_interrupted())
@@ -471,7 +556,7 @@ out:
                 ret = 128 + sig;
         }
         if (made_now && !o.keep) {
-                r = delete_snapshot(cli, &o, s);
+                r = delete_snapshot(&o, s);
                 if (r < 0)
                         cli_error("backup: snapshot %s could not be deleted: %s", s->name, strerror(-r));
                 else
