@@ -145,7 +145,8 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
         }
         if (!r.reaped)
                 *pending = r.pid;
-        char *out = r.out.data ? r.out.data : "";
+        char out[512];
+        snprintf(out, sizeof(out), "%s", r.out.data ? r.out.data : "");
         out[strcspn(out, "\n")] = '\0';
         int rc = 0;
         if (r.interrupted)
@@ -207,7 +208,8 @@ static int destroy_with_tool(const char *path, char *err, size_t errlen) {
         }
         int ret = 0;
         if (!r.reaped || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
-                char *o = r.out.data ? r.out.data : "";
+                char o[512];
+                snprintf(o, sizeof(o), "%s", r.out.data ? r.out.data : "");
                 o[strcspn(o, "\n")] = '\0';
                 char d[64];
                 snprintf(err, errlen, "btrfs subvolume delete %s: %s%s%s", path,

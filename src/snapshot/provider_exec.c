@@ -281,7 +281,8 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
                 ret = e;
         } else if (!r.started || !r.reaped || r.timed_out || !WIFEXITED(r.status) ||
                    WEXITSTATUS(r.status) != 0) {
-                char *o = r.out.data ? r.out.data : "";
+                char o[512];
+                snprintf(o, sizeof(o), "%s", r.out.data ? r.out.data : "");
                 o[strcspn(o, "\n")] = '\0';
                 snprintf(err, errlen, "%s (deleting %s): %s%s%s", argv[0], f->snapshot,
                          r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)), *o ? ": " : "", o);
