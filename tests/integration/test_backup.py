@@ -371,3 +371,69 @@ def test_killed_backup_leaves_no_mount_or_loop(h, pool):
         time.sleep(0.1)
     assert our_loops_on([clone]) == []
     assert not any("quiesce-backup." in m[3] for m in qzharness.mountinfo())
+
+
+# ---------------------------------------------------------------- made now, and the demo
+
+
+def test_backup_of_paths_makes_and_deletes_the_snapshot(h, qd, data):
+    """PATH...: a snapshot through quiesced now (reflink), the backup, and the
+    snapshot deleted afterwards; --keep-snapshot keeps it."""
+    store = h.tmp / "store"
+    hooks = h.tmp / "hooks.d"
+    hooks.mkdir(mode=0o755)
+    out = h.tmp / "now.tar.gz"
+    r = backup(h, "--socket", qd.socket, "--provider", "reflink", "--timeout", "5s", "--hooks-dir", hooks,
+               "--store", store, "--name", "now1", "--to", out, "--json", data.mnt)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["snapshot"]["made_now"] is True and rep["snapshot"]["deleted"] is True
+    assert rep["snapshot"]["label"] == "filesystem-consistent"  # no hook ran
+    assert rep["filesystems"][0]["stall_ms"] >= 0
+    assert not (store / "now1.json").exists()
+    assert not list(Path(data.img).parent.glob("*.quiesce-now1"))
+    with tarfile.open(out) as t:
+        assert f"{str(data.mnt).lstrip('/')}/dir/f7" in t.getnames()
+    h.assert_thawed(data.mnt)
+
+    r = backup(h, "--socket", qd.socket, "--hooks-dir", hooks, "--store", store, "--name", "now2",
+               "--keep-snapshot", "--exec", "test", "-f", "{path}/dir/f7", "--", data.mnt)
+    assert r.returncode == 0, r.stderr
+    assert "snapshot now2 kept" in r.stdout
+    assert (store / "now2.json").exists()
+    clones = list(Path(data.img).parent.glob("*.quiesce-now2"))
+    assert len(clones) == 1
+    assert_nothing_left(h, clones)
+
+
+def test_backup_of_paths_refuses_crash_consistent(h, qd, data):
+    store = h.tmp / "store"
+    r = backup(h, "--socket", qd.socket, "--no-freeze", "--store", store, "--name", "nf",
+               "--hooks-dir", h.tmp, "--to", h.tmp / "nf.tar", data.mnt)
+    assert r.returncode == 1
+    assert "crash-consistent" in r.stderr and "deleted" in r.stderr
+    assert not (h.tmp / "nf.tar").exists() and not (store / "nf.json").exists()
+
+
+@pytest.mark.timeout(120)
+def test_demo_runs_and_leaves_nothing(h):
+    """The README's first command, after its build: under a minute, a proof,
+    and nothing left behind."""
+    t0 = time.monotonic()
+    p = subprocess.run([str(qzharness.cli_bin()), "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=110, stdin=subprocess.DEVNULL)
+    took = time.monotonic() - t0
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    out = p.stdout
+    assert "application-consistent" in out
+    assert "e2fsck -fn of the snapshot image: clean" in out
+    assert "(all of them)" in out
+    assert "nothing left behind" in out
+    tmp = re.search(r"(/tmp/quiesce-demo\.\w+)", out).group(1)
+    assert not os.path.exists(tmp)
+    assert not any(m[3].startswith(tmp) for m in qzharness.mountinfo())
+    assert not any(tmp in l for l in qzharness.leftovers()[1])
+    loops = [n for n in os.listdir("/sys/block") if n.startswith("loop")
+             and (qzharness._loop_backing("/dev/" + n) or "").startswith(tmp)]
+    assert loops == []
+    assert took < 60, f"the demo took {took:.1f}s"
