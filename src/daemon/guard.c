@@ -55,7 +55,8 @@ static void guard_main(int sock) {
         signal(SIGHUP, SIG_IGN);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGQUIT, SIG_IGN);
-        mlockall(MCL_CURRENT | MCL_FUTURE);
+        if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+                (void)mlockall(MCL_CURRENT | MCL_FUTURE);
 
         int unused = 0; /* FITHAW is declared _IOWR(int); the kernel ignores it */
         struct entry *tab = NULL;

@@ -219,7 +219,11 @@ int main(int argc, char **argv) {
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         qz_log_init(level);
-        if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+        /* Lock every page we touch, as we touch it (MCL_ONFAULT): nothing of ours
+         * is ever swapped out, and untouched library pages cost no memory. A
+         * page first needed while a filesystem is frozen is only read, and
+         * reads work on a frozen filesystem. */
+        if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
                 log_warning("mlockall: %s (pages may need to be read back while a filesystem is frozen)",
                             strerror(errno));
 
