@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "snapshot.h"
 
 struct bk_archive {
         struct archive *w;
@@ -193,6 +194,15 @@ static int write_entry(struct bk_archive *a, struct archive *disk, struct archiv
         return 0;
 }
 
+/* DIR/.quiesce-snapshots: where the btrfs provider keeps its snapshots */
+static bool is_snapshot_dir(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+                n--;
+        return strncmp(path, dir, n) == 0 && path[n] == '/' &&
+               strcmp(path + n + 1, QZ_BTRFS_SNAPSHOT_DIR) == 0;
+}
+
 int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefix, struct bk_progress *p,
                         struct bk_counts *c, char *err, size_t errlen) {
         struct archive *disk = archive_read_disk_new();
@@ -235,6 +245,10 @@ int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefi
                 if (r == ARCHIVE_WARN)
                         fprintf(stderr, "quiesce: %s: %s\n", archive_entry_pathname(e),
                                 archive_error_string(disk));
+                if (is_snapshot_dir(archive_entry_pathname(e), dir)) {
+                        archive_entry_free(e); /* the btrfs provider's snapshots are not data */
+                        continue;
+                }
                 archive_read_disk_descend(disk);
 
                 char *name = archive_name(archive_entry_pathname(e), dir, prefix);

@@ -437,3 +437,24 @@ def test_demo_runs_and_leaves_nothing(h):
              and (qzharness._loop_backing("/dev/" + n) or "").startswith(tmp)]
     assert loops == []
     assert took < 60, f"the demo took {took:.1f}s"
+
+
+def test_backup_of_btrfs_uses_the_snapshot_in_place(h, qd):
+    """btrfs: the read-only subvolume snapshot is read where it is (no loop,
+    no mount), and quiesce's .quiesce-snapshots directory is not archived."""
+    b = h.make_fs("btrfs", name="b")
+    (b.mnt / "file").write_text("on btrfs\n")
+    hooks = h.tmp / "hooks.d"
+    hooks.mkdir(mode=0o755)
+    out = h.tmp / "b.tar"
+    r = backup(h, "--socket", qd.socket, "--provider", "btrfs", "--store", h.tmp / "store", "--hooks-dir",
+               hooks, "--to", out, "--json", b.mnt)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["filesystems"][0]["mount_options"] == "in place"
+    assert rep["snapshot"]["deleted"] is True
+    with tarfile.open(out) as t:
+        names = t.getnames()
+    prefix = str(b.mnt).lstrip("/")
+    assert f"{prefix}/file" in names
+    assert not any(".quiesce-snapshots" in n for n in names), names
