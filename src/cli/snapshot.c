@@ -194,15 +194,11 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(a);
         } else if (n) {
-                size_t wn = 4, wp = 8, wl = 5;
-                for (size_t i = 0; i < n; i++) {
-                        wn = strlen(v[i]->name) > wn ? strlen(v[i]->name) : wn;
-                        wp = v[i]->provider && strlen(v[i]->provider) > wp ? strlen(v[i]->provider) : wp;
-                        wl = strlen(qz_label_name(v[i]->label)) > wl ? strlen(qz_label_name(v[i]->label))
-                                                                     : wl;
-                }
-                printf("%-*s %-20s %-*s %-*s %-10s %s\n", (int)wn, "NAME", "CREATED", (int)wl, "LABEL",
-                       (int)wp, "PROVIDER", "SIZE", "FILESYSTEMS");
+                size_t wn = 4, wp = 8, wl = 5, wf = 11;
+                char **fss = calloc(n, sizeof(*fss));
+                char(*sizes)[32] = calloc(n, sizeof(*sizes));
+                if (!fss || !sizes)
+                        abort();
                 for (size_t i = 0; i < n; i++) {
                         int64_t total = 0;
                         bool known = false;
@@ -216,15 +212,28 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                                         known = true;
                                 }
                         }
-                        char *fss = cli_join(mps, v[i]->n_fs, ",");
-                        char sz[32];
-                        printf("%-*s %-20s %-*s %-*s %-10s %s\n", (int)wn, v[i]->name,
-                               v[i]->created ? v[i]->created : "?", (int)wl, qz_label_name(v[i]->label),
-                               (int)wp, v[i]->provider ? v[i]->provider : "?",
-                               known ? human_bytes(total, sz, sizeof(sz)) : "-", fss);
-                        free(fss);
+                        fss[i] = cli_join(mps, v[i]->n_fs, ",");
                         free(mps);
+                        if (known)
+                                human_bytes(total, sizes[i], sizeof(sizes[i]));
+                        else
+                                snprintf(sizes[i], sizeof(sizes[i]), "-");
+                        wn = strlen(v[i]->name) > wn ? strlen(v[i]->name) : wn;
+                        wp = v[i]->provider && strlen(v[i]->provider) > wp ? strlen(v[i]->provider) : wp;
+                        wl = strlen(qz_label_name(v[i]->label)) > wl ? strlen(qz_label_name(v[i]->label))
+                                                                     : wl;
+                        wf = strlen(fss[i]) > wf ? strlen(fss[i]) : wf;
                 }
+                printf("%-*s %-20s %-*s %-*s %-*s %s\n", (int)wn, "NAME", "CREATED", (int)wl, "LABEL",
+                       (int)wp, "PROVIDER", (int)wf, "FILESYSTEMS", "SIZE");
+                for (size_t i = 0; i < n; i++) {
+                        printf("%-*s %-20s %-*s %-*s %-*s %s\n", (int)wn, v[i]->name,
+                               v[i]->created ? v[i]->created : "?", (int)wl, qz_label_name(v[i]->label),
+                               (int)wp, v[i]->provider ? v[i]->provider : "?", (int)wf, fss[i], sizes[i]);
+                        free(fss[i]);
+                }
+                free(fss);
+                free(sizes);
         }
         qz_manifest_list_free(v, n);
         free(store);

@@ -378,7 +378,7 @@ def test_list_and_delete(h, qd):
     lst = h.quiesce("snapshot", "list", "--store", store, daemon=qd)
     assert lst.returncode == 0, lst.stderr
     lines = lst.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "CREATED", "LABEL", "PROVIDER", "SIZE", "FILESYSTEMS"]
+    assert lines[0].split() == ["NAME", "CREATED", "LABEL", "PROVIDER", "FILESYSTEMS", "SIZE"]
     assert any(l.startswith("one ") and "filesystem-consistent" in l and "reflink" in l
                and str(data.mnt) in l for l in lines[1:])
     js = h.quiesce("snapshot", "list", "--store", store, "--json", daemon=qd)
