@@ -332,10 +332,22 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
                         goto out;
                 }
 
-        e = qz_hooks_load(&hooks, o->hooks_dir ? o->hooks_dir : QZ_DEFAULT_HOOKS_DIR, name, o->paths,
-                          o->n_paths,
+        /* hooks run in "/": they get the paths absolute */
+        char **abs = calloc(o->n_paths + 1, sizeof(*abs));
+        if (!abs)
+                abort();
+        for (size_t i = 0; i < o->n_paths; i++) {
+                abs[i] = realpath(o->paths[i], NULL);
+                if (!abs[i])
+                        abs[i] = xstrdup(o->paths[i]);
+        }
+        e = qz_hooks_load(&hooks, o->hooks_dir ? o->hooks_dir : QZ_DEFAULT_HOOKS_DIR, name,
+                          (const char *const *)abs, o->n_paths,
                           o->hook_timeout_ms > 0 ? o->hook_timeout_ms : QZ_HOOK_DEFAULT_TIMEOUT_MS, m, err,
                           sizeof(err));
+        for (size_t i = 0; i < o->n_paths; i++)
+                free(abs[i]);
+        free(abs);
         if (e < 0) {
                 say(&R, "%s", err);
                 r = e;
