@@ -52,6 +52,18 @@ usec_t qz_now(void) {
         return (usec_t)ts.tv_sec * 1000000 + (usec_t)ts.tv_nsec / 1000;
 }
 
+/* Hands a done job to the event loop (from any thread). */
+static void job_finished(job *j) {
+        qz_freezer *f = j->f;
+        pthread_mutex_lock(&f->lock);
+        j->next = f->finished;
+        f->finished = j;
+        pthread_mutex_unlock(&f->lock);
+        uint64_t one = 1;
+        if (write(f->efd, &one, sizeof(one)) < 0)
+                log_error("freezer: cannot wake the event loop: %s", strerror(errno));
+}
+
 static void *worker(void *arg) {
         job *j = arg;
         qz_freezer *f = j->f;
@@ -82,13 +94,7 @@ static void *worker(void *arg) {
                 j->end = qz_now();
                 (void)qz_guard_disarm(f->guard_sock, j->devno);
         }
-        pthread_mutex_lock(&f->lock);
-        j->next = f->finished;
-        f->finished = j;
-        pthread_mutex_unlock(&f->lock);
-        uint64_t one = 1;
-        if (write(f->efd, &one, sizeof(one)) < 0)
-                log_error("freezer: cannot wake the event loop: %s", strerror(errno));
+        job_finished(j);
         return NULL;
 }
 
@@ -172,13 +178,7 @@ int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze) {
                  * so the state machine never sees a re-entrant completion. */
                 j->err = r;
                 j->start = j->end = qz_now();
-                pthread_mutex_lock(&f->lock);
-                j->next = f->finished;
-                f->finished = j;
-                pthread_mutex_unlock(&f->lock);
-                uint64_t one = 1;
-                if (write(f->efd, &one, sizeof(one)) < 0)
-                        return -errno;
+                job_finished(j);
         }
         return 0;
 }
