@@ -117,11 +117,21 @@ qz_fs *qz_holds_first_fs(qz_holds *h) {
         return h->fs_list;
 }
 
+/* A group freeze in progress names filesystems it has not reached yet:
+ * they have no reference, but must not be forgotten. */
+static bool in_live_op(const qz_holds *h, const qz_fs *fs) {
+        for (size_t i = 0; i < h->n_ops; i++)
+                for (size_t j = 0; j < h->ops_live[i]->n_fs; j++)
+                        if (h->ops_live[i]->fs[j] == fs)
+                                return true;
+        return false;
+}
+
 void qz_holds_prune(qz_holds *h, size_t keep) {
         size_t idle = 0;
         for (qz_fs **p = &h->fs_list; *p;) {
                 qz_fs *fs = *p;
-                bool unused = fs->state == QZ_FS_THAWED && fs->refs == 0 && fs->n_waiters == 0;
+                bool unused = fs->state == QZ_FS_THAWED && fs->refs == 0 && fs->n_waiters == 0 && !in_live_op(h, fs);
                 if (unused && ++idle > keep) {
                         *p = fs->next;
                         fs_free(fs);

@@ -374,6 +374,22 @@ static void test_hold_limit(void **state) {
         assert_int_equal(count_calls("T 7:0"), 1);
 }
 
+/* Found by tests/fuzz/fuzz_holds: pruning idle filesystems (quiesced does
+ * after every thaw) must not free one a group freeze in progress has not
+ * reached yet. */
+static void test_prune_keeps_group_targets(void **state) {
+        qz_holds *h = *state;
+        qz_fs *a = mkfs(h, 0), *b = mkfs(h, 1);
+        qz_op *op = begin(h, (void *)1, false, 1000, 0, 2, a, b);
+        assert_non_null(op);
+        qz_holds_prune(h, 0); /* b: thawed, no reference, no waiter */
+        assert_ptr_equal(qz_holds_find_fs(h, b->devno), b);
+        qz_holds_freeze_done(h, a, 0, NULL, 0, 1);
+        qz_holds_freeze_done(h, b, 0, NULL, 1, 2);
+        assert_int_equal(F.done, 1);
+        assert_int_equal(F.last_hold->n_fs, 2);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_nesting, setup, teardown),
@@ -391,6 +407,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_find_for_precedence, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refuses_loop_on_frozen_host, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hold_limit, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prune_keeps_group_targets, setup, teardown),
         };
         return cmocka_run_group_tests_name("holds", tests, NULL, NULL);
 }
