@@ -14,11 +14,13 @@
 #include "freezer.h"
 #include "holds.h"
 #include "mounts.h"
+#include "request.h"
 #include "wire.h"
 
 #define QZ_MAX_HOLDS 65536
-#define QZ_MAX_TARGETS 64
 #define QZ_GONE_RING 256
+#define QZ_DEFAULT_MAX_CONNS_PER_UID 64
+#define QZ_DEFAULT_MAX_HOLDS_PER_UID 64
 
 typedef struct qz_conn qz_conn;
 
@@ -41,6 +43,9 @@ typedef struct qz_daemon {
         bool have_group;
         gid_t group;
         int64_t max_frozen_ms;
+        unsigned max_conns_per_uid; /* 0: no limit; root is never limited */
+        unsigned max_holds_per_uid;
+        uint64_t caps_kept; /* capabilities left after start */
         bool shutting_down;
         usec_t shutdown_started;
         qz_conn *conns;
@@ -72,8 +77,11 @@ void qz_conn_reply(qz_conn *c, json_object *reply); /* takes the reference */
 void qz_conn_resume(qz_conn *c);                    /* a pending request finished */
 void qz_server_close_all(qz_daemon *d);
 
+/* server.c: connections of uid now open */
+size_t qz_server_conns_of(qz_daemon *d, uid_t uid);
+
 /* requests.c */
-void qz_request_dispatch(qz_conn *c, json_object *msg);
+void qz_request_dispatch(qz_conn *c, const char *text); /* one message, NUL excluded */
 extern const qz_holds_ops qz_daemon_holds_ops;
 void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, usec_t start, usec_t end);
 const char *qz_daemon_gone_reason(qz_daemon *d, uint64_t id);

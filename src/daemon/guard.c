@@ -4,6 +4,11 @@
  */
 #include "guard.h"
 
+#include <linux/capability.h>
+#include <sys/resource.h>
+
+#include "caps.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -57,6 +62,18 @@ static void guard_main(int sock) {
         signal(SIGQUIT, SIG_IGN);
         if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
                 (void)mlockall(MCL_CURRENT | MCL_FUTURE);
+        /* FITHAW needs CAP_SYS_ADMIN; the guard opens nothing and uses no other. */
+        {
+                struct rlimit rl;
+                bool unlimited = getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY;
+                char why[256];
+                if (qz_caps_drop(QZ_CAP(CAP_SYS_ADMIN) | (unlimited ? 0 : QZ_CAP(CAP_IPC_LOCK)), why, sizeof(why)) < 0) {
+                        char line[320];
+                        int n = snprintf(line, sizeof(line), "quiesced-guard: cannot drop capabilities: %s\n", why);
+                        if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+                                n = 0; /* nowhere to say it; guard on regardless */
+                }
+        }
 
         int unused = 0; /* FITHAW is declared _IOWR(int); the kernel ignores it */
         struct entry *tab = NULL;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -18,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "daemon.h"
 #include "guard.h"
 #include "log.h"
@@ -37,6 +39,11 @@ static void usage(FILE *out) {
               " -g, --group NAME          also allow members of group NAME (root always may)\n"
               " -m, --max-frozen DURATION force-thaw any filesystem frozen longer (default 60s;\n"
               "                           'none' disables the ceiling)\n"
+              "     --max-connections-per-uid N\n"
+              "                           connections one uid may have open (default 64; 0: no\n"
+              "                           limit); root is not limited\n"
+              "     --max-holds-per-uid N holds one uid may have (default 64; 0: no limit); root\n"
+              "                           is not limited\n"
               " -l, --log-level LEVEL     err, warning, notice, info (default) or debug\n"
               " -h, --help                display this help\n"
               " -V, --version             display version\n"
@@ -147,9 +154,15 @@ int main(int argc, char **argv) {
                 {"socket", required_argument, NULL, 's'},    {"group", required_argument, NULL, 'g'},
                 {"max-frozen", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'l'},
                 {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
+                {"max-connections-per-uid", required_argument, NULL, 'C'},
+                {"max-holds-per-uid", required_argument, NULL, 'H'},
                 {NULL, 0, NULL, 0},
         };
-        qz_daemon d = {.guard_sock = -1, .listen_fd = -1, .max_frozen_ms = 60000};
+        qz_daemon d = {.guard_sock = -1,
+                       .listen_fd = -1,
+                       .max_frozen_ms = 60000,
+                       .max_conns_per_uid = QZ_DEFAULT_MAX_CONNS_PER_UID,
+                       .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID};
         const char *socket_path = getenv(QZ_SOCKET_ENV) ? getenv(QZ_SOCKET_ENV) : QZ_DEFAULT_SOCKET;
         int level = LOG_INFO, c;
         while ((c = getopt_long(argc, argv, "s:g:m:l:hV", longopts, NULL)) != -1) {
@@ -174,6 +187,22 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         break;
+                case 'C':
+                case 'H': {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (errno || end == optarg || *end || optarg[0] == '-' || v > 1000000) {
+                                fprintf(stderr, "quiesced: invalid --%s '%s' (a number; 0 for no limit)\n",
+                                        c == 'C' ? "max-connections-per-uid" : "max-holds-per-uid", optarg);
+                                return 2;
+                        }
+                        if (c == 'C')
+                                d.max_conns_per_uid = (unsigned)v;
+                        else
+                                d.max_holds_per_uid = (unsigned)v;
+                        break;
+                }
                 case 'l':
                         level = qz_log_level_from_string(optarg);
                         if (level < 0) {
@@ -203,11 +232,28 @@ int main(int argc, char **argv) {
         /* Hold no directory of a filesystem we may freeze or someone may unmount. */
         if (chdir("/") < 0)
                 return 1;
+        /* Locked memory by limit rather than by CAP_IPC_LOCK, which then goes. */
+        bool memlock_unlimited = qz_caps_unlimit_memlock();
         /* The guard first: a process with nothing of ours but one socket. */
         d.guard_sock = qz_guard_start();
         if (d.guard_sock < 0) {
                 fprintf(stderr, "quiesced: cannot start the guard process: %s\n", strerror(-d.guard_sock));
                 return 1;
+        }
+        /* Least privilege, before any thread exists (capabilities are per
+         * thread): FIFREEZE/FITHAW need CAP_SYS_ADMIN; opening a client's path,
+         * or re-opening a descriptor it passed, in directories and files root
+         * does not own needs CAP_DAC_READ_SEARCH. Nothing else is used. */
+        {
+                uint64_t keep = QZ_CAP(CAP_SYS_ADMIN) | QZ_CAP(CAP_DAC_READ_SEARCH) |
+                                (memlock_unlimited ? 0 : QZ_CAP(CAP_IPC_LOCK));
+                char why[256];
+                int cr = qz_caps_drop(keep, why, sizeof(why));
+                if (cr < 0) {
+                        fprintf(stderr, "quiesced: cannot drop capabilities: %s\n", why);
+                        return 1;
+                }
+                d.caps_kept = qz_caps_effective();
         }
         /* Block the signals sd-event handles before any thread exists, or a
          * thread would take SIGTERM with its default action. */
@@ -272,6 +318,11 @@ int main(int argc, char **argv) {
                 log_info("runtime directory %s is on %s %s (mounted at %s): it will not be frozen", d.runtime_dir,
                          info.fstype, info.id, info.mountpoint);
                 close(fd);
+        }
+        {
+                char caps[256];
+                log_info("capabilities: %s; every other one dropped (also from the bounding set)",
+                         qz_caps_format(d.caps_kept, caps, sizeof(caps)));
         }
         char ceiling[32];
         log_info("quiesced %s ready (pid %d, max-frozen %s)", QZ_VERSION_STRING, (int)getpid(),

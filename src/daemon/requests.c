@@ -133,51 +133,26 @@ static qz_fs *fs_for(qz_daemon *d, const qz_mount_info *info, bool create) {
         return qz_holds_add_fs(d->holds, fs);
 }
 
-/* Resolves the request's targets. On failure replies and returns -1. With
- * `freezing`, unknown filesystems are registered and each target keeps a
- * descriptor fit for FIFREEZE; otherwise unknown filesystems have fs NULL. */
-static int resolve_targets(qz_conn *c, json_object *params, bool freezing, target *t, size_t *ret_n) {
+/* Resolves the request's targets (validated by qz_request_parse). On failure
+ * replies and returns -1. With `freezing`, unknown filesystems are registered
+ * and each target keeps a descriptor fit for FIFREEZE; otherwise unknown
+ * filesystems have fs NULL. */
+static int resolve_targets(qz_conn *c, const qz_request *req, bool freezing, target *t, size_t *ret_n) {
         qz_daemon *d = c->d;
-        json_object *paths = NULL;
-        int64_t n_fds = 0;
-        if (json_object_object_get_ex(params, "paths", &paths) && !json_object_is_type(paths, json_type_array)) {
-                reply_error(c, EINVAL, NULL, "\"paths\" must be an array of strings");
-                return -1;
-        }
-        json_object *fdsv;
-        if (json_object_object_get_ex(params, "fds", &fdsv) && !qz_json_get_int64(params, "fds", &n_fds)) {
-                reply_error(c, EINVAL, NULL, "\"fds\" must be a number");
-                return -1;
-        }
-        size_t n_paths = paths ? json_object_array_length(paths) : 0;
-        size_t n = n_fds > 0 ? (size_t)n_fds : n_paths;
-        if (n_fds < 0 || n == 0 || n > QZ_MAX_TARGETS || (n_fds > 0 && n_paths && n_paths != (size_t)n_fds)) {
-                reply_error(c, EINVAL, NULL,
-                            n == 0 ? "no path given"
-                                   : "between 1 and %d targets, and as many paths as descriptors, please",
-                            QZ_MAX_TARGETS);
-                return -1;
-        }
+        size_t n = req->n_targets;
+        bool have_fds = req->n_fds > 0;
         int fds[QZ_MAX_TARGETS];
-        if (n_fds > 0 && qz_wire_take_fds(&c->rd, fds, n) < 0) {
+        if (have_fds && qz_wire_take_fds(&c->rd, fds, n) < 0) {
                 reply_error(c, EBADMSG, NULL, "the request announced %zu descriptors but %zu arrived", n,
                             c->rd.n_fds);
                 return -1;
         }
         for (size_t i = 0; i < n; i++)
-                t[i] = (target){.fd = n_fds > 0 ? fds[i] : -1};
+                t[i] = (target){.fd = have_fds ? fds[i] : -1};
         size_t done = 0;
         for (; done < n; done++) {
                 target *x = &t[done];
-                const char *p = NULL;
-                if (paths) {
-                        json_object *e = json_object_array_get_idx(paths, done);
-                        if (!json_object_is_type(e, json_type_string)) {
-                                reply_error(c, EINVAL, NULL, "\"paths\" must be an array of strings");
-                                goto fail;
-                        }
-                        p = json_object_get_string(e);
-                }
+                const char *p = req->paths[done];
                 char name[64];
                 if (!p) {
                         snprintf(name, sizeof(name), "descriptor #%zu", done);
@@ -189,10 +164,6 @@ static int resolve_targets(qz_conn *c, json_object *params, bool freezing, targe
                         goto fail;
                 }
                 if (x->fd < 0) {
-                        if (p[0] != '/') {
-                                reply_error(c, EINVAL, p, "%s: paths must be absolute (or passed as descriptors)", p);
-                                goto fail;
-                        }
                         x->fd = open(p, O_PATH | O_CLOEXEC);
                         if (x->fd < 0) {
                                 int e = errno;
@@ -275,29 +246,13 @@ static void order_targets(qz_daemon *d, target *t, size_t n) {
                 }
 }
 
-static bool get_timeout(qz_conn *c, json_object *params, int64_t *ret) {
-        if (!qz_json_get_int64(params, "timeout_ms", ret) || (*ret <= 0 && *ret != QZ_NO_DEADLINE)) {
-                reply_error(c, EINVAL, NULL, "\"timeout_ms\" is required: a positive number of milliseconds, "
-                                             "or -1 for no deadline of the hold's own");
-                return false;
-        }
-        return true;
-}
-
-static void do_freeze(qz_conn *c, json_object *params) {
+static void do_freeze(qz_conn *c, const qz_request *req) {
         qz_daemon *d = c->d;
-        int64_t timeout_ms;
-        bool detached = false;
-        if (!get_timeout(c, params, &timeout_ms))
-                return;
-        json_object *dv;
-        if (json_object_object_get_ex(params, "detached", &dv) && !qz_json_get_bool(params, "detached", &detached)) {
-                reply_error(c, EINVAL, NULL, "\"detached\" must be true or false");
-                return;
-        }
+        int64_t timeout_ms = req->timeout_ms;
+        bool detached = req->detached;
         target t[QZ_MAX_TARGETS];
         size_t n;
-        if (resolve_targets(c, params, true, t, &n) < 0)
+        if (resolve_targets(c, req, true, t, &n) < 0)
                 return;
 
         /* Refusals, and one reference per superblock. */
@@ -337,6 +292,23 @@ static void do_freeze(qz_conn *c, json_object *params) {
                         continue;
                 }
                 t[m++] = t[i];
+        }
+        /* A permitted but hostile user must not fill the hold table. */
+        if (c->cred.uid != 0 && d->max_holds_per_uid) {
+                size_t mine = 0;
+                for (qzd_hold *h = qz_holds_first(d->holds); h; h = h->next)
+                        mine += h->uid == c->cred.uid;
+                for (qz_conn *o = d->conns; o; o = o->next)
+                        mine += o->busy && o->cred.uid == c->cred.uid; /* a group freeze in progress */
+                if (mine >= d->max_holds_per_uid) {
+                        qz_conn_reply(c, qz_json_error("io.quiesce.Error", EDQUOT, t[0].path,
+                                                       "%s: not freezing %s %s (mounted at %s): uid %u already has "
+                                                       "%zu holds, its limit (--max-holds-per-uid %u); thaw some first",
+                                                       t[0].path, t[0].fs->fstype, t[0].fs->id, t[0].fs->mountpoint,
+                                                       (unsigned)c->cred.uid, mine, d->max_holds_per_uid));
+                        targets_free(t, m);
+                        return;
+                }
         }
         order_targets(d, t, m);
 
@@ -388,16 +360,11 @@ static bool may_touch(qz_conn *c, const qzd_hold *hold) {
         return c->cred.uid == 0 || hold->uid == c->cred.uid;
 }
 
-static qzd_hold *hold_by_id(qz_conn *c, json_object *params, bool *given) {
-        int64_t id;
-        json_object *v;
-        *given = json_object_object_get_ex(params, "hold", &v);
+static qzd_hold *hold_by_id(qz_conn *c, const qz_request *req, bool *given) {
+        int64_t id = (int64_t)req->hold;
+        *given = req->has_hold;
         if (!*given)
                 return NULL;
-        if (!qz_json_get_int64(params, "hold", &id) || id <= 0) {
-                reply_error(c, EINVAL, NULL, "\"hold\" must be a positive hold id");
-                return NULL;
-        }
         qzd_hold *hold = qz_holds_find(c->d->holds, (uint64_t)id);
         if (!hold) {
                 const char *why = qz_daemon_gone_reason(c->d, (uint64_t)id);
@@ -444,12 +411,12 @@ static json_object *released_json(const qzd_hold *hold, const qz_fs *fs, const c
         return o;
 }
 
-static void do_thaw(qz_conn *c, json_object *params) {
+static void do_thaw(qz_conn *c, const qz_request *req) {
         qz_daemon *d = c->d;
         usec_t now = qz_now();
         bool given;
         json_object *released = json_object_new_array();
-        qzd_hold *hold = hold_by_id(c, params, &given);
+        qzd_hold *hold = hold_by_id(c, req, &given);
         if (given) {
                 if (!hold) {
                         json_object_put(released);
@@ -465,7 +432,7 @@ static void do_thaw(qz_conn *c, json_object *params) {
                 target t[QZ_MAX_TARGETS];
                 qzd_hold *holds[QZ_MAX_TARGETS];
                 size_t n = 0;
-                if (resolve_targets(c, params, false, t, &n) < 0) {
+                if (resolve_targets(c, req, false, t, &n) < 0) {
                         json_object_put(released);
                         return;
                 }
@@ -489,22 +456,20 @@ static void do_thaw(qz_conn *c, json_object *params) {
         reply_ok(c, p);
 }
 
-static void do_reset_timeout(qz_conn *c, json_object *params) {
+static void do_reset_timeout(qz_conn *c, const qz_request *req) {
         usec_t now = qz_now();
-        int64_t timeout_ms;
-        if (!get_timeout(c, params, &timeout_ms))
-                return;
+        int64_t timeout_ms = req->timeout_ms;
         bool given;
         qzd_hold *list[QZ_MAX_TARGETS];
         size_t n = 0;
-        qzd_hold *hold = hold_by_id(c, params, &given);
+        qzd_hold *hold = hold_by_id(c, req, &given);
         if (given) {
                 if (!hold)
                         return;
                 list[n++] = hold;
         } else {
                 target t[QZ_MAX_TARGETS];
-                if (resolve_targets(c, params, false, t, &n) < 0)
+                if (resolve_targets(c, req, false, t, &n) < 0)
                         return;
                 int r = holds_for_targets(c, t, n, list);
                 targets_free(t, n);
@@ -596,35 +561,39 @@ static void do_get_info(qz_conn *c) {
         reply_ok(c, p);
 }
 
-void qz_request_dispatch(qz_conn *c, json_object *msg) {
-        const char *method = qz_json_get_string(msg, "method");
-        json_object *params = NULL;
-        if (!method) {
-                reply_error(c, EINVAL, NULL, "malformed request: no \"method\" string");
+void qz_request_dispatch(qz_conn *c, const char *text) {
+        qz_request req;
+        qz_request_error e;
+        if (qz_request_parse(text, &req, &e) < 0) {
+                if (c->d->shutting_down && req.method == QZ_METHOD_FREEZE)
+                        reply_error(c, ESHUTDOWN, NULL, "quiesced is shutting down; no new freezes");
+                else
+                        qz_conn_reply(c, qz_json_error(e.kind, e.err, e.has_path ? e.path : NULL, "%s", e.message));
                 return;
         }
-        if (json_object_object_get_ex(msg, "parameters", &params) && !json_object_is_type(params, json_type_object)) {
-                reply_error(c, EINVAL, NULL, "malformed request: \"parameters\" must be an object");
-                return;
-        }
-        json_object *empty = NULL;
-        if (!params)
-                params = empty = json_object_new_object();
-        if (c->d->shutting_down && strcmp(method, "io.quiesce.Freeze") == 0)
-                reply_error(c, ESHUTDOWN, NULL, "quiesced is shutting down; no new freezes");
-        else if (strcmp(method, "io.quiesce.Freeze") == 0)
-                do_freeze(c, params);
-        else if (strcmp(method, "io.quiesce.Thaw") == 0)
-                do_thaw(c, params);
-        else if (strcmp(method, "io.quiesce.ResetTimeout") == 0)
-                do_reset_timeout(c, params);
-        else if (strcmp(method, "io.quiesce.Status") == 0)
+        switch (req.method) {
+        case QZ_METHOD_FREEZE:
+                if (c->d->shutting_down)
+                        reply_error(c, ESHUTDOWN, NULL, "quiesced is shutting down; no new freezes");
+                else
+                        do_freeze(c, &req);
+                break;
+        case QZ_METHOD_THAW:
+                do_thaw(c, &req);
+                break;
+        case QZ_METHOD_RESET_TIMEOUT:
+                do_reset_timeout(c, &req);
+                break;
+        case QZ_METHOD_STATUS:
                 do_status(c);
-        else if (strcmp(method, "io.quiesce.GetInfo") == 0)
+                break;
+        case QZ_METHOD_GET_INFO:
                 do_get_info(c);
-        else
-                reply_error(c, EINVAL, NULL, "unknown method \"%.100s\"", method);
-        json_object_put(empty);
+                break;
+        case QZ_METHOD_UNKNOWN:
+                break;
+        }
+        qz_request_done(&req);
 }
 
 /* ---- callbacks from holds.c and the freezer ---------------------------------- */

@@ -96,35 +96,6 @@ static bool peer_allowed(qz_daemon *d, int fd, const struct ucred *cred) {
         return false;
 }
 
-/* One JSON object and nothing after it but blanks; NULL and *why otherwise. */
-static json_object *parse_message(const char *text, const char **why) {
-        json_tokener *tok = json_tokener_new();
-        if (!tok) {
-                *why = "out of memory";
-                return NULL;
-        }
-        size_t len = strlen(text);
-        json_object *msg = json_tokener_parse_ex(tok, text, (int)len);
-        enum json_tokener_error jerr = json_tokener_get_error(tok);
-        size_t used = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        if (!msg) {
-                *why = jerr == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(jerr);
-                return NULL;
-        }
-        while (used < len && strchr(" \t\r\n", text[used]))
-                used++;
-        if (used < len) {
-                *why = "trailing data after the JSON object";
-        } else if (!json_object_is_type(msg, json_type_object)) {
-                *why = "not a JSON object";
-        } else {
-                return msg;
-        }
-        json_object_put(msg);
-        return NULL;
-}
-
 /* Dispatches complete messages until one leaves the connection busy. */
 static void conn_process(qz_conn *c) {
         while (!c->busy && !c->closing) {
@@ -149,18 +120,10 @@ static void conn_process(qz_conn *c) {
                         c->closing = true;
                         break;
                 }
-                const char *why = NULL;
-                json_object *msg = parse_message(text, &why);
-                free(text);
-                if (!msg) {
-                        qz_conn_reply(c, qz_json_error("io.quiesce.InvalidRequest", EINVAL, NULL,
-                                                       "malformed request: %s", why));
-                        continue;
-                }
                 c->dispatching = true;
-                qz_request_dispatch(c, msg);
+                qz_request_dispatch(c, text);
                 c->dispatching = false;
-                json_object_put(msg);
+                free(text);
                 /* Descriptors no message claimed must not wait for the next one. */
                 if (!c->busy && c->rd.len == 0)
                         while (c->rd.n_fds)
@@ -203,6 +166,40 @@ void qz_conn_resume(qz_conn *c) {
                 conn_free(c);
 }
 
+size_t qz_server_conns_of(qz_daemon *d, uid_t uid) {
+        size_t n = 0;
+        for (qz_conn *c = d->conns; c; c = c->next)
+                n += c->cred.uid == uid;
+        return n;
+}
+
+/* A uid over its connection limit: the reason goes out at once (the client
+ * reads it as the answer to its first request) and the connection closes,
+ * so a hostile local user cannot pile up descriptors in quiesced. */
+static void refuse_over_limit(qz_daemon *d, qz_conn *c) {
+        static usec_t last_log;
+        json_object *e = qz_json_error("io.quiesce.Error", EDQUOT, NULL,
+                                       "uid %u (pid %d) already has %u connections to quiesced, its limit "
+                                       "(--max-connections-per-uid); close some first",
+                                       (unsigned)c->cred.uid, (int)c->cred.pid, d->max_conns_per_uid);
+        const char *text = qz_json_text(e);
+        (void)send(c->fd, text, strlen(text) + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        json_object_put(e);
+        /* What the client already sent would turn our close into a reset
+         * before it reads the reason: discard it first. */
+        char sink[4096];
+        for (int i = 0; i < 16 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+                ;
+        usec_t now = qz_now();
+        if (now - last_log > 1000000) {
+                last_log = now;
+                log_notice("connection from uid %u pid %d refused: over its limit of %u connections",
+                           (unsigned)c->cred.uid, (int)c->cred.pid, d->max_conns_per_uid);
+        }
+        close(c->fd);
+        free(c);
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         qz_daemon *d = userdata;
         (void)s;
@@ -227,6 +224,10 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 c->cred.gid = (gid_t)-1;
         }
         c->allowed = peer_allowed(d, cfd, &c->cred);
+        if (c->cred.uid != 0 && d->max_conns_per_uid && qz_server_conns_of(d, c->cred.uid) >= d->max_conns_per_uid) {
+                refuse_over_limit(d, c);
+                return 0;
+        }
         if (sd_event_add_io(d->event, &c->src, cfd, EPOLLIN | EPOLLRDHUP, on_conn, c) < 0) {
                 close(cfd);
                 free(c);

@@ -1,0 +1,208 @@
+/* request.c - a request's JSON text into a validated qz_request (see
+ * request.h and docs/protocol.md): framing leftovers, the method, and every
+ * parameter's type and range, before requests.c touches a file or a hold.
+ * Pure: json-c only, no system call, so it can be fuzzed.
+ */
+#include "request.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "quiesce.h"
+
+static const struct {
+        const char *name;
+        qz_method method;
+} methods[] = {
+        {"io.quiesce.Freeze", QZ_METHOD_FREEZE},
+        {"io.quiesce.Thaw", QZ_METHOD_THAW},
+        {"io.quiesce.ResetTimeout", QZ_METHOD_RESET_TIMEOUT},
+        {"io.quiesce.Status", QZ_METHOD_STATUS},
+        {"io.quiesce.GetInfo", QZ_METHOD_GET_INFO},
+};
+
+const char *qz_method_name(qz_method m) {
+        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+                if (methods[i].method == m)
+                        return methods[i].name;
+        return "unknown";
+}
+
+static int fail(qz_request_error *e, int err, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int fail(qz_request_error *e, int err, const char *path, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+        e->err = err;
+        e->has_path = path != NULL;
+        if (path)
+                snprintf(e->path, sizeof(e->path), "%s", path);
+        e->kind = err == EINVAL && !path ? "io.quiesce.InvalidRequest" : "io.quiesce.Error";
+        return -1;
+}
+
+/* One JSON object and nothing after it but blanks; NULL and *why otherwise. */
+static json_object *parse_object(const char *text, const char **why) {
+        json_tokener *tok = json_tokener_new();
+        if (!tok) {
+                *why = "out of memory";
+                return NULL;
+        }
+        size_t len = strlen(text);
+        json_object *msg = len > INT32_MAX ? NULL : json_tokener_parse_ex(tok, text, (int)len);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        size_t used = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        if (!msg) {
+                *why = jerr == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(jerr);
+                return NULL;
+        }
+        while (used < len && strchr(" \t\r\n", text[used]))
+                used++;
+        if (used < len) {
+                *why = "trailing data after the JSON object";
+        } else if (!json_object_is_type(msg, json_type_object)) {
+                *why = "not a JSON object";
+        } else {
+                return msg;
+        }
+        json_object_put(msg);
+        return NULL;
+}
+
+static int get_timeout(json_object *params, qz_request *req, qz_request_error *e) {
+        if (!qz_json_get_int64(params, "timeout_ms", &req->timeout_ms) ||
+            (req->timeout_ms <= 0 && req->timeout_ms != QZ_NO_DEADLINE))
+                return fail(e, EINVAL, NULL,
+                            "\"timeout_ms\" is required: a positive number of milliseconds, "
+                            "or -1 for no deadline of the hold's own");
+        return 0;
+}
+
+/* "paths" and "fds": 1..QZ_MAX_TARGETS targets, as many paths as descriptors
+ * when both are given, paths absolute when quiesced must open them. */
+static int get_targets(json_object *params, qz_request *req, qz_request_error *e) {
+        json_object *paths = NULL, *v;
+        int64_t n_fds = 0;
+        if (json_object_object_get_ex(params, "paths", &paths) &&
+            !json_object_is_type(paths, json_type_array))
+                return fail(e, EINVAL, NULL, "\"paths\" must be an array of strings");
+        if (json_object_object_get_ex(params, "fds", &v) && !qz_json_get_int64(params, "fds", &n_fds))
+                return fail(e, EINVAL, NULL, "\"fds\" must be a number");
+        size_t n_paths = paths ? json_object_array_length(paths) : 0;
+        if (n_fds < 0 || n_fds > QZ_MAX_TARGETS || n_paths > QZ_MAX_TARGETS ||
+            (n_fds > 0 && n_paths && n_paths != (size_t)n_fds))
+                return fail(e, EINVAL, NULL,
+                            "between 1 and %d targets, and as many paths as descriptors, please",
+                            QZ_MAX_TARGETS);
+        size_t n = n_fds > 0 ? (size_t)n_fds : n_paths;
+        if (n == 0)
+                return fail(e, EINVAL, NULL, "no path given");
+        for (size_t i = 0; i < n; i++) {
+                req->paths[i] = NULL;
+                if (!paths)
+                        continue;
+                json_object *p = json_object_array_get_idx(paths, i);
+                if (!json_object_is_type(p, json_type_string))
+                        return fail(e, EINVAL, NULL, "\"paths\" must be an array of strings");
+                req->paths[i] = json_object_get_string(p);
+                if (n_fds == 0 && req->paths[i][0] != '/')
+                        return fail(e, EINVAL, req->paths[i],
+                                    "%.200s: paths must be absolute (or passed as descriptors)",
+                                    req->paths[i]);
+        }
+        req->n_targets = n;
+        req->n_fds = (size_t)n_fds;
+        return 0;
+}
+
+/* "hold": absent (false), or a positive id. */
+static int get_hold(json_object *params, qz_request *req, qz_request_error *e) {
+        json_object *v;
+        int64_t id;
+        if (!json_object_object_get_ex(params, "hold", &v))
+                return 0;
+        if (!qz_json_get_int64(params, "hold", &id) || id <= 0)
+                return fail(e, EINVAL, NULL, "\"hold\" must be a positive hold id");
+        req->has_hold = true;
+        req->hold = (uint64_t)id;
+        return 0;
+}
+
+static int parse_params(json_object *params, qz_request *req, qz_request_error *e) {
+        json_object *v;
+        switch (req->method) {
+        case QZ_METHOD_FREEZE:
+                if (get_timeout(params, req, e) < 0)
+                        return -1;
+                if (json_object_object_get_ex(params, "detached", &v) &&
+                    !qz_json_get_bool(params, "detached", &req->detached))
+                        return fail(e, EINVAL, NULL, "\"detached\" must be true or false");
+                return get_targets(params, req, e);
+        case QZ_METHOD_RESET_TIMEOUT:
+                if (get_timeout(params, req, e) < 0)
+                        return -1;
+                if (get_hold(params, req, e) < 0)
+                        return -1;
+                return req->has_hold ? 0 : get_targets(params, req, e);
+        case QZ_METHOD_THAW:
+                if (get_hold(params, req, e) < 0)
+                        return -1;
+                return req->has_hold ? 0 : get_targets(params, req, e);
+        case QZ_METHOD_STATUS:
+        case QZ_METHOD_GET_INFO:
+                return 0;
+        case QZ_METHOD_UNKNOWN:
+                break;
+        }
+        return fail(e, EINVAL, NULL, "unknown method");
+}
+
+int qz_request_parse(const char *text, qz_request *req, qz_request_error *e) {
+        memset(req, 0, sizeof(*req));
+        memset(e, 0, sizeof(*e));
+        const char *why = NULL;
+        json_object *msg = parse_object(text, &why);
+        if (!msg)
+                return fail(e, EINVAL, NULL, "malformed request: %s", why);
+        const char *method = qz_json_get_string(msg, "method");
+        json_object *params = NULL;
+        int r = -1;
+        if (!method) {
+                fail(e, EINVAL, NULL, "malformed request: no \"method\" string");
+                goto out;
+        }
+        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+                if (strcmp(method, methods[i].name) == 0)
+                        req->method = methods[i].method;
+        if (json_object_object_get_ex(msg, "parameters", &params) &&
+            !json_object_is_type(params, json_type_object)) {
+                fail(e, EINVAL, NULL, "malformed request: \"parameters\" must be an object");
+                goto out;
+        }
+        if (req->method == QZ_METHOD_UNKNOWN) {
+                fail(e, EINVAL, NULL, "unknown method \"%.100s\"", method);
+                goto out;
+        }
+        r = parse_params(params, req, e);
+out:
+        if (r < 0) {
+                json_object_put(msg);
+                qz_method m = req->method;
+                memset(req, 0, sizeof(*req));
+                req->method = m;
+                return -1;
+        }
+        req->msg = msg;
+        return 0;
+}
+
+void qz_request_done(qz_request *req) {
+        json_object_put(req->msg);
+        memset(req, 0, sizeof(*req));
+}
