@@ -310,7 +310,8 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
                         return;
                 }
         }
-        order_targets(d, t, m);
+        if (m > 1)
+                order_targets(d, t, m); /* one filesystem needs no order (nor its loop chain read) */
 
         qz_fs **fs = calloc(m, sizeof(*fs));
         char **paths = calloc(m, sizeof(*paths));
