@@ -1,0 +1,552 @@
+"""benchlib - the benchmark's machinery: loop filesystems in a temp dir of
+its own, quiesced and qemu-guest-agent instances on sockets in that dir, the
+writer, and a cleanup that always thaws, stops, unmounts and detaches.
+
+Safety (see bench/README.md):
+  * every freeze goes through Bench.check_freezable(): the path must be the
+    mount point of a loop filesystem this run created (its image in this
+    run's temp dir or in one of its filesystems); nothing else is frozen;
+  * qemu-ga runs with guest-fsfreeze-freeze blocked (-b): only
+    guest-fsfreeze-freeze-list, naming our own mounts, can freeze;
+  * this process never touches a filesystem that may be frozen: writers are
+    children, their dumps go to the temp dir on /;
+  * cleanup (normal exit, exception, SIGINT/SIGTERM/SIGHUP): thaw every mount
+    we made, outer (the XFS pool) before inner (the images in it); stop
+    qemu-ga and quiesced (and its guard); thaw again; reap writers; unmount,
+    detach, remove.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TMP_BASE = Path(os.environ.get("QUIESCE_BENCH_TMPDIR", "/tmp"))
+TMP_PREFIX = "qz-bench-"
+
+
+class Interrupted(Exception):
+    pass
+
+
+def mono_ns():
+    return time.monotonic_ns()  # CLOCK_MONOTONIC, like the writer's
+
+
+def run(cmd, timeout=60, check=True, **kw):
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    kw.setdefault("text", True)
+    p = subprocess.run([str(c) for c in cmd], timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {(p.stderr or '').strip()}")
+    return p
+
+
+def quiet(cmd, timeout=30):
+    try:
+        return subprocess.run([str(c) for c in cmd], timeout=timeout, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode
+    except Exception:
+        return None
+
+
+def _unescape(s):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def mountinfo():
+    """[(mount_id, 'maj:min', target, fstype, source)] in mount order."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            a, b = line.split(" - ", 1)
+            fa, fb = a.split(), b.split()
+            out.append((int(fa[0]), fa[2], _unescape(fa[4]), fb[0], _unescape(fb[1])))
+    return out
+
+
+def loop_backing(dev):
+    try:
+        name = os.path.basename(dev)
+        return Path(f"/sys/block/{name}/loop/backing_file").read_text().strip()
+    except OSError:
+        return None
+
+
+def meminfo():
+    d = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            d[k] = int(v.split()[0])  # kB
+    return d
+
+
+def dirty_mib():
+    m = meminfo()
+    return m["Dirty"] / 1024.0, m["Writeback"] / 1024.0
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children_of(pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def size_bytes(s):
+    s = str(s)
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s)
+
+
+class LoopFS:
+    def __init__(self, img, dev, mnt, fstype, depth):
+        self.img, self.dev, self.mnt, self.fstype, self.depth = Path(img), dev, Path(mnt), fstype, depth
+
+    def __str__(self):
+        return str(self.mnt)
+
+    def dev_id(self):
+        for m in mountinfo():
+            if m[2] == str(self.mnt):
+                return m[1]
+        return None
+
+
+class Writer:
+    """bench/writer as a child process; its dumps live in `dir` (on /)."""
+
+    def __init__(self, bench, exe, target, dir, prefill_mib=None, fdatasync=False, rate_mibs=None,
+                 max_mib=None, bucket_ms=5, extra=()):
+        self.dir = Path(dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.summary_path = self.dir / "summary.json"
+        self.windows_path = self.dir / "windows"
+        self.buckets_path = self.dir / "buckets.csv"
+        cmd = [str(exe), "--summary", str(self.summary_path), "--windows", str(self.windows_path),
+               "--buckets", str(self.buckets_path), "--bucket-ms", str(bucket_ms)]
+        if fdatasync:
+            cmd.append("--fdatasync")
+        if prefill_mib is not None:
+            cmd += ["--prefill-mib", str(prefill_mib)]
+        if rate_mibs:
+            cmd += ["--rate-mibs", str(rate_mibs)]
+        if max_mib:
+            cmd += ["--max-mib", str(max_mib)]
+        cmd += list(extra) + [str(target)]
+        self.err = open(self.dir / "writer.stderr", "wb")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, stdin=subprocess.DEVNULL,
+                                     text=True)
+        self.pid = self.proc.pid
+        bench.writers.append(self)
+        self.ready_ns = None
+        self.windows = []
+
+    def wait_ready(self, timeout=120):
+        """Wait for its READY line (prefill done)."""
+        import select
+        deadline = time.monotonic() + timeout
+        buf = ""
+        fd = self.proc.stdout.fileno()
+        while "\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("writer not ready in time")
+            r, _, _ = select.select([fd], [], [], left)
+            if r:
+                chunk = os.read(fd, 4096).decode()
+                if not chunk:
+                    raise RuntimeError(f"writer exited before ready: {self.stderr_text()}")
+                buf += chunk
+        line = buf.split("\n", 1)[0].split()
+        if line[0] != "READY":
+            raise RuntimeError(f"writer said {line!r}")
+        self.ready_ns = int(line[1])
+        return self.ready_ns
+
+    def add_window(self, name, a_ns, b_ns):
+        self.windows.append((name, int(a_ns), int(b_ns)))
+
+    def stop(self, timeout=120):
+        """Windows file, SIGTERM, wait for the dumps; the summary dict."""
+        with open(self.windows_path, "w") as f:
+            for w in self.windows:
+                f.write(f"{w[0]} {w[1]} {w[2]}\n")
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=timeout)
+        self.err.close()
+        try:
+            return json.loads(self.summary_path.read_text())
+        except (OSError, ValueError) as e:
+            raise RuntimeError(f"writer summary unreadable ({e}): {self.stderr_text()}")
+
+    def stderr_text(self):
+        try:
+            return (self.dir / "writer.stderr").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def buckets(self):
+        """[(slot_start_ns, count, max_lat_ended_ns, max_waiting_ns)]"""
+        out = []
+        with open(self.buckets_path) as f:
+            next(f)
+            for line in f:
+                a = line.split(",")
+                out.append((int(a[0]), int(a[1]), int(a[2]), int(a[3])))
+        return out
+
+
+class Daemon:
+    def __init__(self, bench, exe, sock, log, args=()):
+        self.sock = Path(sock)
+        self.logf = open(log, "wb")
+        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
+        self.proc = subprocess.Popen([str(exe), "--socket", str(sock)] + list(args), stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=self.logf, env=env)
+        bench.daemons.append(self)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"quiesced exited with {self.proc.returncode}; log {log}")
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(sock))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("quiesced not ready")
+                time.sleep(0.05)
+            finally:
+                s.close()
+        self.guard_pids = children_of(self.pid)
+
+    def stop(self):
+        self.guard_pids = list(set(self.guard_pids) | set(children_of(self.pid)))
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 3
+        for g in self.guard_pids:
+            while pid_alive(g) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.logf.close()
+
+
+class QGA:
+    """qemu-ga on a Unix socket in our temp dir, with guest-fsfreeze-freeze
+    (the one without a list, which freezes every filesystem) blocked."""
+
+    BLOCKED = "guest-fsfreeze-freeze"
+
+    def __init__(self, bench):
+        self.bench = bench
+        d = bench.tmp / "qga"
+        d.mkdir(exist_ok=True)
+        self.sock = d / "qga.sock"
+        self.logf = open(d / "qga.log", "wb")
+        # no -F: no fsfreeze hook; -t: state files in our dir; -b: the unlisted freeze is refused
+        self.proc = subprocess.Popen(["qemu-ga", "-m", "unix-listen", "-p", str(self.sock), "-t", str(d),
+                                      "-f", str(d / "qga.pid"), "-b", self.BLOCKED],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
+        bench.qgas.append(self)
+        deadline = time.monotonic() + 10
+        while not self.sock.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"qemu-ga did not start: {(d / 'qga.log').read_text(errors='replace')}")
+            time.sleep(0.02)
+        self.conn = None
+        self.buf = b""
+        self.next_id = 1
+
+    def connect(self):
+        if self.conn:
+            return
+        deadline = time.monotonic() + 10
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(self.sock))
+                break
+            except OSError:
+                s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.conn = s
+        self.buf = b""
+        # guest-sync-delimited: the reply is preceded by 0xFF; everything before it is stale
+        sid = 4242 + self.next_id
+        self.next_id += 1
+        self._send({"execute": "guest-sync-delimited", "arguments": {"id": sid}})
+        self._recv_until_ff(30)
+        r = self._recv(30)
+        if r.get("return") != sid:
+            raise RuntimeError(f"qemu-ga sync: {r}")
+
+    def _send(self, obj):
+        self.conn.sendall(json.dumps(obj).encode() + b"\n")
+
+    def _recv_until_ff(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\xff" not in self.buf:
+            self._fill(deadline)
+        self.buf = self.buf.split(b"\xff", 1)[1]
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("qemu-ga: no reply")
+        self.conn.settimeout(left)
+        chunk = self.conn.recv(65536)
+        if not chunk:
+            raise RuntimeError("qemu-ga closed the connection")
+        self.buf += chunk
+
+    def _recv(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.buf.decode(errors="replace").lstrip()
+            if text:
+                try:
+                    obj, end = json.JSONDecoder().raw_decode(text)
+                    self.buf = text[end:].encode()
+                    return obj
+                except ValueError:
+                    pass
+            self._fill(deadline)
+
+    def call(self, cmd, args=None, timeout=120):
+        if cmd == self.BLOCKED:
+            raise AssertionError("SAFETY: never guest-fsfreeze-freeze without a list")
+        self.connect()
+        req = {"execute": cmd}
+        if args is not None:
+            req["arguments"] = args
+        self._send(req)
+        r = self._recv(timeout)
+        if "error" in r:
+            raise RuntimeError(f"qemu-ga {cmd}: {r['error']}")
+        return r.get("return")
+
+    def freeze_list(self, mounts):
+        paths = [str(m) for m in mounts]
+        self.bench.check_freezable(paths)
+        if not paths:
+            raise AssertionError("SAFETY: an empty list would mean every filesystem")
+        return self.call("guest-fsfreeze-freeze-list", {"mountpoints": paths})
+
+    def thaw(self):
+        return self.call("guest-fsfreeze-thaw")
+
+    def stop(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.logf.close()
+
+
+class Bench:
+    """One run: owns its temp dir and everything in it, and cleans it up."""
+
+    def __init__(self, keep_results_in=None):
+        TMP_BASE.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=TMP_BASE))
+        os.chmod(self.tmp, 0o755)
+        (self.tmp / "owner.pid").write_text(f"{os.getpid()}\n")
+        self.loops = []  # devices, creation order
+        self.mounts = []  # LoopFS, creation order (outer before inner)
+        self.writers, self.daemons, self.qgas, self.procs = [], [], [], []
+        self.counter = 0
+        self.cleaned = False
+
+    # -- filesystems
+
+    def make_fs(self, fstype, size, parent=None, name=None, mkfs_args=()):
+        self.counter += 1
+        name = name or f"{fstype}{self.counter}"
+        parent_fs = parent
+        pdir = parent_fs.mnt if parent_fs else self.tmp
+        img = pdir / f"{name}.img"
+        with open(img, "wb") as f:
+            f.truncate(size_bytes(size))
+        mkfs = {"ext4": ["mkfs.ext4", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"]}[fstype]
+        run(mkfs + list(mkfs_args) + [img], timeout=120)
+        dev = run(["losetup", "--find", "--show", img], timeout=30).stdout.strip()
+        self.loops.append(dev)
+        mnt = self.tmp / name
+        mnt.mkdir()
+        run(["mount", "-t", fstype, dev, mnt], timeout=60)
+        fs = LoopFS(img, dev, mnt, fstype, (parent_fs.depth + 1) if parent_fs else 0)
+        self.mounts.append(fs)
+        return fs
+
+    def check_freezable(self, paths):
+        """SAFETY: only the mount point of a loop filesystem this run made."""
+        ours = {str(m.mnt): m for m in self.mounts}
+        info = {m[2]: m for m in mountinfo()}
+        for p in paths:
+            p = os.path.realpath(str(p))
+            m = ours.get(p)
+            if m is None or p not in info or info[p][4] != m.dev:
+                raise AssertionError(f"SAFETY: refusing to freeze {p}: not a loop filesystem of this run")
+            back = loop_backing(m.dev) or ""
+            if not back.startswith(str(self.tmp) + "/"):
+                raise AssertionError(f"SAFETY: refusing to freeze {p}: its image {back} is not ours")
+        return True
+
+    def thaw_all(self):
+        """fsfreeze -u on every mount we made: outer (the pool) first."""
+        for m in sorted(self.mounts, key=lambda m: m.depth):
+            quiet(["fsfreeze", "-u", m.mnt], timeout=30)
+
+    def sync_all(self, fss):
+        """Write back what is dirty in fss (inner first) and the pool images on /."""
+        for fs in sorted(fss, key=lambda m: -m.depth):
+            run(["sync", "-f", fs.mnt], timeout=300)
+        for fs in sorted(fss, key=lambda m: -m.depth):
+            if fs.depth == 0:
+                run(["sync", fs.img], timeout=300)  # fsync of the image file on /
+
+    # -- cleanup
+
+    def cleanup(self):
+        if self.cleaned:
+            return []
+        self.cleaned = True
+        problems = []
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            self.thaw_all()
+            for p in self.procs:
+                if p.poll() is None:
+                    p.kill()
+            for q in self.qgas:
+                try:
+                    q.stop()
+                except Exception as e:
+                    problems.append(f"qemu-ga: {e}")
+            for d in self.daemons:
+                try:
+                    d.stop()
+                except Exception as e:
+                    problems.append(f"quiesced: {e}")
+            self.thaw_all()
+            for w in self.writers:
+                if w.proc.poll() is None:
+                    w.proc.send_signal(signal.SIGTERM)
+            for w in self.writers:
+                try:
+                    w.proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    w.proc.kill()
+                    try:
+                        w.proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        problems.append(f"writer {w.pid} did not exit")
+            for p in self.procs:
+                try:
+                    p.wait(timeout=10)
+                except Exception:
+                    pass
+            # inner before outer: an image's loop device keeps its pool busy
+            for m in reversed(self.mounts):
+                if quiet(["umount", m.mnt], timeout=120) != 0:
+                    self.thaw_all()
+                    if quiet(["umount", m.mnt], timeout=120) != 0:
+                        problems.append(f"cannot unmount {m.mnt}")
+                        continue
+                if quiet(["losetup", "-d", m.dev]) != 0:
+                    problems.append(f"cannot detach {m.dev}")
+            for dev in reversed(self.loops):
+                if dev not in [m.dev for m in self.mounts] and loop_backing(dev):
+                    quiet(["losetup", "-d", dev])
+            still = [m[2] for m in mountinfo() if m[2].startswith(str(self.tmp) + "/")]
+            if still:
+                problems.append(f"still mounted: {still}")
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        return problems
+
+
+def cleanup_stale(base=TMP_BASE):
+    """Thaw, unmount, detach and remove what dead bench runs left behind
+    (directories whose owner.pid is dead); a live run's are left alone."""
+    done = []
+    for d in sorted(base.glob(TMP_PREFIX + "*")):
+        try:
+            pid = int((d / "owner.pid").read_text())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None and pid_alive(pid):
+            continue
+        prefix = str(d) + "/"
+        mounts = [m for m in mountinfo() if m[2].startswith(prefix)]
+        for m in mounts:  # mount order: outer first
+            quiet(["fsfreeze", "-u", m[2]])
+        for m in reversed(mounts):
+            quiet(["umount", m[2]], timeout=120)
+            if m[4].startswith("/dev/loop") and (loop_backing(m[4]) or "").startswith(prefix):
+                quiet(["losetup", "-d", m[4]])
+        for line in run(["losetup", "-a"], check=False).stdout.splitlines():
+            dev = line.split(":", 1)[0]
+            back = loop_backing(dev) or ""
+            if back.startswith(prefix):
+                quiet(["losetup", "-d", dev])
+        if not [m for m in mountinfo() if m[2].startswith(prefix)]:
+            shutil.rmtree(d, ignore_errors=True)
+            done.append(str(d))
+    return done
