@@ -88,16 +88,59 @@ static struct libmnt_fs *find_by_id(struct libmnt_table *t, uint64_t id) {
         return found;
 }
 
+static struct libmnt_fs *find_by_devno(struct libmnt_table *t, dev_t devno) {
+        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+        struct libmnt_fs *fs, *found = NULL;
+        while (it && mnt_table_next_fs(t, it, &fs) == 0)
+                if (mnt_fs_get_devno(fs) == devno) {
+                        found = fs;
+                        break;
+                }
+        mnt_free_iter(it);
+        return found;
+}
+
+/* The descriptor's mount is not in our mount namespace: the client lives in
+ * another one, or we do (systemd's ProtectSystem=, PrivateTmp= ... give the
+ * service a namespace of its own, whose copies of the host's mounts have
+ * other mount ids). The same superblock is then found, in our table, through
+ * the descriptor's path if that names the very same inode here, or else by
+ * its device number (right for every filesystem but a btrfs subvolume other
+ * than the top one, whose st_dev is its own). */
+static struct libmnt_fs *find_foreign(struct libmnt_table *t, int fd) {
+        struct stat st, here;
+        if (fstat(fd, &st) < 0)
+                return NULL;
+        char link[64], path[4096];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof(path) - 1);
+        if (n > 0 && path[0] == '/') {
+                path[n] = '\0';
+                int pfd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+                uint64_t id;
+                if (pfd >= 0 && fstat(pfd, &here) == 0 && here.st_dev == st.st_dev && here.st_ino == st.st_ino &&
+                    mount_id_of(pfd, &id) == 0) {
+                        struct libmnt_fs *fs = find_by_id(t, id);
+                        close(pfd);
+                        if (fs)
+                                return fs;
+                } else if (pfd >= 0) {
+                        close(pfd);
+                }
+        }
+        return find_by_devno(t, st.st_dev);
+}
+
 int qz_mounts_identify_fd(qz_mounts *m, int fd, qz_mount_info *ret) {
         uint64_t id;
         int r = mount_id_of(fd, &id);
         if (r < 0)
                 return r;
-        for (int attempt = 0; attempt < 2; attempt++) {
+        for (int attempt = 0; attempt < 3; attempt++) {
                 r = reload(m);
                 if (r < 0)
                         return r;
-                struct libmnt_fs *fs = find_by_id(m->table, id);
+                struct libmnt_fs *fs = attempt < 2 ? find_by_id(m->table, id) : find_foreign(m->table, fd);
                 if (fs) {
                         ret->devno = mnt_fs_get_devno(fs);
                         snprintf(ret->id, sizeof(ret->id), "%u:%u", major(ret->devno), minor(ret->devno));
