@@ -142,11 +142,20 @@ int qz_caps_drop(uint64_t keep, char *err, size_t errlen) {
                                 return -e;
                         }
                 }
-                /* uid 0 gains no capability by exec, and nothing can undo that. */
-                int bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-                           SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-                           SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
-                if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) {
+                /* uid 0 gains no capability by exec, and nothing can undo that.
+                 * A bit already locked (by systemd's SecureBits=) stays as it is. */
+                static const int pairs[][2] = {
+                        {SECBIT_NOROOT, SECBIT_NOROOT_LOCKED},
+                        {SECBIT_NO_SETUID_FIXUP, SECBIT_NO_SETUID_FIXUP_LOCKED},
+                        {0, SECBIT_KEEP_CAPS_LOCKED},
+                        {SECBIT_NO_CAP_AMBIENT_RAISE, SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED},
+                };
+                int cur = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+                int bits = cur < 0 ? 0 : cur;
+                for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+                        if (!(bits & pairs[i][1]))
+                                bits |= pairs[i][0] | pairs[i][1];
+                if (bits != cur && prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) {
                         int e = errno;
                         snprintf(err, errlen, "cannot lock the securebits: %s", strerror(e));
                         return -e;

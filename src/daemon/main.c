@@ -323,6 +323,8 @@ int main(int argc, char **argv) {
                 char caps[256];
                 log_info("capabilities: %s; every other one dropped (also from the bounding set)",
                          qz_caps_format(d.caps_kept, caps, sizeof(caps)));
+                if (!(d.caps_kept & QZ_CAP(CAP_SYS_ADMIN)))
+                        log_warning("no CAP_SYS_ADMIN: every FIFREEZE will fail with EPERM");
         }
         char ceiling[32];
         log_info("quiesced %s ready (pid %d, max-frozen %s)", QZ_VERSION_STRING, (int)getpid(),
