@@ -157,16 +157,23 @@ int qz_client_call(qz_client *c, const char *method, json_object *params, const 
         json_object_object_add(req, "parameters", params ? params : json_object_new_object());
         int r = qz_wire_send(c->fd, qz_json_text(req), fds, n_fds);
         json_object_put(req);
-        if (r < 0) {
-                qz_client_set_error(c, "lost the connection to quiesced at %s: %s", c->socket_path,
-                                    strerror(-r));
-                if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
-                        drop_connection(c);
-                return r;
-        }
-
         char *text = NULL;
-        r = read_message(c, &text);
+        if (r < 0) {
+                /* quiesced may have answered and closed before reading (a uid over
+                 * its connection limit): its reason is still there to read. */
+                int sent = r;
+                if ((r == -EPIPE || r == -ECONNRESET) && read_message(c, &text) > 0) {
+                        r = 0;
+                } else {
+                        qz_client_set_error(c, "lost the connection to quiesced at %s: %s", c->socket_path,
+                                            strerror(-sent));
+                        if (sent == -EPIPE || sent == -ECONNRESET || sent == -ENOTCONN)
+                                drop_connection(c);
+                        return sent;
+                }
+        } else {
+                r = read_message(c, &text);
+        }
         if (r < 0) {
                 if (r == -ECONNRESET)
                         qz_client_set_error(c, "quiesced at %s closed the connection without a reply",
