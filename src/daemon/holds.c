@@ -143,6 +143,14 @@ void qz_holds_prune(qz_holds *h, size_t keep) {
 
 /* ---- reference counting ---------------------------------------------------- */
 
+/* Thawed and wanted by nobody - no reference, no waiter, and no group freeze
+ * in progress that will reach it later: the daemon may close its descriptor
+ * (which would otherwise keep the filesystem from being unmounted). */
+void qz_holds_fs_maybe_idle(qz_holds *h, qz_fs *fs) {
+        if (fs->refs == 0 && fs->state == QZ_FS_THAWED && fs->n_waiters == 0 && !in_live_op(h, fs))
+                h->ops->fs_idle(h->ud, fs);
+}
+
 static void fs_ref(qz_fs *fs) {
         fs->refs++;
 }
@@ -159,8 +167,7 @@ static bool fs_unref(qz_holds *h, qz_fs *fs) {
                 h->ops->start_thaw(h->ud, fs);
                 return true;
         }
-        if (fs->state == QZ_FS_THAWED && fs->n_waiters == 0)
-                h->ops->fs_idle(h->ud, fs);
+        qz_holds_fs_maybe_idle(h, fs);
         return false;
 }
 
@@ -318,6 +325,9 @@ static void op_rollback(qz_holds *h, qz_op *op) {
         }
         for (size_t i = op->next; i-- > 0;)
                 fs_unref(h, op->fs[i]);
+        /* The members it never reached got a descriptor for it too. */
+        for (size_t i = op->next; i < op->n_fs; i++)
+                qz_holds_fs_maybe_idle(h, op->fs[i]);
 }
 
 /* Fails the op because of fs: the message names the request's path for it. */
@@ -477,8 +487,7 @@ void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec
                         op_fail(h, op, fs, err, msg);
                 }
                 free(waiters);
-                if (fs->refs == 0)
-                        h->ops->fs_idle(h->ud, fs);
+                qz_holds_fs_maybe_idle(h, fs);
                 return;
         }
         fs->state = QZ_FS_FROZEN;
@@ -510,7 +519,7 @@ void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end) {
                 fs->state = QZ_FS_FREEZING;
                 h->ops->start_freeze(h->ud, fs);
         } else {
-                h->ops->fs_idle(h->ud, fs);
+                qz_holds_fs_maybe_idle(h, fs);
         }
 }
 

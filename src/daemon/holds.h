@@ -104,6 +104,9 @@ int64_t qz_holds_max_frozen_ms(const qz_holds *h);
 qz_fs *qz_holds_find_fs(qz_holds *h, dev_t devno);
 qz_fs *qz_holds_add_fs(qz_holds *h, qz_fs *fs);
 qz_fs *qz_holds_first_fs(qz_holds *h);
+/* fs_idle(fs) if nobody wants fs: no reference, no waiter, no group freeze
+ * in progress that names it. */
+void qz_holds_fs_maybe_idle(qz_holds *h, qz_fs *fs);
 /* Forget thawed, unreferenced filesystems beyond the `keep` most recent. */
 void qz_holds_prune(qz_holds *h, size_t keep);
 

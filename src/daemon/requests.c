@@ -344,10 +344,7 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
         if (err) {
                 c->busy = false;
                 for (size_t i = 0; i < m; i++) {
-                        if (fs[i]->refs == 0 && fs[i]->state == QZ_FS_THAWED && fs[i]->ioctl_fd >= 0) {
-                                close(fs[i]->ioctl_fd);
-                                fs[i]->ioctl_fd = -1;
-                        }
+                        qz_holds_fs_maybe_idle(d->holds, fs[i]); /* closes its descriptor unless still wanted */
                         free(paths[i]);
                 }
                 free(fs), free(paths);

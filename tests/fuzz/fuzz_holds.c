@@ -48,6 +48,8 @@ static void push_job(qz_fs *fs, bool freeze) {
                 abort(); /* two ioctls in flight on one filesystem */
         if (freeze && K.fs[i].frozen)
                 abort(); /* FIFREEZE of what we hold frozen: EBUSY from ourselves */
+        if (fs->ioctl_fd < 0)
+                abort(); /* the ioctl would get no descriptor (EBADF) */
         if (!freeze && !K.fs[i].frozen)
                 abort(); /* FITHAW of a freeze we did not make */
         if (K.n_jobs == MAX_JOBS)
@@ -90,6 +92,7 @@ static void cb_fs_idle(void *ud, qz_fs *fs) {
         (void)ud;
         if (fs->refs != 0 || fs->state != QZ_FS_THAWED)
                 abort();
+        fs->ioctl_fd = -1; /* what requests.c does: close the descriptor */
 }
 static const qz_holds_ops ops = {cb_start_freeze, cb_start_thaw, cb_op_done, cb_hold_gone, cb_fs_idle};
 
@@ -178,6 +181,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         qz_fs **fsv = calloc(n, sizeof(*fsv));
                         char **pv = calloc(n, sizeof(*pv));
                         for (size_t j = 0; j < n; j++) {
+                                if (fs[j]->ioctl_fd < 0)
+                                        fs[j]->ioctl_fd = 100 + (int)j; /* requests.c hands it a descriptor */
                                 fsv[j] = fs[j];
                                 paths[j] = strdup(fs[j]->id);
                                 pv[j] = paths[j];
@@ -193,6 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                                   &err, msg, sizeof(msg));
                         if (!o && err) {
                                 K.busy[owner] = false;
+                                for (size_t j = 0; j < n; j++) /* as requests.c does */
+                                        qz_holds_fs_maybe_idle(h, fsv[j]);
                                 for (size_t j = 0; j < n; j++)
                                         free(pv[j]);
                                 free(fsv);
@@ -274,9 +281,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         qz_holds_release_all(h, "released: fuzz end", now);
         for (int rounds = 0; K.n_jobs && rounds < 1000; rounds++)
                 complete(h, 0, 0, now);
-        for (int f = 0; f < N_FS; f++)
+        for (int f = 0; f < N_FS; f++) {
                 if (K.fs[f].frozen || K.fs[f].fs->refs || K.fs[f].fs->state != QZ_FS_THAWED)
                         abort(); /* left frozen after everything was released */
+                if (K.fs[f].fs->ioctl_fd >= 0)
+                        abort(); /* a descriptor kept on an idle filesystem: it cannot be unmounted */
+        }
         if (qz_holds_count(h) || qz_holds_busy(h))
                 abort();
         qz_holds_free(h);

@@ -390,6 +390,34 @@ static void test_prune_keeps_group_targets(void **state) {
         assert_int_equal(F.last_hold->n_fs, 2);
 }
 
+/* Found by tests/fuzz/fuzz_holds: a group freeze that ends before reaching
+ * a member must let the daemon close that member's descriptor (else the
+ * filesystem cannot be unmounted), and a member a group will still reach
+ * must keep it (else its FIFREEZE gets EBADF). */
+static void test_idle_descriptors_of_group_members(void **state) {
+        qz_holds *h = *state;
+        qz_fs *a = mkfs(h, 0), *b = mkfs(h, 1);
+        int owner1, owner2;
+        /* cancelled before reaching b: b is idle */
+        assert_non_null(begin(h, &owner1, false, 1000, 0, 2, a, b));
+        qz_holds_drop_owner(h, &owner1, 0);
+        assert_int_equal(F.idle, 1);
+        qz_holds_freeze_done(h, a, 0, NULL, 0, 1); /* nobody wants a any more: thaw */
+        qz_holds_thaw_done(h, a, 0, 2);
+        assert_int_equal(F.idle, 2);
+        /* b frozen and released by another while a group still waits to reach it */
+        assert_non_null(begin(h, &owner1, false, 1000, 3, 2, a, b));
+        assert_non_null(begin(h, &owner2, false, 1000, 3, 1, b));
+        qz_holds_freeze_done(h, b, 0, NULL, 3, 4);
+        assert_int_equal(F.done, 1);
+        qz_holds_release(h, F.last_hold, "released", 5);
+        qz_holds_thaw_done(h, b, 0, 6);
+        assert_int_equal(F.idle, 2); /* b is still wanted by the first group */
+        qz_holds_freeze_done(h, a, 0, NULL, 6, 7);
+        qz_holds_freeze_done(h, b, 0, NULL, 7, 8);
+        assert_int_equal(F.done, 2);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_nesting, setup, teardown),
@@ -408,6 +436,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_refuses_loop_on_frozen_host, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hold_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_prune_keeps_group_targets, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_idle_descriptors_of_group_members, setup, teardown),
         };
         return cmocka_run_group_tests_name("holds", tests, NULL, NULL);
 }
