@@ -16,6 +16,8 @@
  *   --ramp-global          the ramp follows global Dirty (/proc/meminfo), as a
  *                          daemon would without debugfs
  *   --ramp-factor F        (default 1.02)
+ *   --wbt-off MAJ:MIN      writeback throttling off on that block device
+ *                          (queue/wbt_lat_usec=0) during the pre-flush
  *   --vm-bg-bytes N        vm.dirty_background_bytes=N during the pre-flush
  *                          (global! restored after FIFREEZE)
  *   --fadvise FILE         posix_fadvise(DONTNEED) on FILE (starts writeback)
@@ -55,7 +57,8 @@ static int64_t mono_ns(void) {
 
 static char bdi_dir[128];
 static char old_max_bytes[64], old_strict[16], old_bg_bytes[64], old_bg_ratio[16];
-static bool bdi_set, vm_set;
+static bool bdi_set, vm_set, wbt_set;
+static char wbt_path[128], old_wbt[32];
 static int mnt_fd = -1;
 static bool frozen;
 
@@ -89,6 +92,10 @@ static void bdi_file(char *out, size_t n, const char *name) {
 
 static void restore(void) {
         char p[192];
+        if (wbt_set) {
+                write_str(wbt_path, old_wbt);
+                wbt_set = false;
+        }
         if (bdi_set) {
                 bdi_file(p, sizeof p, "strict_limit");
                 write_str(p, old_strict);
@@ -193,6 +200,7 @@ int main(int argc, char **argv) {
                 {"backing", required_argument, NULL, 'k'}, {"no-freeze", no_argument, NULL, 'N'},
                 {"hold-ms", required_argument, NULL, 'h'}, {"ramp-factor", required_argument, NULL, 'f'},
                 {"wait-dirty", required_argument, NULL, 'w'},  {"ramp-global", no_argument, NULL, 'g'},
+                {"wbt-off", required_argument, NULL, 'W'},
                 {NULL, 0, NULL, 0},
         };
         const char *bdi = NULL, *fadv = NULL, *sfr = NULL, *sfr_wait = NULL, *backing = NULL;
@@ -242,6 +250,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'g':
                         ramp_global = true;
+                        break;
+                case 'W':
+                        snprintf(wbt_path, sizeof wbt_path, "/sys/dev/block/%s/queue/wbt_lat_usec", optarg);
                         break;
                 default:
                         return 2;
@@ -297,6 +308,12 @@ int main(int argc, char **argv) {
                         if (write_str(p, v) < 0)
                                 fprintf(stderr, "preflush: %s=%s: %s\n", p, v, strerror(errno));
                 }
+        }
+        if (wbt_path[0]) {
+                if (read_str(wbt_path, old_wbt, sizeof old_wbt) < 0 || write_str(wbt_path, "0") < 0)
+                        fprintf(stderr, "preflush: %s: %s\n", wbt_path, strerror(errno));
+                else
+                        wbt_set = true;
         }
         if (vm_bg >= 0) {
                 read_str("/proc/sys/vm/dirty_background_bytes", old_bg_bytes, sizeof old_bg_bytes);
