@@ -91,6 +91,7 @@ typedef struct target {
         qz_fs *fs;
         int fd; /* for a freeze: an fd fit for the ioctls, until handed to fs */
         char *path;
+        char name[192]; /* "ext4 7:0 (mounted at /mnt/a)", for messages when fs is NULL */
 } target;
 
 static void targets_free(target *t, size_t n) {
@@ -183,6 +184,7 @@ static int resolve_targets(qz_conn *c, const qz_request *req, bool freezing, tar
                                     strerror(-r));
                         goto fail;
                 }
+                snprintf(x->name, sizeof(x->name), "%s %s (mounted at %s)", info.fstype, info.id, info.mountpoint);
                 x->fs = fs_for(d, &info, freezing);
                 if (freezing && !x->fs) {
                         reply_error(c, ENOMEM, p, "%s: out of memory", p);
@@ -390,8 +392,8 @@ static int holds_for_targets(qz_conn *c, target *t, size_t n, qzd_hold **ret) {
                                             t[i].path, t[i].fs->fstype, t[i].fs->id, t[i].fs->mountpoint,
                                             gone_suffix(t[i].fs, suffix, sizeof(suffix)));
                         else
-                                reply_error(c, EINVAL, t[i].path, "%s: its filesystem is not frozen by quiesce",
-                                            t[i].path);
+                                reply_error(c, EINVAL, t[i].path, "%s: %s is not frozen by quiesce", t[i].path,
+                                            t[i].name);
                         return -1;
                 }
                 ret[i] = hold;
