@@ -413,10 +413,10 @@ qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detac
                 if (host && host->state != QZ_FS_THAWED && fs[i]->state != QZ_FS_FROZEN && !host_in_group) {
                         *err = EDEADLK;
                         snprintf(msg, msglen,
-                                 "%s %s (mounted at %s) lies on %s %s (mounted at %s), which is frozen: "
+                                 "%s%s%s %s (mounted at %s) lies on %s %s (mounted at %s), which is frozen: "
                                  "its freeze would wait for that thaw; freeze both in one request",
-                                 fs[i]->fstype, fs[i]->id, fs[i]->mountpoint, host->fstype, host->id,
-                                 host->mountpoint);
+                                 paths && paths[i] ? paths[i] : "", paths && paths[i] ? ": " : "", fs[i]->fstype,
+                                 fs[i]->id, fs[i]->mountpoint, host->fstype, host->id, host->mountpoint);
                         return NULL;
                 }
         }

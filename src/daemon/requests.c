@@ -345,12 +345,17 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
         }
         if (err) {
                 c->busy = false;
-                for (size_t i = 0; i < m; i++) {
+                for (size_t i = 0; i < m; i++)
                         qz_holds_fs_maybe_idle(d->holds, fs[i]); /* closes its descriptor unless still wanted */
+                /* holds.c names the filesystem(s) and the reason; add the request's path. */
+                char first[768];
+                snprintf(first, sizeof(first), "%s: %s %s (mounted at %s): ", paths[0], fs[0]->fstype, fs[0]->id,
+                         fs[0]->mountpoint);
+                qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, paths[0], "%s%s",
+                                               err == EDEADLK ? (const char *)"" : first, msg));
+                for (size_t i = 0; i < m; i++)
                         free(paths[i]);
-                }
                 free(fs), free(paths);
-                qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, NULL, "%s", msg));
         }
 }
 
