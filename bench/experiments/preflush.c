@@ -9,6 +9,7 @@
  *   --bdi MAJ:MIN          the filesystem's bdi (/sys/class/bdi/MAJ:MIN): with
  *   --bdi-max-bytes N      max_bytes=N and strict_limit=1 during the pre-flush
  *                          (restored after FIFREEZE; also on every exit path)
+ *   --bdi-max-bytes -2     strict_limit=1 only, max_bytes left as it is
  *   --bdi-ramp             instead of a fixed N: every 20 ms set max_bytes to
  *                          --ramp-factor (1.02) times what the bdi has dirty
  *                          (debugfs bdi stats; global Dirty without them),
@@ -284,6 +285,16 @@ int main(int argc, char **argv) {
         long long dirty0 = meminfo_kib("Dirty");
         char p[192], v[64];
         struct ramp rp = {0};
+        if (bdi && bdi_max == -2) {
+                /* strict_limit alone: the bdi's own share of the dirty limits applies */
+                snprintf(bdi_dir, sizeof bdi_dir, "/sys/class/bdi/%s", bdi);
+                bdi_file(p, sizeof p, "max_bytes");
+                read_str(p, old_max_bytes, sizeof old_max_bytes);
+                bdi_file(p, sizeof p, "strict_limit");
+                read_str(p, old_strict, sizeof old_strict);
+                bdi_set = true;
+                write_str(p, "1");
+        }
         if (bdi && bdi_max >= 0) {
                 snprintf(bdi_dir, sizeof bdi_dir, "/sys/class/bdi/%s", bdi);
                 bdi_file(p, sizeof p, "max_bytes");
