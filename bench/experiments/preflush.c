@@ -57,7 +57,11 @@ static int64_t mono_ns(void) {
 }
 
 static char bdi_dir[128];
-static char old_max_bytes[64], old_strict[16], old_bg_bytes[64], old_bg_ratio[16];
+/* max_bytes reads back as bytes derived from the ratio at this moment, and
+ * writing it stores a ratio derived from the dirty threshold at that moment:
+ * saving and restoring it drifts (a later run saw 0.7 %). The exact setting
+ * is max_ratio_fine (millionths), saved and restored as it is. */
+static char old_ratio_fine[64], old_strict[16], old_bg_bytes[64], old_bg_ratio[16];
 static bool bdi_set, vm_set, wbt_set;
 static char wbt_path[128], old_wbt[32];
 static int mnt_fd = -1;
@@ -100,8 +104,8 @@ static void restore(void) {
         if (bdi_set) {
                 bdi_file(p, sizeof p, "strict_limit");
                 write_str(p, old_strict);
-                bdi_file(p, sizeof p, "max_bytes");
-                write_str(p, old_max_bytes);
+                bdi_file(p, sizeof p, "max_ratio_fine");
+                write_str(p, old_ratio_fine);
                 bdi_set = false;
         }
         if (vm_set) {
@@ -288,8 +292,8 @@ int main(int argc, char **argv) {
         if (bdi && bdi_max == -2) {
                 /* strict_limit alone: the bdi's own share of the dirty limits applies */
                 snprintf(bdi_dir, sizeof bdi_dir, "/sys/class/bdi/%s", bdi);
-                bdi_file(p, sizeof p, "max_bytes");
-                read_str(p, old_max_bytes, sizeof old_max_bytes);
+                bdi_file(p, sizeof p, "max_ratio_fine");
+                read_str(p, old_ratio_fine, sizeof old_ratio_fine);
                 bdi_file(p, sizeof p, "strict_limit");
                 read_str(p, old_strict, sizeof old_strict);
                 bdi_set = true;
@@ -297,8 +301,8 @@ int main(int argc, char **argv) {
         }
         if (bdi && bdi_max >= 0) {
                 snprintf(bdi_dir, sizeof bdi_dir, "/sys/class/bdi/%s", bdi);
-                bdi_file(p, sizeof p, "max_bytes");
-                if (read_str(p, old_max_bytes, sizeof old_max_bytes) < 0) {
+                bdi_file(p, sizeof p, "max_ratio_fine");
+                if (read_str(p, old_ratio_fine, sizeof old_ratio_fine) < 0) {
                         fprintf(stderr, "preflush: %s: %s\n", p, strerror(errno));
                         return 1;
                 }
