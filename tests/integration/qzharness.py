@@ -892,15 +892,34 @@ def _loops_backed_under(prefix):
     return sorted(devs, key=lambda s: -int(re.sub(r"\D", "", s) or 0))
 
 
+def _live_dirs(base=TMP_BASE):
+    """Test directories whose owner process still runs: another test session's."""
+    live = []
+    for d in Path(base).glob(TMP_PREFIX + "*"):
+        try:
+            owner = int((d / "owner.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid_alive(owner):
+            live.append(str(d) + "/")
+    return live
+
+
 def leftovers(base=TMP_BASE):
-    """Our loop devices and mounts still present (for the end-of-run check)."""
+    """Our loop devices and mounts still present (for the end-of-run check),
+    leaving out those of test sessions still running beside this one."""
     prefix = str(Path(base) / TMP_PREFIX)
-    mounts = [m[3] for m in mountinfo() if m[3].startswith(prefix)]
+    live = _live_dirs(base)
+
+    def ours(path):
+        return path.startswith(prefix) and not any(path.startswith(d) for d in live)
+
+    mounts = [m[3] for m in mountinfo() if ours(m[3])]
     loops = []
     for n in os.listdir("/sys/block"):
         if n.startswith("loop"):
             b = _loop_backing("/dev/" + n)
-            if b and b.startswith(prefix):
+            if b and ours(b):
                 loops.append(f"/dev/{n} ({b})")
     return mounts, loops
 
@@ -908,13 +927,16 @@ def leftovers(base=TMP_BASE):
 if __name__ == "__main__":
     # python3 tests/integration/qzharness.py cleanup : remove stale test leftovers
     if len(sys.argv) > 1 and sys.argv[1] == "cleanup":
-        for line in cleanup_stale():
+        # After a run, anything a finished session left behind is a leak: it is
+        # cleaned up here, and the exit status says so.
+        cleaned = cleanup_stale()
+        for line in cleaned:
             print("qz-it cleanup:", line)
+        leaked = any(line.startswith(("unmounted", "detached")) for line in cleaned)
         m, l = leftovers()
         if m or l:
             print("qz-it cleanup: still present:", m, l)
-            sys.exit(1)
-        sys.exit(0)
+        sys.exit(1 if (m or l or leaked) else 0)
     print(__doc__)
 
 
