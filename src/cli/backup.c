@@ -32,7 +32,7 @@ struct opts {
         const char *store;
         bool keep, json;
         /* options of the snapshot made now (PATH...) */
-        const char *provider, *name, *hooks_dir, *exec_cmd, *exec_delete;
+        const char *provider, *name, *hooks_dir, *exec_cmd, *exec_delete, *lvm_size;
         int64_t timeout_ms, hook_timeout_ms, exec_timeout_ms;
         bool allow_crash, no_freeze;
         char **paths;
@@ -195,6 +195,7 @@ static int make_snapshot(struct cli *cli, const struct opts *o, qz_manifest **re
         so.provider = o->provider;
         so.exec_cmd = o->exec_cmd;
         so.exec_delete = o->exec_delete;
+        so.lvm_size = o->lvm_size;
         if (o->exec_timeout_ms)
                 so.exec_timeout_ms = o->exec_timeout_ms;
         if (o->timeout_ms)
@@ -261,6 +262,7 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 OPT_EXEC_CMD,
                 OPT_EXEC_DELETE,
                 OPT_EXEC_TIMEOUT,
+                OPT_LVM_SIZE,
                 OPT_PROVIDER,
                 OPT_NAME,
                 OPT_HOOKS,
@@ -281,6 +283,7 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 {"exec-cmd", required_argument, NULL, OPT_EXEC_CMD},
                 {"exec-delete", required_argument, NULL, OPT_EXEC_DELETE},
                 {"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
+                {"lvm-size", required_argument, NULL, OPT_LVM_SIZE},
                 {"timeout", required_argument, NULL, 't'},
                 {"json", no_argument, NULL, 'J'},
                 CLI_COMMON_LONGOPTS,
@@ -353,6 +356,9 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                         if (cli_parse_timeout(optarg, &o->exec_timeout_ms) < 0)
                                 return EXIT_USAGE;
                         break;
+                case OPT_LVM_SIZE:
+                        o->lvm_size = optarg;
+                        break;
                 case 't':
                         if (cli_parse_timeout(optarg, &o->timeout_ms) < 0)
                                 return EXIT_USAGE;
@@ -383,7 +389,8 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 return cli_usage_error(
                         "backup: no snapshot given: --snapshot NAME, or the PATHs to snapshot now");
         if (o->snapshot_name &&
-            (o->provider || o->name || o->hooks_dir || o->timeout_ms || o->allow_crash || o->no_freeze))
+            (o->provider || o->name || o->hooks_dir || o->timeout_ms || o->allow_crash || o->no_freeze ||
+             o->lvm_size))
                 return cli_usage_error("backup: the snapshot options need PATHs, not --snapshot");
         if (o->snapshot_name && o->keep)
                 return cli_usage_error("backup: --keep-snapshot: a named snapshot is never deleted");

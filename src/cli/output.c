@@ -30,7 +30,7 @@ void cli_help(FILE *out) {
               " status [--json]          show frozen filesystems, holds and deadlines\n"
               " run [--timeout DURATION] PATH... -- COMMAND [ARG...]\n"
               "                          freeze, run COMMAND, always thaw\n"
-              " snapshot [--provider reflink|btrfs|exec] [--exec-cmd TEMPLATE] [--name NAME]\n"
+              " snapshot [--provider reflink|btrfs|exec|lvm] [--exec-cmd TEMPLATE] [--name NAME]\n"
               "          [--timeout DURATION] [--hooks-dir DIR] [--hook-timeout DURATION]\n"
               "          [--store DIR] [--allow-crash-consistent] [--no-freeze] [--json] PATH...\n"
               "                          hooks, freeze, snapshot, thaw; label and manifest\n"

@@ -21,6 +21,7 @@ enum {
         OPT_STORE,
         OPT_ALLOW_CRASH,
         OPT_NO_FREEZE,
+        OPT_LVM_SIZE,
 };
 
 static volatile sig_atomic_t interrupted;
@@ -79,6 +80,9 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                 else if (strcmp(f->provider, "btrfs") == 0)
                         printf("  provider   btrfs: atomic snapshot, not frozen (subvolume %s)\n",
                                f->subvolume ? f->subvolume : "?");
+                else if (strcmp(f->provider, "lvm") == 0)
+                        printf("  provider   lvm: snapshot %s of %s, frozen by lvcreate's device-mapper suspend\n",
+                               f->lvm_snapshot ? f->lvm_snapshot : "?", f->lvm_origin ? f->lvm_origin : "?");
                 else
                         printf("  provider   %s\n", f->provider);
                 if (f->frozen)
@@ -86,7 +90,7 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                                f->stall_ms >= 0 ? cli_duration(f->stall_ms, b1, sizeof(b1)) : "?",
                                f->frozen_ms >= 0 ? cli_duration(f->frozen_ms, b2, sizeof(b2)) : "?",
                                f->frozen_throughout ? "frozen throughout" : "NOT frozen throughout");
-                else if (strcmp(f->provider, "btrfs") != 0)
+                else if (strcmp(f->provider, "btrfs") != 0 && strcmp(f->provider, "lvm") != 0)
                         printf("  freeze     not frozen%s\n", m->no_freeze ? " (--no-freeze)" : "");
                 if (f->snapshot) {
                         const char *what = strcmp(f->provider, "btrfs") == 0 ? " used on the filesystem" : "";
@@ -280,6 +284,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                 {"exec-cmd", required_argument, NULL, OPT_EXEC_CMD},
                 {"exec-delete", required_argument, NULL, OPT_EXEC_DELETE},
                 {"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
+                {"lvm-size", required_argument, NULL, OPT_LVM_SIZE},
                 {"timeout", required_argument, NULL, 't'},
                 {"name", required_argument, NULL, 'n'},
                 {"hooks-dir", required_argument, NULL, OPT_HOOKS_DIR},
@@ -299,9 +304,9 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                 switch (opt) {
                 case 'p':
                         if (strcmp(optarg, "reflink") && strcmp(optarg, "btrfs") && strcmp(optarg, "exec") &&
-                            strcmp(optarg, "auto"))
+                            strcmp(optarg, "lvm") && strcmp(optarg, "auto"))
                                 return cli_usage_error(
-                                        "snapshot: unknown provider '%s' (reflink, btrfs, exec)", optarg);
+                                        "snapshot: unknown provider '%s' (reflink, btrfs, exec, lvm)", optarg);
                         o.provider = optarg;
                         break;
                 case OPT_EXEC_CMD:
@@ -313,6 +318,9 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                 case OPT_EXEC_TIMEOUT:
                         if (cli_parse_timeout(optarg, &o.exec_timeout_ms) < 0)
                                 return EXIT_USAGE;
+                        break;
+                case OPT_LVM_SIZE:
+                        o.lvm_size = optarg;
                         break;
                 case 't':
                         if (cli_parse_timeout(optarg, &o.timeout_ms) < 0)
@@ -362,6 +370,8 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                 return cli_usage_error("snapshot: --provider exec needs --exec-cmd TEMPLATE");
         if (o.exec_cmd && o.provider && strcmp(o.provider, "exec") != 0)
                 return cli_usage_error("snapshot: --exec-cmd is for --provider exec");
+        if (o.lvm_size && (!o.provider || strcmp(o.provider, "lvm") != 0))
+                return cli_usage_error("snapshot: --lvm-size is for --provider lvm");
         o.paths = (const char *const *)(argv + optind);
         o.n_paths = (size_t)(argc - optind);
         o.socket = cli->socket;

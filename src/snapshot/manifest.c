@@ -69,6 +69,8 @@ static void fs_done(qz_snap_fs *f) {
         free(f->snapshot_uuid);
         free(f->error);
         free(f->output);
+        free(f->lvm_origin);
+        free(f->lvm_snapshot);
 }
 
 static void hook_done(qz_snap_hook *h) {
@@ -143,6 +145,10 @@ static json_object *fs_to_json(const qz_snap_fs *f) {
         put_str(o, "error", f->error);
         if (f->output)
                 put_str(o, "output", f->output);
+        if (f->lvm_origin)
+                put_str(o, "lvm_origin", f->lvm_origin);
+        if (f->lvm_snapshot)
+                put_str(o, "lvm_snapshot", f->lvm_snapshot);
         return o;
 }
 
@@ -284,6 +290,8 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
                 f->atomic = get_bool(e, "atomic");
                 f->error = get_str(e, "error");
                 f->output = get_str(e, "output");
+                f->lvm_origin = get_str(e, "lvm_origin");
+                f->lvm_snapshot = get_str(e, "lvm_snapshot");
         }
         n = get_array(o, "hooks", &a);
         m->hooks = n ? calloc(n, sizeof(*m->hooks)) : NULL;

@@ -1,4 +1,4 @@
-/* provider.h - the interface every snapshot provider (reflink, btrfs, exec)
+/* provider.h - the interface every snapshot provider (reflink, btrfs, exec, lvm)
  * implements, and the context the orchestration (snapshot.c) hands them.
  * check/prepare run before anything is frozen; take runs while frozen and
  * must neither print nor wait past its deadline; finish runs after the thaw.
@@ -45,6 +45,7 @@ typedef struct qz_provider {
 extern const qz_provider qz_provider_reflink;
 extern const qz_provider qz_provider_btrfs;
 extern const qz_provider qz_provider_exec;
+extern const qz_provider qz_provider_lvm;
 
 const qz_provider *qz_provider_by_name(const char *name);
 /* Is the filesystem with this id frozen (or freezing) by quiesce? Its hold ids into buf. */

@@ -36,6 +36,8 @@ const qz_provider *qz_provider_by_name(const char *name) {
                 return &qz_provider_btrfs;
         if (strcmp(name, "exec") == 0)
                 return &qz_provider_exec;
+        if (strcmp(name, "lvm") == 0)
+                return &qz_provider_lvm;
         return NULL;
 }
 
@@ -214,7 +216,7 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
         if (o->provider && strcmp(o->provider, "auto") != 0) {
                 forced = qz_provider_by_name(o->provider);
                 if (!forced) {
-                        say(&R, "unknown provider '%s' (reflink, btrfs, exec)", o->provider);
+                        say(&R, "unknown provider '%s' (reflink, btrfs, exec, lvm)", o->provider);
                         return -EINVAL;
                 }
         } else if (o->exec_cmd)
@@ -498,7 +500,9 @@ thaw_hooks:
         /* 7. Finish, label, manifest. */
         for (size_t i = 0; i < nT; i++) {
                 T[i].provider->finish(&ctx, &T[i], &m->fs[i]);
-                m->fs[i].atomic = T[i].provider == &qz_provider_btrfs && m->fs[i].snapshot;
+                /* btrfs: atomic by itself; lvm: frozen by lvcreate's device-mapper suspend */
+                m->fs[i].atomic = (T[i].provider == &qz_provider_btrfs || T[i].provider == &qz_provider_lvm) &&
+                                  m->fs[i].snapshot && !m->fs[i].error;
         }
         qz_label_input li = {.no_freeze = o->no_freeze,
                              .freeze_failed = freeze_failed,

@@ -41,7 +41,9 @@ typedef struct qz_snap_fs {
         bool frozen_throughout; /* still in the hold after its snapshot ended */
         bool atomic;            /* btrfs: an atomic snapshot, not frozen */
         char *error;            /* the provider failed here (and why); NULL when it succeeded */
-        char *output;           /* exec: what the command printed (stdout, then stderr), or NULL */
+        char *output;           /* exec, lvm: what the command printed (stdout, then stderr), or NULL */
+        char *lvm_origin;       /* lvm: the origin "VG/LV", or NULL */
+        char *lvm_snapshot;     /* lvm: the snapshot "VG/LV", or NULL */
 } qz_snap_fs;
 
 /* One hook run (a manifest's "hooks" entry). */
@@ -115,10 +117,11 @@ typedef void (*qz_snapshot_msg_fn)(void *userdata, const char *text);
 typedef struct qz_snapshot_opts {
         const char *const *paths;
         size_t n_paths;
-        const char *provider;               /* "reflink", "btrfs", "exec", or NULL/"auto" */
+        const char *provider;               /* "reflink", "btrfs", "exec", "lvm", or NULL/"auto" */
         const char *exec_cmd;               /* exec: argv template */
         const char *exec_delete;            /* exec: delete template, stored in the manifest */
         int64_t exec_timeout_ms;            /* -1: what is left of the deadline */
+        const char *lvm_size;               /* lvm: classic snapshot size (--size, or --extents with %), NULL: 20%ORIGIN */
         int64_t timeout_ms;                 /* the freeze deadline (default QZ_SNAPSHOT_DEFAULT_TIMEOUT_MS) */
         const char *name;                   /* NULL: the UTC time */
         const char *hooks_dir;              /* NULL: QZ_DEFAULT_HOOKS_DIR */
