@@ -146,8 +146,8 @@ static double pct_us(int64_t *v, size_t n, double q) {
 static void print_dist(const char *name, int64_t *v, size_t n, bool last) {
         qsort(v, n, sizeof(*v), cmp_i64);
         printf("\"%s\":{\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f}%s", name,
-               pct_us(v, n, 0.5), pct_us(v, n, 0.99), pct_us(v, n, 0.999), n ? (double)v[n - 1] / 1000.0 : 0.0,
-               last ? "" : ",");
+               pct_us(v, n, 0.5), pct_us(v, n, 0.99), pct_us(v, n, 0.999),
+               n ? (double)v[n - 1] / 1000.0 : 0.0, last ? "" : ",");
 }
 
 static int cmd_nested(int clients, double duration) {
@@ -249,9 +249,12 @@ static int cmd_holds(int count, int conns) {
 
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
-                {"socket", required_argument, NULL, 's'},  {"clients", required_argument, NULL, 'c'},
-                {"duration", required_argument, NULL, 'd'}, {"fds", no_argument, NULL, 'f'},
-                {"count", required_argument, NULL, 'n'},   {"connections", required_argument, NULL, 'C'},
+                {"socket", required_argument, NULL, 's'},
+                {"clients", required_argument, NULL, 'c'},
+                {"duration", required_argument, NULL, 'd'},
+                {"fds", no_argument, NULL, 'f'},
+                {"count", required_argument, NULL, 'n'},
+                {"connections", required_argument, NULL, 'C'},
                 {NULL, 0, NULL, 0},
         };
         if (argc < 2) {

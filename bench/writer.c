@@ -221,7 +221,8 @@ int main(int argc, char **argv) {
                         max_samples = parse_num("--max-samples", optarg);
                         break;
                 case 'h':
-                        printf("usage: writer [--fdatasync] [--duration SEC] [--max-mib N] [--prefill-mib N | "
+                        printf("usage: writer [--fdatasync] [--duration SEC] [--max-mib N] [--prefill-mib N "
+                               "| "
                                "--prefill-dirty-mib N]\n"
                                "              [--ready-file PATH] [--rate-mibs N] [--raw PATH] [--csv PATH] "
                                "[--buckets PATH [--bucket-ms N]]\n"
@@ -238,8 +239,8 @@ int main(int argc, char **argv) {
         const char *file = argv[optind];
 
         size_t cap = (size_t)max_samples;
-        rec *recs = mmap(NULL, cap * sizeof(rec), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                         -1, 0);
+        rec *recs = mmap(NULL, cap * sizeof(rec), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (recs == MAP_FAILED) {
                 fprintf(stderr, "writer: cannot reserve %zu records: %s\n", cap, strerror(errno));
                 return 1;
@@ -385,8 +386,8 @@ int main(int argc, char **argv) {
                                 }
                                 fprintf(f, "slot_start_ns,count_ended,max_lat_ended_ns,max_waiting_ns\n");
                                 for (size_t k = 0; k < nb; k++)
-                                        fprintf(f, "%" PRId64 ",%zu,%" PRId64 ",%" PRId64 "\n", base + (int64_t)k * width,
-                                                cnt[k], mx[k], wait[k]);
+                                        fprintf(f, "%" PRId64 ",%zu,%" PRId64 ",%" PRId64 "\n",
+                                                base + (int64_t)k * width, cnt[k], mx[k], wait[k]);
                         }
                         free(wait);
                         free(mx);
@@ -403,13 +404,13 @@ int main(int argc, char **argv) {
                 out = stdout;
         struct stats all = window_stats(recs, n, INT64_MIN, INT64_MAX, scratch);
         fprintf(out,
-                "{\"file\":\"%s\",\"fdatasync\":%s,\"block\":%lld,\"count\":%zu,\"bytes\":%lld,\"start_ns\":%" PRId64
-                ",\"end_ns\":%" PRId64 ",\"ready_ns\":%" PRId64 ",\"max_ns\":%" PRId64 ",\"max_at_ns\":%" PRId64
-                ",\"p50_ns\":%" PRId64 ",\"p99_ns\":%" PRId64 ",\"p999_ns\":%" PRId64
-                ",\"overflow\":%s,\"error\":%s%s%s,\"windows\":[",
-                file, do_fdatasync ? "true" : "false", block, all.count, written, t_start, t_stop, ready_ns, all.max,
-                all.max_at, all.p50, all.p99, all.p999, overflow ? "true" : "false", werr ? "\"" : "",
-                werr ? strerror(werr) : "null", werr ? "\"" : "");
+                "{\"file\":\"%s\",\"fdatasync\":%s,\"block\":%lld,\"count\":%zu,\"bytes\":%lld,\"start_ns\":"
+                "%" PRId64 ",\"end_ns\":%" PRId64 ",\"ready_ns\":%" PRId64 ",\"max_ns\":%" PRId64
+                ",\"max_at_ns\":%" PRId64 ",\"p50_ns\":%" PRId64 ",\"p99_ns\":%" PRId64
+                ",\"p999_ns\":%" PRId64 ",\"overflow\":%s,\"error\":%s%s%s,\"windows\":[",
+                file, do_fdatasync ? "true" : "false", block, all.count, written, t_start, t_stop, ready_ns,
+                all.max, all.max_at, all.p50, all.p99, all.p999, overflow ? "true" : "false",
+                werr ? "\"" : "", werr ? strerror(werr) : "null", werr ? "\"" : "");
         if (windows_path) {
                 FILE *wf = fopen(windows_path, "re");
                 if (!wf) {

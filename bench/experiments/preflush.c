@@ -198,15 +198,14 @@ static void *ramp_thread(void *arg) {
 
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
-                {"bdi", required_argument, NULL, 'b'},     {"bdi-max-bytes", required_argument, NULL, 'm'},
-                {"bdi-ramp", no_argument, NULL, 'r'},      {"vm-bg-bytes", required_argument, NULL, 'v'},
-                {"fadvise", required_argument, NULL, 'a'}, {"sfr", required_argument, NULL, 's'},
-                {"sfr-wait", required_argument, NULL, 'S'}, {"syncfs", required_argument, NULL, 'n'},
-                {"backing", required_argument, NULL, 'k'}, {"no-freeze", no_argument, NULL, 'N'},
-                {"hold-ms", required_argument, NULL, 'h'}, {"ramp-factor", required_argument, NULL, 'f'},
-                {"wait-dirty", required_argument, NULL, 'w'},  {"ramp-global", no_argument, NULL, 'g'},
-                {"wbt-off", required_argument, NULL, 'W'},
-                {NULL, 0, NULL, 0},
+                {"bdi", required_argument, NULL, 'b'},        {"bdi-max-bytes", required_argument, NULL, 'm'},
+                {"bdi-ramp", no_argument, NULL, 'r'},         {"vm-bg-bytes", required_argument, NULL, 'v'},
+                {"fadvise", required_argument, NULL, 'a'},    {"sfr", required_argument, NULL, 's'},
+                {"sfr-wait", required_argument, NULL, 'S'},   {"syncfs", required_argument, NULL, 'n'},
+                {"backing", required_argument, NULL, 'k'},    {"no-freeze", no_argument, NULL, 'N'},
+                {"hold-ms", required_argument, NULL, 'h'},    {"ramp-factor", required_argument, NULL, 'f'},
+                {"wait-dirty", required_argument, NULL, 'w'}, {"ramp-global", no_argument, NULL, 'g'},
+                {"wbt-off", required_argument, NULL, 'W'},    {NULL, 0, NULL, 0},
         };
         const char *bdi = NULL, *fadv = NULL, *sfr = NULL, *sfr_wait = NULL, *backing = NULL;
         long long bdi_max = -1, vm_bg = -1, hold_ms = 0, wait_dirty = -1;
@@ -314,7 +313,8 @@ int main(int argc, char **argv) {
                 if (ramp) {
                         ramp_dev = bdi;
                         long long d = ramp_global ? -1 : bdi_dirty_bytes(bdi);
-                        snprintf(v, sizeof v, "%lld", d >= 0 ? (long long)((double)d * ramp_factor) : dirty0 * 1024);
+                        snprintf(v, sizeof v, "%lld",
+                                 d >= 0 ? (long long)((double)d * ramp_factor) : dirty0 * 1024);
                         write_str(p, v);
                         rp.target = bdi_max;
                         pthread_create(&rp.tid, NULL, ramp_thread, &rp);
@@ -349,7 +349,7 @@ int main(int argc, char **argv) {
                 if (fd >= 0) {
                         unsigned fl = sfr ? SYNC_FILE_RANGE_WRITE
                                           : SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                                    SYNC_FILE_RANGE_WAIT_AFTER;
+                                                      SYNC_FILE_RANGE_WAIT_AFTER;
                         if (sync_file_range(fd, 0, 0, fl) < 0)
                                 fprintf(stderr, "preflush: sync_file_range: %s\n", strerror(errno));
                         close(fd);
@@ -366,8 +366,8 @@ int main(int argc, char **argv) {
                 }
         }
         int64_t t_async = mono_ns();
-        printf("{\"start_ns\":%" PRId64 ",\"dirty0_kib\":%lld,\"async_done_ns\":%" PRId64 ",\"syncfs_ns\":[", t_start,
-               dirty0, t_async);
+        printf("{\"start_ns\":%" PRId64 ",\"dirty0_kib\":%lld,\"async_done_ns\":%" PRId64 ",\"syncfs_ns\":[",
+               t_start, dirty0, t_async);
         for (int i = 0; i < rounds; i++) {
                 syncfs(mnt_fd);
                 printf("%s%" PRId64, i ? "," : "", mono_ns());
