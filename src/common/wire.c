@@ -9,15 +9,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-void qz_wire_reader_init(qz_wire_reader *r) {
+void qz_wire_reader_init_max(qz_wire_reader *r, size_t max) {
         memset(r, 0, sizeof(*r));
+        r->max = max;
+}
+
+void qz_wire_reader_init(qz_wire_reader *r) {
+        qz_wire_reader_init_max(r, QZ_WIRE_MAX_MESSAGE);
 }
 
 void qz_wire_reader_done(qz_wire_reader *r) {
         free(r->buf);
         for (size_t i = 0; i < r->n_fds; i++)
                 close(r->fds[i]);
-        qz_wire_reader_init(r);
+        qz_wire_reader_init_max(r, r->max);
 }
 
 static void stash_fds(qz_wire_reader *r, struct msghdr *mh) {
@@ -38,8 +43,8 @@ static void stash_fds(qz_wire_reader *r, struct msghdr *mh) {
 ssize_t qz_wire_read(qz_wire_reader *r, int sock) {
         if (r->cap - r->len < 4096) {
                 size_t cap = r->cap ? r->cap * 2 : 8192;
-                if (cap > QZ_WIRE_MAX_MESSAGE * 2 + 8192)
-                        cap = QZ_WIRE_MAX_MESSAGE * 2 + 8192;
+                if (cap > r->max * 2 + 8192)
+                        cap = r->max * 2 + 8192;
                 if (cap - r->len < 1)
                         return -EMSGSIZE;
                 char *b = realloc(r->buf, cap);
@@ -72,9 +77,9 @@ ssize_t qz_wire_read(qz_wire_reader *r, int sock) {
 int qz_wire_next(qz_wire_reader *r, char **ret) {
         char *nul = r->len ? memchr(r->buf, '\0', r->len) : NULL;
         if (!nul)
-                return r->len > QZ_WIRE_MAX_MESSAGE ? -EMSGSIZE : 0;
+                return r->len > r->max ? -EMSGSIZE : 0;
         size_t mlen = (size_t)(nul - r->buf);
-        if (mlen > QZ_WIRE_MAX_MESSAGE)
+        if (mlen > r->max)
                 return -EMSGSIZE;
         char *m = malloc(mlen + 1);
         if (!m)

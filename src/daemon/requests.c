@@ -627,7 +627,7 @@ static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char 
                 json_object *p = json_object_new_object();
                 json_object_object_add(p, "hold", hold_json(hold, qz_now()));
                 reply_ok(c, p);
-                log_info("hold %" PRIu64 " granted to pid %d uid %u on %zu filesystem(s), first %s%s", hold->id,
+                log_debug("hold %" PRIu64 " granted to pid %d uid %u on %zu filesystem(s), first %s%s", hold->id,
                          (int)hold->pid, (unsigned)hold->uid, hold->n_fs, hold->fs[0]->mountpoint,
                          hold->detached ? " (detached)" : "");
         } else {
@@ -645,7 +645,10 @@ static void cb_hold_gone(void *ud, const qzd_hold *hold, const char *why) {
         qz_gone *g = &d->gone[d->gone_next++ % QZ_GONE_RING];
         g->id = hold->id;
         snprintf(g->why, sizeof(g->why), "%s", why);
-        log_info("hold %" PRIu64 " (pid %d) %s", hold->id, (int)hold->pid, why);
+        /* Routine releases are debug (a nested freeze costs no log line, which
+         * matters at thousands a second); a deadline or the ceiling is news. */
+        bool news = strncmp(why, "expired", 7) == 0 || strncmp(why, "force", 5) == 0;
+        qz_log(news ? LOG_NOTICE : LOG_DEBUG, "hold %" PRIu64 " (pid %d) %s", hold->id, (int)hold->pid, why);
 }
 
 static void cb_fs_idle(void *ud, qz_fs *fs) {

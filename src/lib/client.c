@@ -76,7 +76,7 @@ int qz_client_open(const char *socket_path, qz_client **ret) {
                 return -ENOMEM;
         }
         c->fd = fd;
-        qz_wire_reader_init(&c->reader);
+        qz_wire_reader_init_max(&c->reader, QZ_WIRE_MAX_REPLY);
         *ret = c;
         return 0;
 }
@@ -180,7 +180,7 @@ int qz_client_call(qz_client *c, const char *method, json_object *params, const 
                                             c->socket_path);
                 else if (r == -EMSGSIZE)
                         qz_client_set_error(c, "quiesced at %s sent a reply larger than %d bytes",
-                                            c->socket_path, QZ_WIRE_MAX_MESSAGE);
+                                            c->socket_path, QZ_WIRE_MAX_REPLY);
                 else
                         qz_client_set_error(c, "cannot read the reply of quiesced at %s: %s", c->socket_path,
                                             strerror(-r));
