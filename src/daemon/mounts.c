@@ -117,7 +117,7 @@ static struct libmnt_fs *find_foreign(struct libmnt_table *t, int fd) {
         if (n > 0 && path[0] == '/') {
                 path[n] = '\0';
                 int pfd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
-                uint64_t id;
+                uint64_t id = 0;
                 if (pfd >= 0 && fstat(pfd, &here) == 0 && here.st_dev == st.st_dev && here.st_ino == st.st_ino &&
                     mount_id_of(pfd, &id) == 0) {
                         struct libmnt_fs *fs = find_by_id(t, id);
@@ -132,7 +132,7 @@ static struct libmnt_fs *find_foreign(struct libmnt_table *t, int fd) {
 }
 
 int qz_mounts_identify_fd(qz_mounts *m, int fd, qz_mount_info *ret) {
-        uint64_t id;
+        uint64_t id = 0;
         int r = mount_id_of(fd, &id);
         if (r < 0)
                 return r;
