@@ -137,13 +137,12 @@ char *bk_exec_substitute(const char *arg, const struct bk_exec_vars *v);
  * Returns the wait status (>= 0) or -errno; -EINTR when interrupted. */
 int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char *err, size_t errlen);
 
-/* ---- sha256.c ---- */
+/* ---- sha256.c: SHA-256 through nettle (the hash libarchive itself links) ---- */
+
+#include <nettle/sha2.h>
 
 struct bk_sha256 {
-        uint32_t h[8];
-        uint64_t len;
-        uint8_t buf[64];
-        size_t fill;
+        struct sha256_ctx ctx;
 };
 void bk_sha256_init(struct bk_sha256 *s);
 void bk_sha256_update(struct bk_sha256 *s, const void *data, size_t n);
