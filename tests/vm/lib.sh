@@ -97,6 +97,16 @@ wait_gone() {
         ! alive $1
 }
 
+# kernel_at_least MAJOR MINOR
+kernel_at_least() {
+        local v M r m
+        v=$(uname -r)
+        M=${v%%.*}
+        r=${v#*.}
+        m=${r%%.*}
+        [ "$M" -gt $1 ] || { [ "$M" -eq $1 ] && [ "$m" -ge $2 ]; }
+}
+
 # ---- results
 
 want() {

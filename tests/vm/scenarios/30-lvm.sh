@@ -19,7 +19,8 @@ lvm_setup() {
         step 60 lvcreate -q -y -L 256M -n data vg
         step 60 lvcreate -q -y --type thin-pool -L 512M -n pool vg
         step 60 lvcreate -q -y -V 256M --thin -n thin vg/pool
-        for lv in data thin; do
+        step 60 lvcreate -q -y -L 64M -n fz vg
+        for lv in data thin fz; do
                 mkfs_quiet ext4 /dev/vg/$lv || return 1
                 mkdir -p /mnt/$lv
                 mount /dev/vg/$lv /mnt/$lv || return 1
@@ -78,21 +79,22 @@ if lvm_setup; then
         # ---- LVM on a filesystem quiesce holds frozen: refused before anything
         if want lvm-frozen-refused; then
                 t_begin lvm-frozen-refused
-                step 15 quiesce freeze --detach --timeout 30s /mnt/data
+                step 15 quiesce freeze --detach --timeout 30s /mnt/fz
                 [ $STEP_RC = 0 ] || t_fail "quiesce freeze rc=$STEP_RC: $STEP_OUT"
-                step 60 quiesce snapshot --provider lvm --name f1 /mnt/data
+                step 60 quiesce snapshot --provider lvm --name f1 /mnt/fz
                 [ $STEP_RC = 1 ] || t_fail "quiesce snapshot rc=$STEP_RC (want 1: refused)"
                 echo "$STEP_OUT" | grep -q "frozen by quiesce" || t_fail "no refusal naming quiesce's freeze: $STEP_OUT"
-                lvs vg/data-qz-f1 >/dev/null 2>&1 && t_fail "a snapshot LV was made"
+                lvs vg/fz-qz-f1 >/dev/null 2>&1 && t_fail "a snapshot LV was made"
                 # what lvcreate itself does on that frozen filesystem (recorded for the docs)
-                step 120 lvcreate -q -s -n raw1 -l 10%ORIGIN vg/data
-                local raw="lvcreate --snapshot on the frozen filesystem: rc=$STEP_RC ${STEP_MS}ms ($(echo "$STEP_OUT" | cut -c1-200))"
+                step 120 lvcreate -q -s -n raw1 -l 10%ORIGIN vg/fz
+                raw="lvcreate --snapshot on the frozen filesystem: rc=$STEP_RC ${STEP_MS}ms ($(echo "$STEP_OUT" | cut -c1-200))"
                 [ $STEP_RC = 124 ] && t_fail "lvcreate HUNG on a filesystem quiesce holds frozen"
                 info lvm-lvcreate-on-frozen "$raw"
+                info lvm-after-failed-lvcreate "$(dmsetup info -c --noheadings -o name,attr 2>&1 | tr '\n' ';')"
                 lvremove -q -y vg/raw1 >/dev/null 2>&1
-                step 10 quiesce thaw /mnt/data
+                step 10 quiesce thaw /mnt/fz
                 [ $STEP_RC = 0 ] || t_fail "quiesce thaw rc=$STEP_RC: $STEP_OUT"
-                probe /mnt/data
+                probe /mnt/fz
                 [ $PROBE = thawed ] || t_fail "still frozen after the thaw"
                 probes_done 10
                 t_end "$raw"
@@ -115,7 +117,7 @@ if lvm_setup; then
                 before=$(cat /tmp/acked 2>/dev/null)
                 step 300 quiesce backup --provider lvm --name b1 --keep-snapshot --hooks-dir $HOOKS --to /tmp/b1.tar /mnt/data
                 [ $STEP_RC = 0 ] || t_fail "quiesce backup rc=$STEP_RC: $(echo "$STEP_OUT" | cut -c1-500)"
-                local took=$STEP_MS
+                took=$STEP_MS
                 touch /tmp/stopw
                 wait_gone $wpid 30 || t_fail "the writer did not stop"
                 after=$(cat /tmp/acked)
