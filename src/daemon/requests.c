@@ -173,10 +173,6 @@ static int resolve_targets(qz_conn *c, const qz_request *req, bool freezing, tar
                         }
                 }
                 struct stat st;
-                if (fstat(x->fd, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-                        reply_error(c, EINVAL, p, "%s: not a directory or regular file; name a path inside the filesystem", p);
-                        goto fail;
-                }
                 qz_mount_info info;
                 int r = qz_mounts_identify_fd(d->mounts, x->fd, &info);
                 if (r < 0) {
@@ -185,6 +181,12 @@ static int resolve_targets(qz_conn *c, const qz_request *req, bool freezing, tar
                         goto fail;
                 }
                 snprintf(x->name, sizeof(x->name), "%s %s (mounted at %s)", info.fstype, info.id, info.mountpoint);
+                if (fstat(x->fd, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+                        reply_error(c, EINVAL, p,
+                                    "%s: not a directory or regular file; name a path inside the filesystem (%s)", p,
+                                    x->name);
+                        goto fail;
+                }
                 x->fs = fs_for(d, &info, freezing);
                 if (freezing && !x->fs) {
                         reply_error(c, ENOMEM, p, "%s: out of memory", p);
