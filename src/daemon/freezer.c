@@ -5,14 +5,17 @@
  */
 #include "freezer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +32,7 @@ typedef struct job {
         dev_t devno;
         bool freeze;
         int err;
+        char dm_name[128]; /* a suspended device-mapper device under the filesystem */
         usec_t start, end;
         struct job *next;
 } job;
@@ -64,11 +68,62 @@ static void job_finished(job *j) {
                 log_error("freezer: cannot wake the event loop: %s", strerror(errno));
 }
 
+/* True when block device devno, or one below it (its slaves, recursively),
+ * is a suspended device-mapper device; its name goes to name. */
+static bool dm_suspended(unsigned maj, unsigned min, char *name, size_t size, int depth) {
+        char path[256], buf[64];
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/suspended", maj, min);
+        FILE *fp = fopen(path, "re");
+        if (fp) {
+                bool suspended = fgets(buf, sizeof(buf), fp) && buf[0] == '1';
+                fclose(fp);
+                if (suspended) {
+                        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/name", maj, min);
+                        fp = fopen(path, "re");
+                        if (!fp || !fgets(name, (int)size, fp))
+                                snprintf(name, size, "dm %u:%u", maj, min);
+                        else
+                                name[strcspn(name, "\n")] = '\0';
+                        if (fp)
+                                fclose(fp);
+                        return true;
+                }
+        }
+        if (depth >= 8)
+                return false;
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/slaves", maj, min);
+        DIR *dir = opendir(path);
+        if (!dir)
+                return false;
+        bool found = false;
+        for (struct dirent *de; !found && (de = readdir(dir));) {
+                if (de->d_name[0] == '.')
+                        continue;
+                char devfile[640];
+                unsigned smaj, smin;
+                snprintf(devfile, sizeof(devfile), "%s/%s/dev", path, de->d_name);
+                FILE *df = fopen(devfile, "re");
+                if (!df)
+                        continue;
+                if (fscanf(df, "%u:%u", &smaj, &smin) == 2)
+                        found = dm_suspended(smaj, smin, name, size, depth + 1);
+                fclose(df);
+        }
+        closedir(dir);
+        return found;
+}
+
 static void *worker(void *arg) {
         job *j = arg;
         qz_freezer *f = j->f;
         int unused = 0; /* FIFREEZE/FITHAW are declared _IOWR(int); the kernel ignores it */
-        if (j->freeze) {
+        if (j->freeze && dm_suspended(major(j->devno), minor(j->devno), j->dm_name, sizeof(j->dm_name), 0)) {
+                /* device-mapper holds this freeze (dmsetup suspend): our syncfs
+                 * would block until the resume, and the freeze is not ours to
+                 * take or release. Touch nothing, answer EBUSY. */
+                j->err = EBUSY;
+                j->start = j->end = qz_now();
+        } else if (j->freeze) {
                 /* Pre-flush while writers still run, so the freeze itself is short. */
                 (void)syncfs(j->fd);
                 usec_t hard = f->max_frozen_ms < 0 ? UINT64_MAX
@@ -119,7 +174,7 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
         while (rev) {
                 job *n = rev->next;
                 atomic_fetch_sub(&f->inflight, 1);
-                f->done(f->ud, rev->fs, rev->freeze, rev->err, rev->start, rev->end);
+                f->done(f->ud, rev->fs, rev->freeze, rev->err, rev->dm_name, rev->start, rev->end);
                 free(rev);
                 rev = n;
         }

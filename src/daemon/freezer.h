@@ -13,7 +13,10 @@
 
 typedef struct qz_freezer qz_freezer;
 
-typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, bool freeze, int err, usec_t start, usec_t end);
+/* detail: for a freeze refused with EBUSY because a device-mapper device
+ * under the filesystem is suspended, that device's name; otherwise "". */
+typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, bool freeze, int err, const char *detail, usec_t start,
+                                   usec_t end);
 
 qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, qz_freezer_done_fn done,
                            void *ud);

@@ -676,7 +676,8 @@ const char *qz_daemon_gone_reason(qz_daemon *d, uint64_t id) {
         return NULL;
 }
 
-void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, usec_t start, usec_t end) {
+void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, const char *detail, usec_t start,
+                           usec_t end) {
         qz_daemon *d = ud;
         if (!freeze) {
                 if (err)
@@ -690,7 +691,12 @@ void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, usec_t sta
         }
         char msg[384];
         msg[0] = '\0';
-        if (err == EBUSY)
+        if (err == EBUSY && detail && detail[0])
+                snprintf(msg, sizeof(msg),
+                         "%s %s (mounted at %s) lies on device-mapper device %s, which is suspended: device-mapper "
+                         "holds its freeze (dmsetup resume releases it); quiesce takes and thaws nothing",
+                         fs->fstype, fs->id, fs->mountpoint, detail);
+        else if (err == EBUSY)
                 snprintf(msg, sizeof(msg),
                          "%s %s (mounted at %s) is already frozen by another tool (not quiesce, e.g. fsfreeze -f); "
                          "leaving that freeze alone",
