@@ -578,6 +578,10 @@ void qz_request_dispatch(qz_conn *c, const char *text) {
                         qz_conn_reply(c, qz_json_error(e.kind, e.err, e.has_path ? e.path : NULL, "%s", e.message));
                 return;
         }
+        /* Deadlines and the ceiling that have passed count before this request,
+         * even if their timer has not fired yet (timer slack, a busy machine):
+         * a request never sees a hold that is already due to be gone. */
+        qz_holds_expire(c->d->holds, qz_now());
         switch (req.method) {
         case QZ_METHOD_FREEZE:
                 if (c->d->shutting_down)
