@@ -46,6 +46,7 @@ typedef struct qz_daemon {
         unsigned max_conns_per_uid; /* 0: no limit; root is never limited */
         unsigned max_holds_per_uid;
         uint64_t caps_kept; /* capabilities left after start */
+        usec_t next_deadline; /* the earliest deadline or ceiling, as the timer was last armed */
         bool shutting_down;
         usec_t shutdown_started;
         qz_conn *conns;

@@ -54,6 +54,7 @@ static void usage(FILE *out) {
 
 static void rearm_timer(qz_daemon *d) {
         usec_t next = qz_holds_next_deadline(d->holds);
+        d->next_deadline = next;
         if (next == QZ_USEC_INFINITY) {
                 sd_event_source_set_enabled(d->timer_src, SD_EVENT_OFF);
                 return;
@@ -158,7 +159,8 @@ int main(int argc, char **argv) {
                 {"max-holds-per-uid", required_argument, NULL, 'H'},
                 {NULL, 0, NULL, 0},
         };
-        qz_daemon d = {.guard_sock = -1,
+        qz_daemon d = {.next_deadline = QZ_USEC_INFINITY,
+                       .guard_sock = -1,
                        .listen_fd = -1,
                        .max_frozen_ms = 60000,
                        .max_conns_per_uid = QZ_DEFAULT_MAX_CONNS_PER_UID,

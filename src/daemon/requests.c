@@ -581,7 +581,9 @@ void qz_request_dispatch(qz_conn *c, const char *text) {
         /* Deadlines and the ceiling that have passed count before this request,
          * even if their timer has not fired yet (timer slack, a busy machine):
          * a request never sees a hold that is already due to be gone. */
-        qz_holds_expire(c->d->holds, qz_now());
+        usec_t now = qz_now();
+        if (now >= c->d->next_deadline)
+                qz_holds_expire(c->d->holds, now);
         switch (req.method) {
         case QZ_METHOD_FREEZE:
                 if (c->d->shutting_down)
