@@ -45,6 +45,9 @@ void cli_version(void);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The message, then "Try 'quiesce --help' ..."; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* thaw and reset-timeout act on --hold ID or on paths, never both nor
+ * neither: -1 when fine, else the usage error's exit status. */
+int cli_check_hold_or_paths(const char *cmd, bool by_hold, size_t n_paths);
 /* A failed client call: the daemon's (or library's) message, which names the
  * path; what (a path or "hold N") is used only when there is no message. */
 void cli_client_error(qz_client *c, int r, const char *what);

@@ -48,10 +48,9 @@ int cmd_reset_timeout(struct cli *cli, int argc, char **argv) {
         size_t n_paths = (size_t)(argc - optind);
         if (!timeout_given)
                 return cli_usage_error("reset-timeout: --timeout is required");
-        if (by_hold && n_paths > 0)
-                return cli_usage_error("reset-timeout: give either --hold ID or paths, not both");
-        if (!by_hold && n_paths == 0)
-                return cli_usage_error("reset-timeout: no path given");
+        int usage = cli_check_hold_or_paths("reset-timeout", by_hold, n_paths);
+        if (usage >= 0)
+                return usage;
 
         qz_client *c = cli_connect(cli);
         if (!c)

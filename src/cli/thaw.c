@@ -39,10 +39,9 @@ int cmd_thaw(struct cli *cli, int argc, char **argv) {
         }
         char *const *paths = argv + optind;
         size_t n_paths = (size_t)(argc - optind);
-        if (by_hold && n_paths > 0)
-                return cli_usage_error("thaw: give either --hold ID or paths, not both");
-        if (!by_hold && n_paths == 0)
-                return cli_usage_error("thaw: no path given");
+        int usage = cli_check_hold_or_paths("thaw", by_hold, n_paths);
+        if (usage >= 0)
+                return usage;
 
         qz_client *c = cli_connect(cli);
         if (!c)
