@@ -81,8 +81,10 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         printf("  provider   btrfs: atomic snapshot, not frozen (subvolume %s)\n",
                                f->subvolume ? f->subvolume : "?");
                 else if (strcmp(f->provider, "lvm") == 0)
-                        printf("  provider   lvm: snapshot %s of %s, frozen by lvcreate's device-mapper suspend\n",
-                               f->lvm_snapshot ? f->lvm_snapshot : "?", f->lvm_origin ? f->lvm_origin : "?");
+                        printf("  provider   lvm: snapshot %s of %s, %s\n",
+                               f->lvm_snapshot ? f->lvm_snapshot : "?", f->lvm_origin ? f->lvm_origin : "?",
+                               f->frozen ? "frozen by quiesce"
+                                         : "frozen by lvcreate's device-mapper suspend");
                 else
                         printf("  provider   %s\n", f->provider);
                 if (f->frozen)

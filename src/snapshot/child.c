@@ -102,8 +102,16 @@ static void child_main(const qz_child_spec *s, int out_w, int err_w, int report_
         if (chdir("/") < 0)
                 _exit(127);
         if (s->fn) {
-                /* nothing of the parent's (quiesced's socket: the hold must end with us) */
-                close_range(3, ~0U, 0);
+                /* nothing of the parent's (quiesced's socket: the hold must end with us),
+                 * unless asked to keep one descriptor, as fd 3 */
+                int first = 3;
+                if (s->keep_fd > 2) {
+                        if (s->keep_fd != 3 && dup2(s->keep_fd, 3) < 0)
+                                _exit(126);
+                        fcntl(3, F_SETFD, FD_CLOEXEC);
+                        first = 4;
+                }
+                close_range((unsigned)first, ~0U, 0);
                 fflush(NULL);
                 int r = s->fn(s->arg);
                 fflush(NULL);

@@ -32,6 +32,8 @@ typedef struct qz_child_spec {
         int64_t kill_grace_ms; /* between SIGTERM and SIGKILL */
         int64_t reap_wait_ms;  /* after SIGKILL, how long to wait for the exit before giving up */
         volatile sig_atomic_t *interrupted; /* treated like the deadline when set */
+        int keep_fd; /* fn only: a descriptor (> 2) the child keeps open as fd 3; 0: none (the lvm
+                        provider's job keeps quiesced's connection, so the hold outlives it) */
 } qz_child_spec;
 
 typedef struct qz_child_result {

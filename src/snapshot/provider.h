@@ -24,6 +24,7 @@ typedef struct qz_snap_ctx {
         qz_status *status; /* quiesced's Status before the freeze, or NULL */
         int64_t kill_grace_ms;
         int64_t reap_wait_ms;
+        int hold_fd; /* quiesced's connection (the hold ends when it closes), or -1 */
 } qz_snap_ctx;
 
 typedef struct qz_provider {

@@ -1,19 +1,49 @@
 /* provider_lvm.c - the LVM provider: a snapshot of the logical volume that
  * holds the filesystem, classic (lvcreate --snapshot --extents/--size) or,
  * for a thin volume, a thin snapshot (activated, so it can be mounted).
- * quiesce does not freeze these filesystems: lvcreate suspends the origin
- * with device-mapper's lockfs, which freezes the filesystem itself for the
- * switch, and that suspend fails with EBUSY on a filesystem someone else
- * (quiesce) holds frozen. See docs/device-mapper.md.
+ *
+ * The filesystem is frozen once, by quiesce (the group freeze through
+ * quiesced, hooks as usual), and LVM does not freeze it again:
+ *
+ * - classic: the origin's device-mapper device is suspended first with
+ *   `dmsetup suspend --nolockfs` (dm waits for in-flight I/O and freezes
+ *   nothing); lvcreate then finds it already suspended, skips its own
+ *   lockfs suspend (lvm2's _lv_suspend() returns early for a suspended LV),
+ *   loads the snapshot tables while resuming, and resumes it. On 6.1 the
+ *   lockfs suspend would fail with EBUSY on the frozen filesystem.
+ * - thin, kernel >= 6.8: no suspend by us. lvm2 sends the thin pool its
+ *   create_snap message only from its own suspend of the origin, so a
+ *   suspended origin makes lvcreate fail and leaves the pool's transaction
+ *   id behind the VG metadata (tested). Its lockfs suspend nests inside
+ *   quiesce's freeze (FREEZE_MAY_NEST, 6.8): a count, no second freeze.
+ * - thin, kernel < 6.8 (6.1): that lockfs suspend fails with EBUSY on a
+ *   filesystem frozen by FIFREEZE, so quiesce does not freeze it: lvcreate's
+ *   suspend freezes it, as before (the snapshot is labelled atomic), and a
+ *   filesystem quiesce already holds frozen is refused.
+ *
+ * The steps that can leave the origin suspended (our suspend, lvcreate,
+ * the resume of an origin still suspended after lvcreate) run in one job: a
+ * child in its own process group that ignores SIGINT/SIGHUP/SIGPIPE, turns
+ * SIGTERM into "stop lvcreate, then resume", and keeps a copy of quiesced's
+ * connection. The CLI waits for it. Killing the CLI, even with SIGKILL,
+ * does not stop the job: it still resumes the origin, and quiesced thaws
+ * only when the job too has closed the connection (or at the hold's
+ * deadline), so the resume comes before the thaw on every path. Only a
+ * SIGKILL of the job itself between the suspend and the resume (e.g. of the
+ * whole cgroup) leaves the origin suspended, exactly as it would a killed
+ * lvcreate; `dmsetup resume` releases it. See docs/device-mapper.md.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +53,10 @@
 #define LVM_QUERY_TIMEOUT_MS 30000  /* lvs */
 #define LVM_CREATE_MIN_MS 120000    /* lvcreate is not stopped sooner: it suspends and resumes the origin */
 #define LVM_REMOVE_TIMEOUT_MS 60000 /* lvremove */
+#define DM_STEP_TIMEOUT_MS 30000    /* dmsetup suspend --nolockfs, dmsetup resume */
+#define LVM_KILL_GRACE_MS 10000     /* lvcreate: SIGTERM, then SIGKILL after this */
+/* lvcreate must not scan a suspended device (a read would block until the resume) */
+#define LVM_CREATE_CONFIG "devices { ignore_suspended_devices = 1 }"
 #define LVM_DEFAULT_EXTENTS "20%ORIGIN"
 #define LVM_NAME_MAX 127
 
@@ -48,7 +82,8 @@ static int lvm_run(char *const *argv, int64_t timeout_ms, int64_t grace_ms, qz_c
 }
 
 static bool exited_ok(const qz_child_result *r) {
-        return r->started && r->reaped && !r->timed_out && WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
+        return r->started && r->reaped && !r->timed_out && WIFEXITED(r->status) &&
+               WEXITSTATUS(r->status) == 0;
 }
 
 /* The first line of what the command printed on stderr (or stdout), trimmed, into buf. */
@@ -73,8 +108,10 @@ static void trim(char *s) {
 
 /* lvs on what (a device path or VG/LV): 0, -ENOENT (not an LV), -errno with err set. */
 static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) {
-        char *argv[] = {"lvs",         "--noheadings", "--separator", "|", "-o", "vg_name,lv_name,segtype,origin",
-                        (char *)what, NULL};
+        char *argv[] = {"lvs",         "--noheadings",
+                        "--separator", "|",
+                        "-o",          "vg_name,lv_name,segtype,origin",
+                        (char *)what,  NULL};
         qz_child_result r;
         int e = lvm_run(argv, LVM_QUERY_TIMEOUT_MS, 1000, &r);
         if (e < 0) {
@@ -132,6 +169,49 @@ static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) 
         return ret;
 }
 
+/* Does a device-mapper lockfs suspend nest inside a FIFREEZE freeze? Since
+ * 6.8 (bdev_freeze(), FREEZE_MAY_NEST); before, it fails with EBUSY. */
+static bool kernel_nests_dm_freeze(void) {
+        struct utsname u;
+        unsigned major = 0, minor = 0;
+        if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+                return false;
+        return major > 6 || (major == 6 && minor >= 8);
+}
+
+/* The device-mapper device of the block device at path: its dev_t and name. */
+static int dm_device(const char *path, dev_t *dev, char *name, size_t size) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISBLK(st.st_mode))
+                return -ENOTBLK;
+        char f[96];
+        snprintf(f, sizeof(f), "/sys/dev/block/%u:%u/dm/name", major(st.st_rdev), minor(st.st_rdev));
+        FILE *fp = fopen(f, "re");
+        if (!fp)
+                return -errno;
+        bool ok = fgets(name, (int)size, fp) != NULL;
+        fclose(fp);
+        if (!ok)
+                return -EIO;
+        name[strcspn(name, "\n")] = '\0';
+        *dev = st.st_rdev;
+        return name[0] ? 0 : -EIO;
+}
+
+/* 1: the dm device is suspended, 0: not, -errno: cannot tell. */
+static int dm_suspended(dev_t dev) {
+        char f[96], v[8] = "";
+        snprintf(f, sizeof(f), "/sys/dev/block/%u:%u/dm/suspended", major(dev), minor(dev));
+        FILE *fp = fopen(f, "re");
+        if (!fp)
+                return -errno;
+        bool ok = fgets(v, sizeof(v), fp) != NULL;
+        fclose(fp);
+        return ok ? v[0] == '1' : -EIO;
+}
+
 /* ORIGIN-qz-NAME into buf; false when too long for an LV name. */
 static bool snap_lv_name(const char *origin, const char *name, char *buf, size_t size) {
         int n = snprintf(buf, size, "%s-qz-%s", origin, name);
@@ -142,25 +222,47 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
         char why[512], holds[128], snap[LVM_NAME_MAX + 16];
         struct lv lv;
         if (!t->source || strncmp(t->source, "/dev/", 5) != 0) {
-                snprintf(err, errlen, "%s: %s %s is not on a block device (source %s); the lvm provider needs an LVM logical volume",
+                snprintf(err, errlen,
+                         "%s: %s %s is not on a block device (source %s); the lvm provider needs an LVM "
+                         "logical volume",
                          t->path, t->fstype, t->id, t->source ? t->source : "?");
                 return -EINVAL;
         }
         int e = lv_query(t->source, &lv, why, sizeof(why));
         if (e < 0) {
-                snprintf(err, errlen, "%s: %s %s on %s is not an LVM logical volume (%s)", t->path, t->fstype, t->id,
-                         t->source, why);
+                snprintf(err, errlen, "%s: %s %s on %s is not an LVM logical volume (%s)", t->path, t->fstype,
+                         t->id, t->source, why);
                 return e == -ENOENT ? -EINVAL : e;
         }
-        if (qz_ctx_fs_frozen(ctx, t->id, holds, sizeof(holds))) {
+        if (strcmp(lv.segtype, "thin") == 0 && !ctx->opts->lvm_size && !kernel_nests_dm_freeze()) {
+                /* lvcreate's lockfs suspend freezes it (see the top); quiesce must not */
+                t->freeze = false;
+                if (qz_ctx_fs_frozen(ctx, t->id, holds, sizeof(holds))) {
+                        snprintf(err, errlen,
+                                 "%s: %s %s is frozen by quiesce (hold %s): LVM's own suspend of the thin "
+                                 "volume "
+                                 "%s/%s would fail with EBUSY on this kernel (< 6.8); thaw it first",
+                                 t->path, t->fstype, t->id, holds, lv.vg, lv.lv);
+                        return -EBUSY;
+                }
+        }
+        dev_t dev;
+        char dm[LVM_NAME_MAX * 2 + 8];
+        if ((e = dm_device(t->source, &dev, dm, sizeof(dm))) < 0) {
+                snprintf(err, errlen, "%s: cannot find the device-mapper device of %s/%s (%s): %s", t->path,
+                         lv.vg, lv.lv, t->source, strerror(-e));
+                return e;
+        }
+        if (dm_suspended(dev) == 1) {
                 snprintf(err, errlen,
-                         "%s: %s %s is frozen by quiesce (hold %s): LVM's own suspend of %s/%s would fail with "
-                         "EBUSY; thaw it first",
-                         t->path, t->fstype, t->id, holds, lv.vg, lv.lv);
+                         "%s: the device-mapper device %s of %s/%s is suspended; dmsetup resume it first",
+                         t->path, dm, lv.vg, lv.lv);
                 return -EBUSY;
         }
         if (!snap_lv_name(lv.lv, ctx->name, snap, sizeof(snap))) {
-                snprintf(err, errlen, "%s: the snapshot's LV name %s-qz-%s is longer than %d characters; choose a shorter --name",
+                snprintf(err, errlen,
+                         "%s: the snapshot's LV name %s-qz-%s is longer than %d characters; choose a shorter "
+                         "--name",
                          t->path, lv.lv, ctx->name, LVM_NAME_MAX);
                 return -ENAMETOOLONG;
         }
@@ -168,7 +270,8 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
         struct lv other;
         snprintf(full, sizeof(full), "%s/%s", lv.vg, snap);
         if (lv_query(full, &other, why, sizeof(why)) == 0) {
-                snprintf(err, errlen, "%s: the logical volume %s exists already (choose another --name)", t->path, full);
+                snprintf(err, errlen, "%s: the logical volume %s exists already (choose another --name)",
+                         t->path, full);
                 return -EEXIST;
         }
         free(t->location);
@@ -177,9 +280,162 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
         return 0;
 }
 
+/* ---- the job: suspend (classic) -> lvcreate -> resume if still suspended */
+
+struct job {
+        char **argv;    /* lvcreate ... */
+        const char *dm; /* the origin's device-mapper name */
+        dev_t dev;
+        bool presuspend;              /* dmsetup suspend --nolockfs first (classic, frozen by quiesce) */
+        int64_t lvcreate_deadline_ms; /* then SIGTERM, SIGKILL LVM_KILL_GRACE_MS later */
+};
+
+enum {
+        JOB_OK = 0,
+        JOB_SUSPEND_FAILED = 10,
+        JOB_LVCREATE_FAILED = 11,
+        JOB_LVCREATE_STOPPED = 12, /* timed out or interrupted */
+        JOB_INTERRUPTED = 13,      /* before lvcreate */
+        JOB_STILL_SUSPENDED = 32,  /* added: the origin could not be resumed */
+};
+
+static volatile sig_atomic_t job_stop;
+
+static void job_on_term(int sig) {
+        (void)sig;
+        job_stop = 1;
+}
+
+/* dmsetup VERB [--nolockfs] NAME, bounded; 0 or why in msg. */
+static int job_dmsetup(const char *verb, bool nolockfs, const char *dm, char *msg, size_t size, int64_t *ms) {
+        char *argv[] = {"dmsetup",
+                        (char *)verb,
+                        "--noudevsync",
+                        nolockfs ? "--nolockfs" : (char *)dm,
+                        nolockfs ? (char *)dm : NULL,
+                        NULL};
+        qz_child_result r;
+        int e = lvm_run(argv, DM_STEP_TIMEOUT_MS, 2000, &r);
+        if (e < 0) {
+                snprintf(msg, size, "cannot run dmsetup: %s", strerror(-e));
+                return e;
+        }
+        char d[96], line[256];
+        int ret = 0;
+        *ms = r.duration_ms;
+        if (!exited_ok(&r)) {
+                snprintf(msg, size, "%s: %s", r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
+                         first_line(&r, line, sizeof(line)));
+                ret = -EIO;
+                if (!r.reaped)
+                        qz_child_reap(r.pid, 2000, NULL);
+        }
+        qz_child_result_done(&r);
+        return ret;
+}
+
+/* In the child (its own process group; fd 3: quiesced's connection, kept
+ * until we exit). Prints what it did on stdout ("error: ..." for the
+ * reason of a failure), lvcreate's output on stderr. */
+static int job_main(void *arg) {
+        const struct job *j = arg;
+        struct sigaction sa = {.sa_handler = SIG_IGN};
+        sigemptyset(&sa.sa_mask);
+        const int ignored[] = {SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
+        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+                sigaction(ignored[i], &sa, NULL);
+        sa.sa_handler = job_on_term;
+        sigaction(SIGTERM, &sa, NULL);
+
+        char msg[512], d[96];
+        int64_t ms = 0;
+        int rc = JOB_OK;
+        if (j->presuspend) {
+                if (job_dmsetup("suspend", true, j->dm, msg, sizeof(msg), &ms) < 0) {
+                        printf("error: dmsetup suspend --nolockfs %s failed (%s)\n", j->dm, msg);
+                        rc = JOB_SUSPEND_FAILED;
+                } else
+                        printf("dmsetup suspend --nolockfs %s: %lld ms (the filesystem is frozen by "
+                               "quiesce)\n",
+                               j->dm, (long long)ms);
+        }
+        if (rc == JOB_OK && job_stop) {
+                printf("error: interrupted before lvcreate\n");
+                rc = JOB_INTERRUPTED;
+        }
+        if (rc == JOB_OK) {
+                qz_child_spec s = {.argv = j->argv,
+                                   .exec_fd = -1,
+                                   .env_add = lvm_env,
+                                   .merge_stderr = false,
+                                   .deadline_ms = j->lvcreate_deadline_ms,
+                                   .kill_grace_ms = LVM_KILL_GRACE_MS,
+                                   .reap_wait_ms = 2000,
+                                   .interrupted = &job_stop};
+                qz_child_result r;
+                int e = qz_child_run(&s, &r);
+                if (e < 0) {
+                        printf("error: cannot run lvcreate: %s\n", strerror(-e));
+                        rc = JOB_LVCREATE_FAILED;
+                } else {
+                        fprintf(stderr, "%s%s", r.out.data ? r.out.data : "", r.err.data ? r.err.data : "");
+                        if (!r.started) {
+                                printf("error: lvcreate: %s\n", strerror(r.exec_errno));
+                                rc = JOB_LVCREATE_FAILED;
+                        } else if (r.timed_out) {
+                                printf("error: lvcreate --snapshot %s (%s): %s\n",
+                                       r.interrupted ? "interrupted" : "did not finish in time",
+                                       qz_child_describe(&r, d, sizeof(d)),
+                                       "check it with lvs and dmsetup info");
+                                rc = JOB_LVCREATE_STOPPED;
+                        } else if (!exited_ok(&r)) {
+                                printf("error: lvcreate --snapshot failed (%s): %s\n",
+                                       qz_child_describe(&r, d, sizeof(d)), first_line(&r, msg, sizeof(msg)));
+                                rc = JOB_LVCREATE_FAILED;
+                        } else
+                                printf("lvcreate: %lld ms\n", (long long)r.duration_ms);
+                        if (!r.reaped)
+                                rc = JOB_LVCREATE_STOPPED; /* blocked in the kernel: reaped below */
+                        qz_child_result_done(&r);
+                        if (!r.reaped) {
+                                /* probably on the suspended origin: the resume below releases it */
+                                pid_t pid = r.pid;
+                                int sus = dm_suspended(j->dev);
+                                if (sus == 1)
+                                        job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
+                                qz_child_reap(pid, 5000, NULL);
+                        }
+                }
+        }
+        /* Whatever happened: the origin is not left suspended. */
+        int sus = dm_suspended(j->dev);
+        if (sus == 1) {
+                int e = job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
+                if (e < 0 && dm_suspended(j->dev) == 1)
+                        e = job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
+                if (e < 0 && dm_suspended(j->dev) == 1) {
+                        printf("error: %s is STILL SUSPENDED: dmsetup resume failed (%s); run 'dmsetup "
+                               "resume %s'\n",
+                               j->dm, msg, j->dm);
+                        rc |= JOB_STILL_SUSPENDED;
+                } else
+                        printf("%s was still suspended after lvcreate: resumed (dmsetup resume, %lld ms)\n",
+                               j->dm, (long long)ms);
+        } else if (sus == 0 && j->presuspend && rc != JOB_SUSPEND_FAILED)
+                printf("%s resumed by lvcreate\n", j->dm);
+        else if (sus < 0) {
+                printf("error: cannot tell whether %s is suspended (%s)\n", j->dm, strerror(-sus));
+                rc |= JOB_STILL_SUSPENDED;
+        }
+        fflush(stdout);
+        fflush(stderr);
+        return rc;
+}
+
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
-        char why[512], snap[LVM_NAME_MAX + 16], origin[3 * LVM_NAME_MAX], d[96], msg[256];
+        char why[512], snap[LVM_NAME_MAX + 16], origin[3 * LVM_NAME_MAX], d[96], dm[LVM_NAME_MAX * 2 + 8];
         struct lv lv;
+        dev_t dev;
         if (lv_query(t->source, &lv, why, sizeof(why)) < 0) {
                 if (asprintf(&f->error, "%s", why) < 0)
                         abort();
@@ -189,12 +445,21 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                 f->error = strdup("the snapshot's LV name is too long");
                 return;
         }
+        int e = dm_device(t->source, &dev, dm, sizeof(dm));
+        if (e < 0) {
+                if (asprintf(&f->error, "cannot find the device-mapper device of %s: %s", t->source,
+                             strerror(-e)) < 0)
+                        abort();
+                return;
+        }
         snprintf(origin, sizeof(origin), "%s/%s", lv.vg, lv.lv);
         const char *size = ctx->opts->lvm_size;
         bool thin = strcmp(lv.segtype, "thin") == 0 && !size;
         char *argv[16];
         int n = 0;
         argv[n++] = "lvcreate";
+        argv[n++] = "--config";
+        argv[n++] = LVM_CREATE_CONFIG;
         argv[n++] = "--snapshot";
         argv[n++] = "--name";
         argv[n++] = snap;
@@ -212,51 +477,63 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
         argv[n++] = origin;
         argv[n] = NULL;
 
-        /* Nothing is frozen by quiesce here; lvcreate is given at least
-         * LVM_CREATE_MIN_MS and SIGTERM before SIGKILL, so it is not killed
-         * between its suspend and resume of the origin. */
+        /* lvcreate is given at least LVM_CREATE_MIN_MS and SIGTERM before
+         * SIGKILL, so it is not killed between its suspend and resume; the
+         * job's own limit covers the suspend, lvcreate and the resume. */
         int64_t limit = qz_now_ms() + LVM_CREATE_MIN_MS;
         if (deadline_ms > limit)
                 limit = deadline_ms;
-        qz_child_spec s = {.argv = argv,
+        struct job j = {.argv = argv,
+                        .dm = dm,
+                        .dev = dev,
+                        .presuspend = !thin && f->frozen,
+                        .lvcreate_deadline_ms = limit + (f->frozen && !thin ? DM_STEP_TIMEOUT_MS : 0)};
+        int64_t after = 2 * DM_STEP_TIMEOUT_MS + LVM_KILL_GRACE_MS +
+                        10000; /* what the job may need after lvcreate's limit */
+        qz_child_spec s = {.fn = job_main,
+                           .arg = &j,
                            .exec_fd = -1,
-                           .env_add = lvm_env,
                            .merge_stderr = false,
-                           .deadline_ms = limit,
-                           .kill_grace_ms = 10000,
+                           .deadline_ms = j.lvcreate_deadline_ms + after,
+                           .kill_grace_ms = after,
                            .reap_wait_ms = ctx->reap_wait_ms,
-                           .interrupted = ctx->opts->interrupted};
+                           .interrupted = ctx->opts->interrupted,
+                           .keep_fd = ctx->hold_fd > 2 ? ctx->hold_fd : 0};
         qz_child_result r;
-        int e = qz_child_run(&s, &r);
+        e = qz_child_run(&s, &r);
         if (e < 0) {
-                if (asprintf(&f->error, "cannot run lvcreate: %s", strerror(-e)) < 0)
+                if (asprintf(&f->error, "cannot start the lvcreate job: %s", strerror(-e)) < 0)
                         abort();
                 return;
         }
         if (!r.reaped)
                 *pending = r.pid;
+        /* its report, then lvcreate's output; the "error: " line is the failure's reason */
+        const char *report = r.out.data ? r.out.data : "";
+        const char *err_line = strstr(report, "error: ");
         if (r.out.len || r.err.len) {
-                if (asprintf(&f->output, "%s%s", r.out.data ? r.out.data : "", r.err.data ? r.err.data : "") < 0)
+                if (asprintf(&f->output, "%s%s", report, r.err.data ? r.err.data : "") < 0)
                         abort();
         }
         int rc = 0;
-        if (!r.started)
-                rc = asprintf(&f->error, "lvcreate: %s", strerror(r.exec_errno));
-        else if (r.interrupted)
-                rc = asprintf(&f->error, "interrupted; lvcreate stopped (check %s with lvs)", origin);
-        else if (r.timed_out)
-                rc = asprintf(&f->error, "lvcreate --snapshot of %s did not finish in time; stopped (%s): check it with lvs and dmsetup info",
-                              origin, qz_child_describe(&r, d, sizeof(d)));
-        else if (!exited_ok(&r))
-                rc = asprintf(&f->error, "lvcreate --snapshot of %s failed (%s): %s", origin,
-                              qz_child_describe(&r, d, sizeof(d)), first_line(&r, msg, sizeof(msg)));
-        else {
+        int st = r.reaped && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+        if (st == JOB_OK && r.reaped && !r.timed_out) {
                 rc = asprintf(&f->snapshot, "/dev/%s/%s", lv.vg, snap);
                 if (rc >= 0)
                         rc = asprintf(&f->lvm_origin, "%s", origin);
                 if (rc >= 0)
                         rc = asprintf(&f->lvm_snapshot, "%s/%s", lv.vg, snap);
-        }
+                /* frozen by lvcreate's own lockfs suspend, not by quiesce: consistent by itself */
+                f->atomic = !f->frozen;
+        } else if (err_line) {
+                char line[600];
+                snprintf(line, sizeof(line), "%s", err_line + 7);
+                line[strcspn(line, "\n")] = '\0';
+                rc = asprintf(&f->error, "%s: %s%s", origin, line, r.interrupted ? " (interrupted)" : "");
+        } else
+                rc = asprintf(&f->error, "%s: the lvcreate job %s%s; check %s with lvs and dmsetup info",
+                              origin, r.timed_out ? "did not finish in time, stopped: " : "ended: ",
+                              qz_child_describe(&r, d, sizeof(d)), dm);
         if (rc < 0)
                 abort();
         qz_child_result_done(&r);
@@ -292,9 +569,8 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
         const char *slash = strchr(f->lvm_origin, '/');
         const char *origin_lv = slash ? slash + 1 : f->lvm_origin;
         if (strcmp(lv.origin, origin_lv) != 0) {
-                snprintf(err, errlen,
-                         "%s is not a snapshot of %s (its origin: '%s'); left alone", f->lvm_snapshot, f->lvm_origin,
-                         lv.origin);
+                snprintf(err, errlen, "%s is not a snapshot of %s (its origin: '%s'); left alone",
+                         f->lvm_snapshot, f->lvm_origin, lv.origin);
                 return -EPERM;
         }
         char *argv[] = {"lvremove", "--yes", f->lvm_snapshot, NULL};
@@ -317,7 +593,7 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
 
 const qz_provider qz_provider_lvm = {
         .name = "lvm",
-        .freezes = false, /* lvcreate's device-mapper suspend freezes (lockfs) */
+        .freezes = true, /* by quiesce; check() leaves thin volumes out on kernels < 6.8 (see the top) */
         .check = check,
         .take = take,
         .finish = finish,

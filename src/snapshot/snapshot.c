@@ -305,7 +305,12 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
                         status = NULL;
         }
 
-        qz_snap_ctx ctx = {.opts = o, .name = name, .targets = T, .n_targets = nT, .status = status};
+        qz_snap_ctx ctx = {.opts = o,
+                           .name = name,
+                           .targets = T,
+                           .n_targets = nT,
+                           .status = status,
+                           .hold_fd = c ? qz_client_fd(c) : -1};
         int64_t margin = clamp(o->timeout_ms / 5, 200, 2000);
         ctx.kill_grace_ms = clamp(margin / 2, 50, 1000);
         ctx.reap_wait_ms = clamp(margin / 4, 50, 500);
@@ -500,8 +505,9 @@ thaw_hooks:
         /* 7. Finish, label, manifest. */
         for (size_t i = 0; i < nT; i++) {
                 T[i].provider->finish(&ctx, &T[i], &m->fs[i]);
-                /* btrfs: atomic by itself; lvm: frozen by lvcreate's device-mapper suspend */
-                m->fs[i].atomic = (T[i].provider == &qz_provider_btrfs || T[i].provider == &qz_provider_lvm) &&
+                /* btrfs: atomic by itself; lvm: says so in take() when lvcreate's own
+                 * device-mapper suspend froze the filesystem (not quiesce) */
+                m->fs[i].atomic = (T[i].provider == &qz_provider_btrfs || m->fs[i].atomic) &&
                                   m->fs[i].snapshot && !m->fs[i].error;
         }
         qz_label_input li = {.no_freeze = o->no_freeze,
