@@ -383,10 +383,10 @@ static int job_main(void *arg) {
                                 printf("error: lvcreate: %s\n", strerror(r.exec_errno));
                                 rc = JOB_LVCREATE_FAILED;
                         } else if (r.timed_out) {
-                                printf("error: lvcreate --snapshot %s (%s): %s\n",
+                                printf("error: lvcreate --snapshot %s (%s); check for a partial snapshot "
+                                       "with lvs\n",
                                        r.interrupted ? "interrupted" : "did not finish in time",
-                                       qz_child_describe(&r, d, sizeof(d)),
-                                       "check it with lvs and dmsetup info");
+                                       qz_child_describe(&r, d, sizeof(d)));
                                 rc = JOB_LVCREATE_STOPPED;
                         } else if (!exited_ok(&r)) {
                                 printf("error: lvcreate --snapshot failed (%s): %s\n",
@@ -529,7 +529,7 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                 char line[600];
                 snprintf(line, sizeof(line), "%s", err_line + 7);
                 line[strcspn(line, "\n")] = '\0';
-                rc = asprintf(&f->error, "%s: %s%s", origin, line, r.interrupted ? " (interrupted)" : "");
+                rc = asprintf(&f->error, "%s: %s", origin, line);
         } else
                 rc = asprintf(&f->error, "%s: the lvcreate job %s%s; check %s with lvs and dmsetup info",
                               origin, r.timed_out ? "did not finish in time, stopped: " : "ended: ",
