@@ -284,7 +284,7 @@ int main(int argc, char **argv) {
                 goto out;
         }
         d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen_ms, QZ_MAX_HOLDS);
-        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, qz_daemon_freeze_done, &d);
+        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, true, qz_daemon_freeze_done, &d);
         if (!d.holds || !d.freezer)
                 goto out;
 

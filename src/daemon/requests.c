@@ -619,6 +619,13 @@ static void cb_start_freeze(void *ud, qz_fs *fs) {
                 log_error("cannot start the freeze of %s: %s", fs->mountpoint, strerror(-r));
 }
 
+static void cb_preflush(void *ud, qz_fs *fs) {
+        qz_daemon *d = ud;
+        int r = qz_freezer_preflush(d->freezer, fs);
+        if (r < 0)
+                log_debug("no early pre-flush of %s: %s", fs->mountpoint, strerror(-r));
+}
+
 static void cb_start_thaw(void *ud, qz_fs *fs) {
         qz_daemon *d = ud;
         int r = qz_freezer_start(d->freezer, fs, false);
@@ -670,6 +677,7 @@ static void cb_fs_idle(void *ud, qz_fs *fs) {
 const qz_holds_ops qz_daemon_holds_ops = {
         .start_freeze = cb_start_freeze,
         .start_thaw = cb_start_thaw,
+        .preflush = cb_preflush,
         .op_done = cb_op_done,
         .hold_gone = cb_hold_gone,
         .fs_idle = cb_fs_idle,
