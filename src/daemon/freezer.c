@@ -1,12 +1,15 @@
 /* freezer.c - worker threads for the ioctls (see freezer.h). A freeze
- * flushes with syncfs() first so FIFREEZE has little left to write, arms the
- * guard before the ioctl (so no freeze can outlive the daemon), and disarms
- * it if the ioctl failed; a thaw disarms after FITHAW.
+ * flushes with syncfs() first, its bdi throttled (throttle.h), so FIFREEZE
+ * has little left to write and the writers are slowed rather than stalled;
+ * it arms the guard before the ioctl (so no freeze can outlive the daemon),
+ * and disarms it if the ioctl failed; a thaw disarms after FITHAW. A
+ * pre-flush job is the first half alone, for the later members of a group.
  */
 #include "freezer.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,16 +24,21 @@
 
 #include "guard.h"
 #include "log.h"
+#include "throttle.h"
 
 #define WORKER_STACK (128 * 1024)
 #define GUARD_GRACE_USEC (5 * 1000000ULL) /* the daemon's own ceiling fires first */
 
+typedef enum { JOB_FREEZE, JOB_THAW, JOB_PREFLUSH } job_kind;
+
 typedef struct job {
         qz_freezer *f;
         qz_fs *fs;
-        int fd;
+        int fd; /* a pre-flush owns its own (a dup) */
         dev_t devno;
+        job_kind kind;
         bool freeze;
+        char fstype[32];
         int err;
         char dm_name[128]; /* a suspended device-mapper device under the filesystem */
         usec_t start, end;
@@ -41,6 +49,7 @@ struct qz_freezer {
         sd_event_source *src;
         int efd;
         int guard_sock;
+        qz_throttle *throttle;
         int64_t max_frozen_ms;
         qz_freezer_done_fn done;
         void *ud;
@@ -113,10 +122,29 @@ static bool dm_suspended(unsigned maj, unsigned min, char *name, size_t size, in
         return found;
 }
 
+/* syncfs with the filesystem's bdi throttled; returns the throttle, still
+ * on, for the caller to end (after FIFREEZE: the writers stay slowed until
+ * they block on the freeze). */
+static qz_throttle_bdi *preflush(job *j) {
+        char bdi[64];
+        qz_throttle_bdi *b = NULL;
+        if (qz_bdi_name(j->fd, j->fstype, j->devno, bdi, sizeof(bdi)) == 0)
+                b = qz_throttle_begin(j->f->throttle, bdi);
+        (void)syncfs(j->fd);
+        return b;
+}
+
 static void *worker(void *arg) {
         job *j = arg;
         qz_freezer *f = j->f;
         int unused = 0; /* FIFREEZE/FITHAW are declared _IOWR(int); the kernel ignores it */
+        if (j->kind == JOB_PREFLUSH) {
+                qz_throttle_end(f->throttle, preflush(j));
+                close(j->fd);
+                free(j);
+                atomic_fetch_sub(&f->inflight, 1);
+                return NULL;
+        }
         if (j->freeze && dm_suspended(major(j->devno), minor(j->devno), j->dm_name, sizeof(j->dm_name), 0)) {
                 /* device-mapper holds this freeze (dmsetup suspend): our syncfs
                  * would block until the resume, and the freeze is not ours to
@@ -125,9 +153,10 @@ static void *worker(void *arg) {
                 j->start = j->end = qz_now();
         } else if (j->freeze) {
                 /* Pre-flush while writers still run, so the freeze itself is short. */
-                (void)syncfs(j->fd);
-                usec_t hard = f->max_frozen_ms < 0 ? UINT64_MAX
-                                                   : qz_now() + (usec_t)f->max_frozen_ms * 1000 + GUARD_GRACE_USEC;
+                qz_throttle_bdi *throttled = preflush(j);
+                usec_t hard = f->max_frozen_ms < 0
+                                      ? UINT64_MAX
+                                      : qz_now() + (usec_t)f->max_frozen_ms * 1000 + GUARD_GRACE_USEC;
                 int r = qz_guard_arm(f->guard_sock, j->devno, j->fd, hard);
                 if (r < 0) {
                         j->err = ENOLINK; /* no guard, no freeze */
@@ -141,6 +170,7 @@ static void *worker(void *arg) {
                         if (r < 0)
                                 (void)qz_guard_disarm(f->guard_sock, j->devno);
                 }
+                qz_throttle_end(f->throttle, throttled);
         } else {
                 j->start = qz_now();
                 atomic_fetch_add(&f->fithaw_calls, 1);
@@ -181,18 +211,19 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, qz_freezer_done_fn done,
-                           void *ud) {
+qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
+                           qz_freezer_done_fn done, void *ud) {
         qz_freezer *f = calloc(1, sizeof(*f));
         if (!f)
                 return NULL;
         pthread_mutex_init(&f->lock, NULL);
         f->guard_sock = guard_sock;
+        f->throttle = qz_throttle_new(guard_sock, throttle);
         f->max_frozen_ms = max_frozen_ms;
         f->done = done;
         f->ud = ud;
         f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (f->efd < 0 || sd_event_add_io(e, &f->src, f->efd, EPOLLIN, on_finished, f) < 0) {
+        if (!f->throttle || f->efd < 0 || sd_event_add_io(e, &f->src, f->efd, EPOLLIN, on_finished, f) < 0) {
                 qz_freezer_free(f);
                 return NULL;
         }
@@ -205,29 +236,64 @@ void qz_freezer_free(qz_freezer *f) {
         if (!f)
                 return;
         sd_event_source_unref(f->src);
+        qz_throttle_free(f->throttle);
         if (f->efd >= 0)
                 close(f->efd);
         pthread_mutex_destroy(&f->lock);
         free(f);
 }
 
-int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze) {
-        job *j = calloc(1, sizeof(*j));
-        if (!j)
-                return -ENOMEM;
-        j->f = f;
-        j->fs = fs;
-        j->fd = fs->ioctl_fd;
-        j->devno = fs->devno;
-        j->freeze = freeze;
+static int spawn(job *j) {
         pthread_attr_t attr;
         pthread_t t;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, WORKER_STACK);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        atomic_fetch_add(&f->inflight, 1);
+        atomic_fetch_add(&j->f->inflight, 1);
         int r = pthread_create(&t, &attr, worker, j);
         pthread_attr_destroy(&attr);
+        return r;
+}
+
+static job *job_new(qz_freezer *f, qz_fs *fs, job_kind kind) {
+        job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return NULL;
+        j->f = f;
+        j->fs = fs;
+        j->fd = fs->ioctl_fd;
+        j->devno = fs->devno;
+        j->kind = kind;
+        j->freeze = kind != JOB_THAW;
+        snprintf(j->fstype, sizeof(j->fstype), "%s", fs->fstype ? fs->fstype : "");
+        return j;
+}
+
+int qz_freezer_preflush(qz_freezer *f, qz_fs *fs) {
+        job *j = job_new(f, fs, JOB_PREFLUSH);
+        if (!j)
+                return -ENOMEM;
+        j->fd = fcntl(fs->ioctl_fd, F_DUPFD_CLOEXEC, 3); /* fs may close its own before we are done */
+        if (j->fd < 0) {
+                int e = errno;
+                free(j);
+                return -e;
+        }
+        int r = spawn(j);
+        if (r != 0) {
+                atomic_fetch_sub(&f->inflight, 1);
+                close(j->fd);
+                free(j);
+                return -r;
+        }
+        return 0;
+}
+
+int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze) {
+        job *j = job_new(f, fs, freeze ? JOB_FREEZE : JOB_THAW);
+        if (!j)
+                return -ENOMEM;
+        int r = spawn(j);
         if (r != 0) {
                 /* No thread: complete with the error through the loop like any job,
                  * so the state machine never sees a re-entrant completion. */

@@ -1,5 +1,5 @@
 /* freezer.h - the kernel calls, off the event loop: each syncfs+FIFREEZE or
- * FITHAW runs in a short-lived worker thread, so a freeze that takes seconds
+ * FITHAW (and a group's early pre-flush) runs in a short-lived worker thread, so a freeze that takes seconds
  * never delays a thaw, a deadline or a status answer. Completions come back
  * to the loop through an eventfd.
  */
@@ -18,12 +18,17 @@ typedef struct qz_freezer qz_freezer;
 typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, bool freeze, int err, const char *detail, usec_t start,
                                    usec_t end);
 
-qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, qz_freezer_done_fn done,
-                           void *ud);
+/* throttle: slow the writers during the pre-flush (throttle.h), not stall them. */
+qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
+                           qz_freezer_done_fn done, void *ud);
 void qz_freezer_free(qz_freezer *f);
 
 /* Starts the worker. fs->ioctl_fd must be open. */
 int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze);
+
+/* Flushes fs ahead of its freeze (a later member of a group), on a
+ * descriptor of its own; nothing comes back to the loop. */
+int qz_freezer_preflush(qz_freezer *f, qz_fs *fs);
 
 unsigned qz_freezer_inflight(qz_freezer *f);
 uint64_t qz_freezer_fifreeze_calls(qz_freezer *f);

@@ -1,6 +1,8 @@
 /* guard.c - the guard process (see guard.h). It does nothing but wait on
- * one socket: no allocation after start but its table, no logging on the
+ * one socket: no allocation after start but its tables, no logging on the
  * path to a thaw, memory locked, and deaf to the signals a terminal sends.
+ * Besides the frozen filesystems it keeps the bdi settings the pre-flush
+ * throttle changed (throttle.h), and puts them back if the daemon dies.
  */
 #include "guard.h"
 
@@ -14,6 +16,7 @@
 #include <linux/fs.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +28,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { GUARD_ARM = 1, GUARD_DISARM = 2, GUARD_THAWED = 3 };
+enum { GUARD_ARM = 1, GUARD_DISARM = 2, GUARD_THAWED = 3, GUARD_BDI_SAVE = 4, GUARD_BDI_DONE = 5 };
 
 struct guard_msg {
         uint32_t op;
         uint32_t pad;
         uint64_t key;
         uint64_t deadline;
+        uint32_t strict, ratio_fine; /* GUARD_BDI_SAVE: the values to put back */
 };
 
 struct entry {
@@ -39,6 +43,34 @@ struct entry {
         int fd;
         uint64_t deadline;
 };
+
+/* A bdi the daemon throttles: its sysfs directory and the original settings. */
+struct bdi_entry {
+        uint64_t key;
+        int dirfd;
+        uint32_t strict, ratio_fine;
+};
+
+static void bdi_put_back(const struct bdi_entry *b) {
+        char v[16];
+        int fd = openat(b->dirfd, "max_ratio_fine", O_WRONLY | O_CLOEXEC);
+        int n = snprintf(v, sizeof(v), "%u", b->ratio_fine);
+        bool ok = fd >= 0 && write(fd, v, (size_t)n) == n;
+        if (fd >= 0)
+                close(fd);
+        fd = openat(b->dirfd, "strict_limit", O_WRONLY | O_CLOEXEC);
+        n = snprintf(v, sizeof(v), "%u", b->strict);
+        ok = fd >= 0 && write(fd, v, (size_t)n) == n && ok;
+        if (fd >= 0)
+                close(fd);
+        char line[160];
+        n = snprintf(line, sizeof(line),
+                     "quiesced-guard: quiesced died while throttling a bdi; %s (strict_limit %u, "
+                     "max_ratio_fine %u)\n",
+                     ok ? "restored it" : "could not restore it", b->strict, b->ratio_fine);
+        if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+                return;
+}
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -67,9 +99,11 @@ static void guard_main(int sock) {
                 struct rlimit rl;
                 bool unlimited = getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY;
                 char why[256];
-                if (qz_caps_drop(QZ_CAP(CAP_SYS_ADMIN) | (unlimited ? 0 : QZ_CAP(CAP_IPC_LOCK)), why, sizeof(why)) < 0) {
+                if (qz_caps_drop(QZ_CAP(CAP_SYS_ADMIN) | (unlimited ? 0 : QZ_CAP(CAP_IPC_LOCK)), why,
+                                 sizeof(why)) < 0) {
                         char line[320];
-                        int n = snprintf(line, sizeof(line), "quiesced-guard: cannot drop capabilities: %s\n", why);
+                        int n = snprintf(line, sizeof(line), "quiesced-guard: cannot drop capabilities: %s\n",
+                                         why);
                         if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
                                 n = 0; /* nowhere to say it; guard on regardless */
                 }
@@ -78,6 +112,8 @@ static void guard_main(int sock) {
         int unused = 0; /* FITHAW is declared _IOWR(int); the kernel ignores it */
         struct entry *tab = NULL;
         size_t n = 0, cap = 0;
+        struct bdi_entry *bdis = NULL;
+        size_t n_bdis = 0, cap_bdis = 0;
         for (;;) {
                 uint64_t now = now_usec(), next = UINT64_MAX;
                 for (size_t i = 0; i < n;) {
@@ -126,6 +162,8 @@ static void guard_main(int sock) {
                                           : "quiesced-guard: quiesced died; thawed %u:%u%s\n",
                                     tab[i].key, t < 0 ? errno : 0);
                         }
+                        for (size_t i = 0; i < n_bdis; i++)
+                                bdi_put_back(&bdis[i]);
                         _exit(0);
                 }
                 int fd = -1;
@@ -149,6 +187,28 @@ static void guard_main(int sock) {
                                 cap = ncap;
                         }
                         tab[n++] = (struct entry){.key = (dev_t)m.key, .fd = fd, .deadline = m.deadline};
+                } else if (m.op == GUARD_BDI_SAVE && fd >= 0) {
+                        if (n_bdis == cap_bdis) {
+                                size_t ncap = cap_bdis ? cap_bdis * 2 : 4;
+                                struct bdi_entry *t = realloc(bdis, ncap * sizeof(*t));
+                                if (!t) {
+                                        close(fd);
+                                        continue;
+                                }
+                                bdis = t;
+                                cap_bdis = ncap;
+                        }
+                        bdis[n_bdis++] = (struct bdi_entry){
+                                .key = m.key, .dirfd = fd, .strict = m.strict, .ratio_fine = m.ratio_fine};
+                } else if (m.op == GUARD_BDI_DONE) {
+                        if (fd >= 0)
+                                close(fd);
+                        for (size_t i = 0; i < n_bdis; i++)
+                                if (bdis[i].key == m.key) {
+                                        close(bdis[i].dirfd);
+                                        bdis[i] = bdis[--n_bdis];
+                                        break;
+                                }
                 } else {
                         if (fd >= 0)
                                 close(fd);
@@ -219,6 +279,16 @@ int qz_guard_arm(int sock, dev_t key, int fd, uint64_t hard_deadline) {
 
 int qz_guard_disarm(int sock, dev_t key) {
         struct guard_msg m = {.op = GUARD_DISARM, .key = key};
+        return guard_send(sock, &m, -1);
+}
+
+int qz_guard_bdi_save(int sock, uint64_t key, int dirfd, uint32_t strict, uint32_t ratio_fine) {
+        struct guard_msg m = {.op = GUARD_BDI_SAVE, .key = key, .strict = strict, .ratio_fine = ratio_fine};
+        return guard_send(sock, &m, dirfd);
+}
+
+int qz_guard_bdi_done(int sock, uint64_t key) {
+        struct guard_msg m = {.op = GUARD_BDI_DONE, .key = key};
         return guard_send(sock, &m, -1);
 }
 

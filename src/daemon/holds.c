@@ -131,7 +131,8 @@ void qz_holds_prune(qz_holds *h, size_t keep) {
         size_t idle = 0;
         for (qz_fs **p = &h->fs_list; *p;) {
                 qz_fs *fs = *p;
-                bool unused = fs->state == QZ_FS_THAWED && fs->refs == 0 && fs->n_waiters == 0 && !in_live_op(h, fs);
+                bool unused = fs->state == QZ_FS_THAWED && fs->refs == 0 && fs->n_waiters == 0 &&
+                              !in_live_op(h, fs);
                 if (unused && ++idle > keep) {
                         *p = fs->next;
                         fs_free(fs);
@@ -182,7 +183,8 @@ static void waiter_add(qz_fs *fs, qz_op *op) {
 static void waiter_remove(qz_fs *fs, qz_op *op) {
         for (size_t i = 0; i < fs->n_waiters; i++)
                 if (fs->waiters[i] == op) {
-                        memmove(fs->waiters + i, fs->waiters + i + 1, (fs->n_waiters - i - 1) * sizeof(qz_op *));
+                        memmove(fs->waiters + i, fs->waiters + i + 1,
+                                (fs->n_waiters - i - 1) * sizeof(qz_op *));
                         fs->n_waiters--;
                         return;
                 }
@@ -415,8 +417,9 @@ qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detac
                         snprintf(msg, msglen,
                                  "%s%s%s %s (mounted at %s) lies on %s %s (mounted at %s), which is frozen: "
                                  "its freeze would wait for that thaw; freeze both in one request",
-                                 paths && paths[i] ? paths[i] : "", paths && paths[i] ? ": " : "", fs[i]->fstype,
-                                 fs[i]->id, fs[i]->mountpoint, host->fstype, host->id, host->mountpoint);
+                                 paths && paths[i] ? paths[i] : "", paths && paths[i] ? ": " : "",
+                                 fs[i]->fstype, fs[i]->id, fs[i]->mountpoint, host->fstype, host->id,
+                                 host->mountpoint);
                         return NULL;
                 }
         }
@@ -442,6 +445,11 @@ qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detac
         op->n_fs = n;
         op->userdata = userdata;
         *err = 0;
+        /* The members are frozen one after another, in order; their pre-flush
+         * (the long part) need not wait for that. */
+        for (size_t i = 1; i < n && h->ops->preflush; i++)
+                if (fs[i]->state == QZ_FS_THAWED)
+                        h->ops->preflush(h->ud, fs[i]);
         return op_advance(h, op, now) ? NULL : op;
 }
 

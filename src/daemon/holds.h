@@ -30,22 +30,22 @@ typedef struct qz_fs {
         dev_t devno;
         char id[32]; /* "major:minor" */
         char *mountpoint, *fstype, *source;
-        int ioctl_fd;       /* owned while referenced; -1 otherwise */
-        dev_t host_devno;   /* filesystem holding our loop device's backing file, 0 none */
+        int ioctl_fd;     /* owned while referenced; -1 otherwise */
+        dev_t host_devno; /* filesystem holding our loop device's backing file, 0 none */
         bool is_root;
         qz_fs_state state;
-        unsigned refs;      /* references of holds and of group freezes in progress */
-        usec_t freeze_start;    /* FIFREEZE began: writes blocked from here */
-        usec_t frozen_at;       /* FIFREEZE returned */
+        unsigned refs;       /* references of holds and of group freezes in progress */
+        usec_t freeze_start; /* FIFREEZE began: writes blocked from here */
+        usec_t frozen_at;    /* FIFREEZE returned */
         usec_t thawed_at;
-        usec_t ceiling_at;      /* force-thaw time, QZ_USEC_INFINITY none */
-        int64_t freeze_ms;      /* duration of the FIFREEZE call, -1 unknown */
-        int64_t last_stall_ms;  /* FIFREEZE start to FITHAW end of the last cycle */
-        char last_gone[160];    /* why the last hold on it went away, for EINVAL messages */
-        qz_op **waiters;        /* ops waiting for the freeze in progress */
+        usec_t ceiling_at;     /* force-thaw time, QZ_USEC_INFINITY none */
+        int64_t freeze_ms;     /* duration of the FIFREEZE call, -1 unknown */
+        int64_t last_stall_ms; /* FIFREEZE start to FITHAW end of the last cycle */
+        char last_gone[160];   /* why the last hold on it went away, for EINVAL messages */
+        qz_op **waiters;       /* ops waiting for the freeze in progress */
         size_t n_waiters;
         void *userdata;
-        struct qz_fs *next;     /* registry list */
+        struct qz_fs *next; /* registry list */
 } qz_fs;
 
 struct qzd_hold {
@@ -56,10 +56,10 @@ struct qzd_hold {
         pid_t pid;
         int64_t timeout_ms; /* -1: none of its own */
         usec_t created;
-        usec_t deadline;    /* QZ_USEC_INFINITY: none */
+        usec_t deadline; /* QZ_USEC_INFINITY: none */
         size_t n_fs;
-        qz_fs **fs;         /* in freeze order */
-        char **paths;       /* the request's path for each, may be NULL entries */
+        qz_fs **fs;   /* in freeze order */
+        char **paths; /* the request's path for each, may be NULL entries */
         qzd_hold *prev, *next;
 };
 
@@ -93,6 +93,9 @@ typedef struct qz_holds_ops {
         void (*hold_gone)(void *ud, const qzd_hold *hold, const char *why);
         /* fs is thawed and unreferenced; the daemon may close its fd. */
         void (*fs_idle)(void *ud, qz_fs *fs);
+        /* A group freeze will reach fs after the members before it: flush it
+         * now, alongside them (a hint; may be NULL). */
+        void (*preflush)(void *ud, qz_fs *fs);
 } qz_holds_ops;
 
 qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, int64_t max_frozen_ms, size_t max_holds);

@@ -94,7 +94,13 @@ static void cb_fs_idle(void *ud, qz_fs *fs) {
                 abort();
         fs->ioctl_fd = -1; /* what requests.c does: close the descriptor */
 }
-static const qz_holds_ops ops = {cb_start_freeze, cb_start_thaw, cb_op_done, cb_hold_gone, cb_fs_idle};
+static void cb_preflush(void *ud, qz_fs *fs) {
+        (void)ud;
+        if (fs->state != QZ_FS_THAWED)
+                abort(); /* only members no one froze or is freezing */
+}
+static const qz_holds_ops ops = {cb_start_freeze, cb_start_thaw, cb_op_done,
+                                 cb_hold_gone,    cb_fs_idle,    cb_preflush};
 
 /* Completes job i: a freeze succeeds unless fail_err. */
 static void complete(qz_holds *h, size_t i, int fail_err, usec_t now) {

@@ -65,7 +65,12 @@ static void cb_fs_idle(void *ud, qz_fs *fs) {
         (void)fs;
         F.idle++;
 }
-static const qz_holds_ops ops = {cb_start_freeze, cb_start_thaw, cb_op_done, cb_hold_gone, cb_fs_idle};
+static void cb_preflush(void *ud, qz_fs *fs) {
+        (void)ud;
+        record("P", fs);
+}
+static const qz_holds_ops ops = {cb_start_freeze, cb_start_thaw, cb_op_done,
+                                 cb_hold_gone,    cb_fs_idle,    cb_preflush};
 
 static qz_fs *mkfs(qz_holds *h, int minor) {
         qz_fs *fs = calloc(1, sizeof(*fs));
@@ -91,8 +96,8 @@ static qz_op *begin(qz_holds *h, void *owner, bool detached, int64_t timeout_ms,
         va_end(ap);
         int err = -1;
         char msg[256];
-        qz_op *op = qz_holds_begin(h, owner, 0, 1, detached, timeout_ms, fs, paths, (size_t)n, NULL, now, &err,
-                                   msg, sizeof(msg));
+        qz_op *op = qz_holds_begin(h, owner, 0, 1, detached, timeout_ms, fs, paths, (size_t)n, NULL, now,
+                                   &err, msg, sizeof(msg));
         if (!op && err) {
                 for (int i = 0; i < n; i++)
                         free(paths[i]);
@@ -198,6 +203,27 @@ static void test_group_rollback(void **state) {
         assert_int_equal(qz_holds_count(h), 0);
 }
 
+/* A group freezes its members one after another, but asks for the later
+ * members' pre-flush at once; never for one already frozen or freezing. */
+static void test_group_preflush_hint(void **state) {
+        qz_holds *h = *state;
+        qz_fs *a = mkfs(h, 0), *b = mkfs(h, 1), *c = mkfs(h, 2);
+        int o1, o2;
+        assert_non_null(begin(h, &o1, false, -1, 0, 1, b)); /* b: freezing by another op */
+        assert_non_null(begin(h, &o2, false, -1, 0, 3, a, b, c));
+        assert_int_equal(count_calls("F 7:0"), 1);
+        assert_int_equal(count_calls("P 7:0"), 0); /* the first member's freeze flushes it */
+        assert_int_equal(count_calls("P 7:1"), 0); /* b is being frozen already */
+        assert_int_equal(count_calls("P 7:2"), 1);
+        assert_int_equal(count_calls("F 7:2"), 0); /* its freeze waits its turn */
+        qz_holds_freeze_done(h, a, 0, NULL, 1, 2);
+        qz_holds_freeze_done(h, b, 0, NULL, 1, 3);
+        assert_int_equal(count_calls("F 7:2"), 1);
+        qz_holds_freeze_done(h, c, 0, NULL, 4, 5);
+        assert_int_equal(F.done, 2);
+        assert_int_equal(count_calls("P 7:2"), 1);
+}
+
 /* A group hold thaws in reverse freeze order. */
 static void test_group_release_reverse(void **state) {
         qz_holds *h = *state;
@@ -207,9 +233,12 @@ static void test_group_release_reverse(void **state) {
         qz_holds_freeze_done(h, a, 0, NULL, 0, 1);
         qz_holds_freeze_done(h, b, 0, NULL, 1, 2);
         assert_int_equal(F.done, 1);
+        assert_string_equal(F.calls[0], "P 7:1"); /* the group's early pre-flush of b */
+        assert_string_equal(F.calls[1], "F 7:0");
+        assert_string_equal(F.calls[2], "F 7:1");
         qz_holds_release(h, F.last_hold, "test", 3);
-        assert_string_equal(F.calls[2], "T 7:1");
-        assert_string_equal(F.calls[3], "T 7:0");
+        assert_string_equal(F.calls[3], "T 7:1");
+        assert_string_equal(F.calls[4], "T 7:0");
 }
 
 /* Deadlines: the earliest one is reported, and expiry releases the hold. */
@@ -425,6 +454,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_freeze_failure_fails_waiters, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_rollback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_release_reverse, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_preflush_hint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_deadline_expires, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reset_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ceiling_force_thaws, setup, teardown),
