@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -25,6 +27,7 @@
 #define RAMP_PERIOD_NS (20 * 1000000L)
 #define RAMP_STACK (64 * 1024)
 #define BDI_NAME_MAX 64
+#define DEBUGFS "/sys/kernel/debug"
 
 struct qz_throttle_bdi {
         char name[BDI_NAME_MAX];
@@ -32,7 +35,7 @@ struct qz_throttle_bdi {
         unsigned refs;
         uint64_t key; /* for the guard */
         char old_strict[16], old_ratio_fine[32];
-        char stats_path[128]; /* debugfs; the ramp falls back to global Dirty */
+        char stats_path[128]; /* debugfs; "" : a fixed limit instead of the ramp */
         pthread_t ramp;
         pthread_mutex_t m;
         pthread_cond_t cond;
@@ -70,17 +73,9 @@ static int64_t field_kb(const char *text, const char *key) {
         return -1;
 }
 
-static int64_t sum2(const char *text, const char *a, const char *b) {
-        int64_t x = field_kb(text, a), y = field_kb(text, b);
-        return x < 0 || y < 0 ? -1 : x + y;
-}
-
 int64_t qz_throttle_parse_bdi_stats(const char *text) {
-        return sum2(text, "BdiWriteback", "BdiReclaimable");
-}
-
-int64_t qz_throttle_parse_meminfo(const char *text) {
-        return sum2(text, "Dirty", "Writeback");
+        int64_t wb = field_kb(text, "BdiWriteback"), rc = field_kb(text, "BdiReclaimable");
+        return wb < 0 || rc < 0 ? -1 : wb + rc;
 }
 
 static int read_text(int dirfd, const char *path, char *buf, size_t size) {
@@ -146,37 +141,60 @@ int qz_bdi_name(int fd, const char *fstype, dev_t devno, char *name, size_t size
         return 0;
 }
 
-/* What the bdi has dirty or under writeback, in bytes; global Dirty +
- * Writeback when debugfs is not mounted (an overestimate: the limit is then
- * looser, the writer slowed less). */
-static int64_t bdi_dirty(const qz_throttle_bdi *b) {
-        char text[4096];
-        if (b->stats_path[0] && read_text(AT_FDCWD, b->stats_path, text, sizeof(text)) == 0) {
-                int64_t v = qz_throttle_parse_bdi_stats(text);
-                if (v >= 0)
-                        return v;
-        }
-        if (read_text(AT_FDCWD, "/proc/meminfo", text, sizeof(text)) == 0)
-                return qz_throttle_parse_meminfo(text);
-        return -1;
+/* What the bdi has dirty or under writeback, in bytes (debugfs), or -1. */
+static int64_t bdi_dirty(qz_throttle_bdi *b) {
+        char text[4096], path[128];
+        pthread_mutex_lock(&b->m);
+        snprintf(path, sizeof(path), "%s", b->stats_path);
+        pthread_mutex_unlock(&b->m);
+        if (!path[0] || read_text(AT_FDCWD, path, text, sizeof(text)) < 0)
+                return -1;
+        return qz_throttle_parse_bdi_stats(text);
 }
 
-/* Sets max_bytes for what the bdi has dirty now. The kernel refuses (EINVAL)
- * a limit above the global dirty threshold: the limit then stays as it was. */
-static void ramp_step(qz_throttle_bdi *b) {
+/* Sets max_bytes for what the bdi has dirty now, or the fixed fallback
+ * without its statistics. The kernel refuses (EINVAL) a limit above the
+ * global dirty threshold: the limit then stays as it was. */
+static int ramp_step(qz_throttle_bdi *b) {
         int64_t dirty = bdi_dirty(b);
         char v[32];
-        snprintf(v, sizeof(v), "%" PRId64, qz_throttle_limit(dirty < 0 ? 0 : dirty));
-        (void)write_text(b->dirfd, "max_bytes", v);
+        int64_t limit = dirty < 0 ? (int64_t)QZ_THROTTLE_FALLBACK : qz_throttle_limit(dirty);
+        snprintf(v, sizeof(v), "%" PRId64, limit);
+        int r = write_text(b->dirfd, "max_bytes", v);
+        return r == -EINVAL ? 0 : r;
+}
+
+/* Without a debugfs mounted (containers; systemd mounts one on most
+ * machines), this thread mounts one where only it can see it: a mount
+ * namespace of its own (a copy, made private so nothing propagates back),
+ * dropped with the thread. The rest of quiesced keeps the host's view. */
+static void private_debugfs(qz_throttle_bdi *b) {
+        char path[128];
+        snprintf(path, sizeof(path), DEBUGFS "/bdi/%s/stats", b->name);
+        if (access(path, R_OK) < 0) {
+                if (unshare(CLONE_NEWNS | CLONE_FS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                    mount("debugfs", DEBUGFS, "debugfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+                    access(path, R_OK) < 0) {
+                        log_debug("bdi %s: no debugfs statistics (%s); a fixed %lld MiB limit for the "
+                                  "pre-flush",
+                                  b->name, strerror(errno), (long long)(QZ_THROTTLE_FALLBACK >> 20));
+                        return;
+                }
+        }
+        pthread_mutex_lock(&b->m);
+        snprintf(b->stats_path, sizeof(b->stats_path), "%s", path);
+        pthread_mutex_unlock(&b->m);
 }
 
 static void *ramp_thread(void *arg) {
         qz_throttle_bdi *b = arg;
         struct timespec ts;
+        private_debugfs(b);
         pthread_mutex_lock(&b->m);
         while (!b->stop) {
                 pthread_mutex_unlock(&b->m);
-                ramp_step(b);
+                (void)ramp_step(b);
                 pthread_mutex_lock(&b->m);
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 ts.tv_nsec += RAMP_PERIOD_NS;
@@ -231,6 +249,7 @@ qz_throttle_bdi *qz_throttle_begin(qz_throttle *t, const char *bdi) {
         if (!b)
                 goto none;
         snprintf(b->name, sizeof(b->name), "%s", bdi);
+        pthread_mutex_init(&b->m, NULL);
         char path[128];
         snprintf(path, sizeof(path), "/sys/class/bdi/%s", bdi);
         b->dirfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -247,17 +266,23 @@ qz_throttle_bdi *qz_throttle_begin(qz_throttle *t, const char *bdi) {
         /* The guard learns the old values before anything changes. */
         if (qz_guard_bdi_save(t->guard_sock, b->key, b->dirfd, (uint32_t)strict, (uint32_t)fine) < 0)
                 goto fail;
-        snprintf(b->stats_path, sizeof(b->stats_path), "/sys/kernel/debug/bdi/%s/stats", bdi);
+        snprintf(b->stats_path, sizeof(b->stats_path), DEBUGFS "/bdi/%s/stats", bdi);
         if (access(b->stats_path, R_OK) < 0)
-                b->stats_path[0] = '\0';
-        ramp_step(b); /* the limit first, then make it strict */
-        int r = write_text(b->dirfd, "strict_limit", "1");
+                b->stats_path[0] = '\0'; /* the ramp thread may find them */
+        /* The limit first, then make it strict. A read-only /sys (e.g. the
+         * unit's ProtectKernelTunables without ReadWritePaths) changes nothing. */
+        int r = ramp_step(b);
+        if (r < 0) {
+                log_debug("bdi %s: cannot set max_bytes (%s); pre-flush unthrottled", bdi, strerror(-r));
+                (void)qz_guard_bdi_done(t->guard_sock, b->key);
+                goto fail;
+        }
+        r = write_text(b->dirfd, "strict_limit", "1");
         if (r < 0) {
                 log_debug("bdi %s: cannot set strict_limit (%s); pre-flush unthrottled", bdi, strerror(-r));
                 restore(t, b);
                 goto fail;
         }
-        pthread_mutex_init(&b->m, NULL);
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -271,20 +296,19 @@ qz_throttle_bdi *qz_throttle_begin(qz_throttle *t, const char *bdi) {
         if (r != 0) {
                 restore(t, b);
                 pthread_cond_destroy(&b->cond);
-                pthread_mutex_destroy(&b->m);
                 goto fail;
         }
         b->refs = 1;
         b->next = t->list;
         t->list = b;
-        log_debug("bdi %s throttled for the pre-flush (strict_limit was %s, max_ratio_fine %s; dirty stats "
-                  "from %s)",
-                  bdi, b->old_strict, b->old_ratio_fine, b->stats_path[0] ? "debugfs" : "/proc/meminfo");
+        log_debug("bdi %s throttled for the pre-flush (strict_limit was %s, max_ratio_fine %s)", bdi,
+                  b->old_strict, b->old_ratio_fine);
         pthread_mutex_unlock(&t->lock);
         return b;
 fail:
         if (b->dirfd >= 0)
                 close(b->dirfd);
+        pthread_mutex_destroy(&b->m);
         free(b);
 none:
         pthread_mutex_unlock(&t->lock);

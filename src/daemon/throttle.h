@@ -4,8 +4,9 @@
  * page locks held by writeback for seconds (docs/BENCHMARKS.md). During the
  * pre-flush the filesystem's backing device info (bdi) gets strict_limit=1
  * and a max_bytes kept just above what it has dirty (ramped down every 20 ms
- * as writeback drains it): writers are slowed in balance_dirty_pages(), a few
- * milliseconds at a time, instead of hanging behind writeback. The original
+ * as writeback drains it; the amount comes from debugfs, mounted privately
+ * by the ramp thread if need be, else the limit is a fixed 256 MiB): writers are slowed in
+ * balance_dirty_pages(), a few milliseconds at a time, instead of hanging behind writeback. The original
  * strict_limit and max_ratio_fine are restored right after FIFREEZE, and the
  * guard restores them if quiesced dies in between.
  */
@@ -39,9 +40,9 @@ void qz_throttle_end(qz_throttle *t, qz_throttle_bdi *b);
 /* max_bytes for a bdi with `dirty` bytes dirty or under writeback: 1.2 x
  * that, never below the floor (QZ_THROTTLE_FLOOR). Pure; unit-tested. */
 #define QZ_THROTTLE_FLOOR (32LL << 20)
+/* The limit without the bdi's statistics (no debugfs, even privately). */
+#define QZ_THROTTLE_FALLBACK (256LL << 20)
 int64_t qz_throttle_limit(int64_t dirty);
 /* Parses a debugfs bdi "stats" text: BdiWriteback + BdiReclaimable in
  * bytes, or -1. Pure; unit-tested. */
 int64_t qz_throttle_parse_bdi_stats(const char *text);
-/* Parses /proc/meminfo text: Dirty + Writeback in bytes, or -1. */
-int64_t qz_throttle_parse_meminfo(const char *text);

@@ -1,6 +1,6 @@
 /* test_throttle.c - the pure parts of the pre-flush throttle: the limit
- * it sets for a bdi's dirty amount, and the parsing of debugfs bdi stats and
- * /proc/meminfo (what the ramp reads every 20 ms). The sysfs side is tested
+ * it sets for a bdi's dirty amount, and the parsing of debugfs bdi stats
+ * (what the ramp reads every 20 ms). The sysfs side is tested
  * on the real kernel (tests/integration/test_throttle.py).
  */
 #include <setjmp.h>
@@ -57,17 +57,6 @@ static void test_bdi_stats(void **state) {
                          3 * 1024);
 }
 
-static void test_meminfo(void **state) {
-        (void)state;
-        const char *text = "MemTotal:       24576000 kB\n"
-                           "Dirty:             51200 kB\n"
-                           "Writeback:          1024 kB\n"
-                           "WritebackTmp:          7 kB\n";
-        assert_int_equal(qz_throttle_parse_meminfo(text), (51200LL + 1024) * 1024);
-        assert_int_equal(qz_throttle_parse_meminfo("MemTotal: 5 kB\n"), -1);
-        assert_int_equal(qz_throttle_parse_meminfo("Dirty: 99999999999999999999 kB\nWriteback: 0 kB\n"), -1);
-}
-
 /* Disabled or without a guard, nothing is ever throttled. */
 static void test_disabled(void **state) {
         (void)state;
@@ -86,7 +75,6 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_limit),
                 cmocka_unit_test(test_bdi_stats),
-                cmocka_unit_test(test_meminfo),
                 cmocka_unit_test(test_disabled),
         };
         return cmocka_run_group_tests_name("throttle", tests, NULL, NULL);

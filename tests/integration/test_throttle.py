@@ -1,0 +1,107 @@
+"""The pre-flush throttle (src/daemon/throttle.h): while quiesced flushes a
+filesystem ahead of FIFREEZE, the filesystem's bdi gets strict_limit=1 and a
+max_bytes just above what it has dirty; afterwards, and if quiesced dies in
+between, the administrator's settings are exactly what they were."""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+MiB = 1 << 20
+
+
+def bdi_dir(fs):
+    st = os.stat(fs.dev)
+    d = Path(f"/sys/class/bdi/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}")
+    if not (d / "strict_limit").exists() or not (d / "max_ratio_fine").exists():
+        pytest.skip(f"{d}: no strict_limit/max_ratio_fine (kernel before 6.2): the pre-flush is not throttled")
+    return d
+
+
+def knobs(d):
+    return {k: (d / k).read_text().strip() for k in ("strict_limit", "max_ratio_fine")}
+
+
+def set_knobs(d, strict, ratio_fine):
+    (d / "max_ratio_fine").write_text(str(ratio_fine))
+    (d / "strict_limit").write_text(str(strict))
+
+
+def dirty(fs, mib, name="dirty.bin"):
+    """Leaves about `mib` MiB of dirty page cache on fs (no sync)."""
+    subprocess.run(["dd", "if=/dev/zero", f"of={fs.mnt}/{name}", "bs=1M", f"count={mib}", "status=none"],
+                   check=True, timeout=60)
+
+
+@pytest.fixture
+def big_ext4(h):
+    return h.make_fs("ext4", "2G")
+
+
+def test_settings_restored_after_freeze(h, big_ext4):
+    """A freeze of a filesystem with dirty data throttles its bdi during the
+    pre-flush and puts back the exact settings (a non-default max_ratio_fine
+    of 90 %) before it answers."""
+    d = bdi_dir(big_ext4)
+    set_knobs(d, 0, 900000)
+    before = knobs(d)
+    qd = h.start_daemon(extra=["--log-level", "debug"])
+    dirty(big_ext4, 256)
+    hold = h.freeze_detached(qd, big_ext4.mnt, timeout="10s")
+    assert knobs(d) == before, f"{d}: settings after the freeze {knobs(d)}, before {before}"
+    assert h.quiesce("thaw", "--hold", hold, daemon=qd).returncode == 0
+    name = d.name
+    qd.wait_for(lambda: f"bdi {name} throttled for the pre-flush" in qd.log_text(), timeout=5,
+                what=f"the debug line saying bdi {name} was throttled")
+    assert knobs(d) == before
+
+
+def test_guard_restores_settings_when_quiesced_is_killed(h, big_ext4):
+    """quiesced SIGKILLed in the middle of a throttled pre-flush: its guard
+    writes the bdi's original settings back."""
+    d = bdi_dir(big_ext4)
+    set_knobs(d, 0, 1000000)
+    before = knobs(d)
+    qd = h.start_daemon()
+    dirty(big_ext4, 1024)
+    p = h.quiesce_bg("freeze", "--detach", "--timeout", "10s", big_ext4.mnt, daemon=qd)
+    seen = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and p.poll() is None:
+        if (d / "strict_limit").read_text().strip() == "1":
+            seen = True
+            break
+        time.sleep(0.001)
+    if not seen:
+        p.wait(timeout=20)
+        pytest.skip("the pre-flush of 1 GiB ended before the throttle could be seen; nothing to kill in")
+    qd.kill()
+    deadline = time.monotonic() + 30  # a worker in syncfs holds the dying process until syncfs returns
+    while time.monotonic() < deadline and knobs(d) != before:
+        time.sleep(0.02)
+    assert knobs(d) == before, f"{d}: {knobs(d)} after quiesced died, expected {before} back (the guard)"
+    p.wait(timeout=30)
+    h.assert_thawed(big_ext4.mnt)
+
+
+def test_group_members_preflushed_and_restored(h):
+    """A group of three filesystems, each with dirty data: every bdi is
+    throttled and restored, one FIFREEZE each."""
+    fss = [h.make_fs("ext4", "1G") for _ in range(3)]
+    dirs = [bdi_dir(f) for f in fss]
+    for d in dirs:
+        set_knobs(d, 0, 1000000)
+    before = [knobs(d) for d in dirs]
+    qd = h.start_daemon(extra=["--log-level", "debug"])
+    for f in fss:
+        dirty(f, 128)
+    hold = h.freeze_detached(qd, *[f.mnt for f in fss], timeout="10s")
+    assert [knobs(d) for d in dirs] == before
+    assert h.quiesce("thaw", "--hold", hold, daemon=qd).returncode == 0
+    qd.wait_counters((3, 3))
+    for d in dirs:
+        qd.wait_for(lambda: f"bdi {d.name} throttled for the pre-flush" in qd.log_text(), timeout=5,
+                    what=f"bdi {d.name} throttled")
