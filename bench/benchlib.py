@@ -50,6 +50,13 @@ def run(cmd, timeout=60, check=True, **kw):
     return p
 
 
+def pinned(cpus):
+    """A preexec_fn that runs the child on `cpus` (None: the caller's affinity, unpinned)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def quiet(cmd, timeout=30):
     try:
         return subprocess.run([str(c) for c in cmd], timeout=timeout, stdout=subprocess.DEVNULL,
@@ -236,12 +243,13 @@ class Writer:
 
 
 class Daemon:
-    def __init__(self, bench, exe, sock, log, args=()):
+    def __init__(self, bench, exe, sock, log, args=(), cpus=None):
+        """cpus: a set of CPUs to start it on (its guard and threads inherit it); None: unpinned."""
         self.sock = Path(sock)
         self.logf = open(log, "wb")
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
         self.proc = subprocess.Popen([str(exe), "--socket", str(sock)] + list(args), stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf, env=env)
+                                     stdout=self.logf, stderr=self.logf, env=env, preexec_fn=pinned(cpus))
         bench.daemons.append(self)
         self.pid = self.proc.pid
         deadline = time.monotonic() + 10

@@ -1,14 +1,25 @@
 /* qzload.c - load generator for quiesced, linked with libquiesce.
  *
- *   qzload nested --socket S [--clients N] [--duration SEC] [--fds] PATH
+ *   qzload nested --socket S [--clients N] [--duration SEC] [--fds] [--rate OPS] PATH
  *       N threads, each with its own connection (qz_client_open), each in a
  *       loop: qz_client_freeze(PATH) then qz_client_thaw_hold(id). PATH's
  *       filesystem should already be frozen by another hold, so every freeze
  *       only nests (no ioctl). One "pair" = one freeze + one thaw (two
- *       requests, two round trips). Prints one JSON object: pairs/s,
- *       requests/s, and p50/p99/max of the pair, of the freeze call and of the
- *       thaw call, in microseconds. --fds passes an open descriptor instead of
- *       the path (qz_client_freeze_fds / qz_client_thaw_hold).
+ *       requests, two round trips); an operation is one request. Prints one
+ *       JSON object: pairs/s, requests/s, and p50/p99/p999/max of the pair,
+ *       of the freeze call, of the thaw call and of any request, in
+ *       microseconds. --fds passes an open descriptor instead of the path
+ *       (qz_client_freeze_fds / qz_client_thaw_hold).
+ *
+ *       Without --rate the loop is closed: each client sends its next request
+ *       as soon as the last one is answered. With --rate it is open: OPS
+ *       requests per second in total, each client on its own fixed schedule
+ *       (one request every N/OPS seconds, the clients' schedules staggered),
+ *       freeze and thaw alternating. A request whose slot has passed (the
+ *       last one was late) is sent at once, and every latency is counted from
+ *       the request's scheduled time, not from when it went out, so a stall
+ *       is charged to every request it delayed (no coordinated omission).
+ *       "service" is the time from the actual send.
  *
  *   qzload holds --socket S [--count N] [--connections C] PATH
  *       takes N holds on PATH, spread over C connections (default 1), prints
@@ -23,11 +34,13 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +53,9 @@ static const char *sock_path;
 static const char *target;
 static bool use_fds;
 static int64_t run_ns;
+static double rate; /* requests/s over all clients; 0: closed loop */
+static int n_clients;
+static int64_t start_ns; /* the open loop's schedule starts here */
 static atomic_bool failed;
 static pthread_barrier_t start_line;
 
@@ -50,11 +66,38 @@ static int64_t mono_ns(void) {
 }
 
 typedef struct {
-        pthread_t tid;
         size_t n, cap;
-        int64_t *pair, *frz, *thw;
+        int64_t *v;
+} series;
+
+static bool series_add(series *s, int64_t x) {
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 65536;
+                int64_t *b = realloc(s->v, cap * sizeof(int64_t));
+                if (!b)
+                        return false;
+                s->v = b;
+                s->cap = cap;
+        }
+        s->v[s->n++] = x;
+        return true;
+}
+
+typedef struct {
+        pthread_t tid;
+        int index;
+        /* closed loop: from the send; open loop: from the schedule (a pair: the sum of its two requests') */
+        series pair, frz, thw;
+        series svc;  /* open loop: each request from its actual send */
+        size_t late; /* open loop: requests sent more than 1 ms after their slot */
         char err[256];
 } worker;
+
+static void sleep_until(int64_t t) {
+        struct timespec ts = {.tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+                ;
+}
 
 static void *run_worker(void *arg) {
         worker *w = arg;
@@ -63,6 +106,7 @@ static void *run_worker(void *arg) {
         if (r < 0) {
                 snprintf(w->err, sizeof w->err, "connect: %s", qz_client_error(NULL));
                 atomic_store(&failed, true);
+                pthread_barrier_wait(&start_line);
                 pthread_barrier_wait(&start_line);
                 return NULL;
         }
@@ -74,16 +118,29 @@ static void *run_worker(void *arg) {
                         atomic_store(&failed, true);
                         qz_client_close(c);
                         pthread_barrier_wait(&start_line);
+                        pthread_barrier_wait(&start_line);
                         return NULL;
                 }
         }
         pthread_barrier_wait(&start_line); /* every thread connected */
+        pthread_barrier_wait(&start_line); /* start_ns set */
         const char *paths[1] = {target};
-        int64_t end = mono_ns() + run_ns;
+        int64_t end = start_ns + run_ns;
+        /* open loop: this client's k-th request is due at first + k * interval */
+        int64_t interval = rate > 0 ? (int64_t)((double)n_clients * 1e9 / rate) : 0;
+        int64_t first = start_ns + (interval * w->index) / n_clients;
+        uint64_t k = 0;
+        sleep_until(start_ns);
         for (;;) {
-                int64_t t0 = mono_ns();
-                if (t0 >= end || atomic_load(&failed))
+                int64_t s0 = rate > 0 ? first + (int64_t)k * interval : mono_ns();
+                if (s0 >= end || atomic_load(&failed))
                         break;
+                int64_t t0 = s0;
+                if (rate > 0) {
+                        sleep_until(s0);
+                        t0 = mono_ns();
+                        w->late += t0 - s0 > 1000000;
+                }
                 qz_hold *h;
                 r = use_fds ? qz_client_freeze_fds(c, &fd, 1, HOLD_TIMEOUT_MS, 0, &h)
                             : qz_client_freeze(c, paths, 1, HOLD_TIMEOUT_MS, 0, &h);
@@ -93,6 +150,13 @@ static void *run_worker(void *arg) {
                         atomic_store(&failed, true);
                         break;
                 }
+                int64_t s1 = t1, t1s = t1;
+                if (rate > 0) {
+                        s1 = first + (int64_t)(k + 1) * interval;
+                        sleep_until(s1);
+                        t1s = mono_ns();
+                        w->late += t1s - s1 > 1000000;
+                }
                 r = qz_client_thaw_hold(c, h->id);
                 int64_t t2 = mono_ns();
                 qz_hold_free(h);
@@ -101,27 +165,16 @@ static void *run_worker(void *arg) {
                         atomic_store(&failed, true);
                         break;
                 }
-                if (w->n == w->cap) {
-                        size_t cap = w->cap ? w->cap * 2 : 65536;
-                        int64_t *a = realloc(w->pair, cap * sizeof(int64_t));
-                        int64_t *b = a ? realloc(w->frz, cap * sizeof(int64_t)) : NULL;
-                        int64_t *d = b ? realloc(w->thw, cap * sizeof(int64_t)) : NULL;
-                        if (a)
-                                w->pair = a;
-                        if (b)
-                                w->frz = b;
-                        if (!d) {
-                                snprintf(w->err, sizeof w->err, "out of memory");
-                                atomic_store(&failed, true);
-                                break;
-                        }
-                        w->thw = d;
-                        w->cap = cap;
+                k += 2;
+                bool ok = series_add(&w->pair, (t1 - s0) + (t2 - s1)) && series_add(&w->frz, t1 - s0) &&
+                          series_add(&w->thw, t2 - s1);
+                if (ok && rate > 0)
+                        ok = series_add(&w->svc, t1 - t0) && series_add(&w->svc, t2 - t1s);
+                if (!ok) {
+                        snprintf(w->err, sizeof w->err, "out of memory");
+                        atomic_store(&failed, true);
+                        break;
                 }
-                w->pair[w->n] = t2 - t0;
-                w->frz[w->n] = t1 - t0;
-                w->thw[w->n] = t2 - t1;
-                w->n++;
         }
         if (fd >= 0)
                 close(fd);
@@ -150,53 +203,83 @@ static void print_dist(const char *name, int64_t *v, size_t n, bool last) {
                n ? (double)v[n - 1] / 1000.0 : 0.0, last ? "" : ",");
 }
 
+/* Concatenates one series of every worker (sorted later by print_dist). */
+static int64_t *gather(worker *ws, int clients, size_t off, size_t *ret_n) {
+        size_t total = 0;
+        for (int i = 0; i < clients; i++)
+                total += ((series *)((char *)&ws[i] + off))->n;
+        int64_t *v = malloc((total ? total : 1) * sizeof(int64_t));
+        if (!v)
+                exit(1);
+        size_t k = 0;
+        for (int i = 0; i < clients; i++) {
+                series *x = (series *)((char *)&ws[i] + off);
+                if (x->n)
+                        memcpy(v + k, x->v, x->n * sizeof(int64_t));
+                k += x->n;
+        }
+        *ret_n = total;
+        return v;
+}
+
 static int cmd_nested(int clients, double duration) {
         worker *ws = calloc((size_t)clients, sizeof(*ws));
         if (!ws)
                 return 1;
         run_ns = (int64_t)(duration * 1e9);
+        n_clients = clients;
+        if (rate > 0)
+                prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* wake at the slot, not up to 50 µs later */
         pthread_barrier_init(&start_line, NULL, (unsigned)clients + 1);
         for (int i = 0; i < clients; i++) {
                 pthread_attr_t attr;
                 pthread_attr_init(&attr);
                 pthread_attr_setstacksize(&attr, 256 * 1024);
+                ws[i].index = i;
                 if (pthread_create(&ws[i].tid, &attr, run_worker, &ws[i]) != 0) {
                         fprintf(stderr, "qzload: pthread_create failed\n");
                         return 1;
                 }
                 pthread_attr_destroy(&attr);
         }
+        pthread_barrier_wait(&start_line); /* every client connected */
+        start_ns = mono_ns() + 1000000;
         pthread_barrier_wait(&start_line);
-        int64_t t0 = mono_ns();
         for (int i = 0; i < clients; i++)
                 pthread_join(ws[i].tid, NULL);
         int64_t t1 = mono_ns();
-        size_t total = 0;
+        size_t late = 0;
         for (int i = 0; i < clients; i++) {
-                total += ws[i].n;
+                late += ws[i].late;
                 if (ws[i].err[0])
                         fprintf(stderr, "qzload: client %d: %s\n", i, ws[i].err);
         }
-        int64_t *pair = malloc((total ? total : 1) * sizeof(int64_t));
-        int64_t *frz = malloc((total ? total : 1) * sizeof(int64_t));
-        int64_t *thw = malloc((total ? total : 1) * sizeof(int64_t));
-        if (!pair || !frz || !thw)
+        size_t total, nf, nt, nr, ns;
+        int64_t *pair = gather(ws, clients, offsetof(worker, pair), &total);
+        int64_t *frz = gather(ws, clients, offsetof(worker, frz), &nf);
+        int64_t *thw = gather(ws, clients, offsetof(worker, thw), &nt);
+        int64_t *svc = gather(ws, clients, offsetof(worker, svc), &ns);
+        int64_t *req = malloc((nf + nt + 1) * sizeof(int64_t));
+        if (!req)
                 return 1;
-        size_t k = 0;
-        for (int i = 0; i < clients; i++) {
-                memcpy(pair + k, ws[i].pair, ws[i].n * sizeof(int64_t));
-                memcpy(frz + k, ws[i].frz, ws[i].n * sizeof(int64_t));
-                memcpy(thw + k, ws[i].thw, ws[i].n * sizeof(int64_t));
-                k += ws[i].n;
-        }
-        double secs = (double)(t1 - t0) / 1e9;
-        printf("{\"clients\":%d,\"seconds\":%.3f,\"pairs\":%zu,\"pairs_per_s\":%.0f,\"requests_per_s\":%.0f,"
+        memcpy(req, frz, nf * sizeof(int64_t));
+        memcpy(req + nf, thw, nt * sizeof(int64_t));
+        nr = nf + nt;
+        /* Open loop: the rate over the scheduled window (the last replies may come after it). */
+        double secs = (double)(t1 - start_ns) / 1e9;
+        if (rate > 0 && secs < duration)
+                secs = duration;
+        printf("{\"mode\":\"%s\",\"clients\":%d,\"seconds\":%.3f,\"pairs\":%zu,\"pairs_per_s\":%.0f,"
+               "\"requests\":%zu,\"requests_per_s\":%.0f,\"offered_per_s\":%.0f,\"late_sends\":%zu,"
                "\"failed\":%s,",
-               clients, secs, total, (double)total / secs, 2.0 * (double)total / secs,
-               atomic_load(&failed) ? "true" : "false");
+               rate > 0 ? "open" : "closed", clients, secs, total, (double)total / secs, nr,
+               (double)nr / secs, rate, late, atomic_load(&failed) ? "true" : "false");
         print_dist("pair", pair, total, false);
-        print_dist("freeze", frz, total, false);
-        print_dist("thaw", thw, total, true);
+        print_dist("freeze", frz, nf, false);
+        print_dist("thaw", thw, nt, false);
+        if (rate > 0)
+                print_dist("service", svc, ns, false);
+        print_dist("request", req, nr, true);
         printf("}\n");
         return atomic_load(&failed) ? 1 : 0;
 }
@@ -249,13 +332,10 @@ static int cmd_holds(int count, int conns) {
 
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
-                {"socket", required_argument, NULL, 's'},
-                {"clients", required_argument, NULL, 'c'},
-                {"duration", required_argument, NULL, 'd'},
-                {"fds", no_argument, NULL, 'f'},
-                {"count", required_argument, NULL, 'n'},
-                {"connections", required_argument, NULL, 'C'},
-                {NULL, 0, NULL, 0},
+                {"socket", required_argument, NULL, 's'},   {"clients", required_argument, NULL, 'c'},
+                {"duration", required_argument, NULL, 'd'}, {"fds", no_argument, NULL, 'f'},
+                {"count", required_argument, NULL, 'n'},    {"connections", required_argument, NULL, 'C'},
+                {"rate", required_argument, NULL, 'r'},     {NULL, 0, NULL, 0},
         };
         if (argc < 2) {
                 fprintf(stderr, "usage: qzload nested|holds --socket S [options] PATH\n");
@@ -285,11 +365,14 @@ int main(int argc, char **argv) {
                 case 'C':
                         conns = atoi(optarg);
                         break;
+                case 'r':
+                        rate = atof(optarg);
+                        break;
                 default:
                         return 2;
                 }
         }
-        if (optind != argc - 1 || clients < 1 || conns < 1 || count < 1 || duration <= 0) {
+        if (optind != argc - 1 || clients < 1 || conns < 1 || count < 1 || duration <= 0 || rate < 0) {
                 fprintf(stderr, "usage: qzload nested|holds --socket S [options] PATH\n");
                 return 2;
         }
