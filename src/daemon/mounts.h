@@ -1,5 +1,5 @@
 /* mounts.h - which filesystem a descriptor lies on, from the mount table
- * (libmount over /proc/self/mountinfo): the superblock's major:minor,
+ * (/proc/self/mountinfo): the superblock's major:minor,
  * mount point, type and source, and for a loop device the filesystem that
  * holds its backing file (for the group freeze order).
  */
@@ -16,6 +16,7 @@ typedef struct qz_mount_info {
         const char *mountpoint; /* valid until the table is reloaded */
         const char *fstype;
         const char *source;
+        mode_t mode; /* the descriptor's file type and mode (statx), for the caller's checks */
 } qz_mount_info;
 
 qz_mounts *qz_mounts_new(void);
