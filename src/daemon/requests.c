@@ -21,10 +21,11 @@
 
 /* Types the kernel cannot freeze (no freeze_fs): refused before any syncfs. */
 static const char *const unfreezable[] = {
-        "tmpfs", "ramfs", "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "overlay",
-        "fuse", "fuseblk", "nfs", "nfs4", "cifs", "smb3", "9p", "autofs", "mqueue", "debugfs",
-        "tracefs", "securityfs", "pstore", "bpf", "configfs", "hugetlbfs", "binfmt_misc",
-        "efivarfs", "nsfs", "squashfs", "iso9660", "erofs", "virtiofs", "rpc_pipefs",
+        "tmpfs",    "ramfs",   "proc",     "sysfs",     "devtmpfs",    "devpts",   "cgroup",
+        "cgroup2",  "overlay", "fuse",     "fuseblk",   "nfs",         "nfs4",     "cifs",
+        "smb3",     "9p",      "autofs",   "mqueue",    "debugfs",     "tracefs",  "securityfs",
+        "pstore",   "bpf",     "configfs", "hugetlbfs", "binfmt_misc", "efivarfs", "nsfs",
+        "squashfs", "iso9660", "erofs",    "virtiofs",  "rpc_pipefs",
 };
 
 static bool is_unfreezable(const char *fstype) {
@@ -104,7 +105,8 @@ static void targets_free(target *t, size_t n) {
 
 static qz_fs *fs_for(qz_daemon *d, const qz_mount_info *info, bool create) {
         qz_fs *fs = qz_holds_find_fs(d->holds, info->devno);
-        if (fs && fs->refs == 0 && fs->state == QZ_FS_THAWED && strcmp(fs->mountpoint, info->mountpoint) != 0) {
+        if (fs && fs->refs == 0 && fs->state == QZ_FS_THAWED &&
+            strcmp(fs->mountpoint, info->mountpoint) != 0) {
                 /* Idle: refresh its names from the current mount table. */
                 char *mp = strdup(info->mountpoint), *ty = strdup(info->fstype), *so = strdup(info->source);
                 if (mp && ty && so) {
@@ -172,19 +174,20 @@ static int resolve_targets(qz_conn *c, const qz_request *req, bool freezing, tar
                                 goto fail;
                         }
                 }
-                struct stat st;
                 qz_mount_info info;
                 int r = qz_mounts_identify_fd(d->mounts, x->fd, &info);
                 if (r < 0) {
-                        reply_error(c, -r, p, "%s: cannot find its filesystem in quiesced's mount table: %s", p,
-                                    strerror(-r));
+                        reply_error(c, -r, p, "%s: cannot find its filesystem in quiesced's mount table: %s",
+                                    p, strerror(-r));
                         goto fail;
                 }
-                snprintf(x->name, sizeof(x->name), "%s %s (mounted at %s)", info.fstype, info.id, info.mountpoint);
-                if (fstat(x->fd, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-                        reply_error(c, EINVAL, p,
-                                    "%s: not a directory or regular file; name a path inside the filesystem (%s)", p,
-                                    x->name);
+                snprintf(x->name, sizeof(x->name), "%s %s (mounted at %s)", info.fstype, info.id,
+                         info.mountpoint);
+                if (!(S_ISDIR(info.mode) || S_ISREG(info.mode))) {
+                        reply_error(
+                                c, EINVAL, p,
+                                "%s: not a directory or regular file; name a path inside the filesystem (%s)",
+                                p, x->name);
                         goto fail;
                 }
                 x->fs = fs_for(d, &info, freezing);
@@ -192,12 +195,14 @@ static int resolve_targets(qz_conn *c, const qz_request *req, bool freezing, tar
                         reply_error(c, ENOMEM, p, "%s: out of memory", p);
                         goto fail;
                 }
-                if (freezing) {
-                        /* A descriptor the ioctls accept, whatever the client sent (O_PATH ...). */
+                if (freezing && x->fs->ioctl_fd < 0) {
+                        /* A descriptor the ioctls accept, whatever the client sent (O_PATH ...);
+                         * a filesystem already held keeps the one it has (a nested freeze
+                         * issues no ioctl), so this one would only be closed again. */
                         char proc[64];
                         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", x->fd);
                         int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                                                    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+                                                    (S_ISDIR(info.mode) ? O_DIRECTORY : 0));
                         if (fd < 0) {
                                 int e = errno;
                                 reply_error(c, e, p, "%s: cannot open it: %s", p, strerror(e));
@@ -273,13 +278,15 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
                 } else if (fs->devno == d->runtime_devno) {
                         err = EDEADLK;
                         snprintf(msg, sizeof(msg),
-                                 "%s: %s %s (mounted at %s) holds quiesced's runtime directory %s; freezing it "
+                                 "%s: %s %s (mounted at %s) holds quiesced's runtime directory %s; freezing "
+                                 "it "
                                  "would block the daemon that must thaw it",
                                  p, fs->fstype, fs->id, fs->mountpoint, d->runtime_dir);
                 } else if (fs->is_root && timeout_ms == QZ_NO_DEADLINE) {
                         err = EINVAL;
                         snprintf(msg, sizeof(msg),
-                                 "%s: refusing to freeze the root filesystem (%s %s) without a finite deadline; "
+                                 "%s: refusing to freeze the root filesystem (%s %s) without a finite "
+                                 "deadline; "
                                  "give a timeout",
                                  p, fs->fstype, fs->id);
                 }
@@ -305,11 +312,13 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
                 for (qz_conn *o = d->conns; o; o = o->next)
                         mine += o->busy && o->cred.uid == c->cred.uid; /* a group freeze in progress */
                 if (mine >= d->max_holds_per_uid) {
-                        qz_conn_reply(c, qz_json_error("io.quiesce.Error", EDQUOT, t[0].path,
-                                                       "%s: not freezing %s %s (mounted at %s): uid %u already has "
-                                                       "%zu holds, its limit (--max-holds-per-uid %u); thaw some first",
-                                                       t[0].path, t[0].fs->fstype, t[0].fs->id, t[0].fs->mountpoint,
-                                                       (unsigned)c->cred.uid, mine, d->max_holds_per_uid));
+                        qz_conn_reply(
+                                c, qz_json_error(
+                                           "io.quiesce.Error", EDQUOT, t[0].path,
+                                           "%s: not freezing %s %s (mounted at %s): uid %u already has "
+                                           "%zu holds, its limit (--max-holds-per-uid %u); thaw some first",
+                                           t[0].path, t[0].fs->fstype, t[0].fs->id, t[0].fs->mountpoint,
+                                           (unsigned)c->cred.uid, mine, d->max_holds_per_uid));
                         targets_free(t, m);
                         return;
                 }
@@ -339,8 +348,8 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
         int err = 0;
         char msg[512];
         c->busy = true;
-        qz_op *op = qz_holds_begin(d->holds, c, c->cred.uid, c->cred.pid, detached, timeout_ms, fs, paths, m, c,
-                                   qz_now(), &err, msg, sizeof(msg));
+        qz_op *op = qz_holds_begin(d->holds, c, c->cred.uid, c->cred.pid, detached, timeout_ms, fs, paths, m,
+                                   c, qz_now(), &err, msg, sizeof(msg));
         if (op) {
                 c->op = op;
                 return;
@@ -348,11 +357,12 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
         if (err) {
                 c->busy = false;
                 for (size_t i = 0; i < m; i++)
-                        qz_holds_fs_maybe_idle(d->holds, fs[i]); /* closes its descriptor unless still wanted */
+                        qz_holds_fs_maybe_idle(d->holds,
+                                               fs[i]); /* closes its descriptor unless still wanted */
                 /* holds.c names the filesystem(s) and the reason; add the request's path. */
                 char first[768];
-                snprintf(first, sizeof(first), "%s: %s %s (mounted at %s): ", paths[0], fs[0]->fstype, fs[0]->id,
-                         fs[0]->mountpoint);
+                snprintf(first, sizeof(first), "%s: %s %s (mounted at %s): ", paths[0], fs[0]->fstype,
+                         fs[0]->id, fs[0]->mountpoint);
                 qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, paths[0], "%s%s",
                                                err == EDEADLK ? (const char *)"" : first, msg));
                 for (size_t i = 0; i < m; i++)
@@ -375,13 +385,15 @@ static qzd_hold *hold_by_id(qz_conn *c, const qz_request *req, bool *given) {
         qzd_hold *hold = qz_holds_find(c->d->holds, (uint64_t)id);
         if (!hold) {
                 const char *why = qz_daemon_gone_reason(c->d, (uint64_t)id);
-                qz_conn_reply(c, qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold %" PRId64 " is gone: %s", id,
-                                               why ? why : "no such hold (never granted, or long gone)"));
+                qz_conn_reply(c,
+                              qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold %" PRId64 " is gone: %s",
+                                            id, why ? why : "no such hold (never granted, or long gone)"));
                 return NULL;
         }
         if (!may_touch(c, hold)) {
                 qz_conn_reply(c, qz_json_error("io.quiesce.Error", EPERM, NULL,
-                                               "hold %" PRId64 " belongs to uid %u; only it or root may change it",
+                                               "hold %" PRId64
+                                               " belongs to uid %u; only it or root may change it",
                                                id, (unsigned)hold->uid));
                 return NULL;
         }
@@ -395,12 +407,13 @@ static int holds_for_targets(qz_conn *c, target *t, size_t n, qzd_hold **ret) {
                 if (!hold) {
                         char suffix[200];
                         if (t[i].fs)
-                                reply_error(c, EINVAL, t[i].path, "%s: %s %s (mounted at %s) has no quiesce hold of yours%s",
+                                reply_error(c, EINVAL, t[i].path,
+                                            "%s: %s %s (mounted at %s) has no quiesce hold of yours%s",
                                             t[i].path, t[i].fs->fstype, t[i].fs->id, t[i].fs->mountpoint,
                                             gone_suffix(t[i].fs, suffix, sizeof(suffix)));
                         else
-                                reply_error(c, EINVAL, t[i].path, "%s: %s is not frozen by quiesce", t[i].path,
-                                            t[i].name);
+                                reply_error(c, EINVAL, t[i].path, "%s: %s is not frozen by quiesce",
+                                            t[i].path, t[i].name);
                         return -1;
                 }
                 ret[i] = hold;
@@ -414,7 +427,8 @@ static json_object *released_json(const qzd_hold *hold, const qz_fs *fs, const c
         json_object_object_add(o, "hold", json_object_new_uint64(hold->id));
         json_object_object_add(o, "filesystem", fs_ref_json(fs, path));
         json_object_object_add(o, "thawed", json_object_new_boolean(thaws));
-        json_object_object_add(o, "frozen_ms", json_object_new_int64((int64_t)((now - fs->freeze_start) / 1000)));
+        json_object_object_add(o, "frozen_ms",
+                               json_object_new_int64((int64_t)((now - fs->freeze_start) / 1000)));
         return o;
 }
 
@@ -487,7 +501,8 @@ static void do_reset_timeout(qz_conn *c, const qz_request *req) {
                 for (size_t j = 0; j < list[i]->n_fs; j++)
                         if (list[i]->fs[j]->is_root && timeout_ms == QZ_NO_DEADLINE) {
                                 reply_error(c, EINVAL, list[i]->fs[j]->mountpoint,
-                                            "hold %" PRIu64 " covers the root filesystem, which needs a finite deadline",
+                                            "hold %" PRIu64
+                                            " covers the root filesystem, which needs a finite deadline",
                                             list[i]->id);
                                 return;
                         }
@@ -530,8 +545,10 @@ static void do_status(qz_conn *c) {
                         frozen_ms = 0;
                 json_object_object_add(o, "frozen_ms", json_object_new_int64(frozen_ms));
                 json_object_object_add(o, "last_stall_ms", json_object_new_int64(fs->last_stall_ms));
-                json_object_object_add(o, "ceiling_ms", json_object_new_int64(
-                                                                  fs->state == QZ_FS_FROZEN ? ms_until(fs->ceiling_at, now) : -1));
+                json_object_object_add(o, "ceiling_ms",
+                                       json_object_new_int64(fs->state == QZ_FS_FROZEN
+                                                                     ? ms_until(fs->ceiling_at, now)
+                                                                     : -1));
                 json_object *ha = json_object_new_array();
                 for (qzd_hold *h = qz_holds_first(d->holds); h; h = h->next)
                         for (size_t i = 0; i < h->n_fs; i++) {
@@ -542,8 +559,11 @@ static void do_status(qz_conn *c) {
                                 json_object_object_add(ho, "detached", json_object_new_boolean(h->detached));
                                 json_object_object_add(ho, "pid", json_object_new_int(h->pid));
                                 json_object_object_add(ho, "uid", json_object_new_int64(h->uid));
-                                json_object_object_add(ho, "age_ms", json_object_new_int64((int64_t)((now - h->created) / 1000)));
-                                json_object_object_add(ho, "remaining_ms", json_object_new_int64(ms_until(h->deadline, now)));
+                                json_object_object_add(
+                                        ho, "age_ms",
+                                        json_object_new_int64((int64_t)((now - h->created) / 1000)));
+                                json_object_object_add(ho, "remaining_ms",
+                                                       json_object_new_int64(ms_until(h->deadline, now)));
                                 json_object_array_add(ha, ho);
                         }
                 json_object_object_add(o, "holds", ha);
@@ -551,7 +571,8 @@ static void do_status(qz_conn *c) {
         }
         json_object_object_add(p, "filesystems", fsa);
         json_object *ctr = json_object_new_object();
-        json_object_object_add(ctr, "fifreeze", json_object_new_uint64(qz_freezer_fifreeze_calls(d->freezer)));
+        json_object_object_add(ctr, "fifreeze",
+                               json_object_new_uint64(qz_freezer_fifreeze_calls(d->freezer)));
         json_object_object_add(ctr, "fithaw", json_object_new_uint64(qz_freezer_fithaw_calls(d->freezer)));
         json_object_object_add(ctr, "holds_granted", json_object_new_uint64(d->holds_granted));
         json_object_object_add(ctr, "holds_active", json_object_new_uint64(qz_holds_count(d->holds)));
@@ -575,7 +596,8 @@ void qz_request_dispatch(qz_conn *c, const char *text) {
                 if (c->d->shutting_down && req.method == QZ_METHOD_FREEZE)
                         reply_error(c, ESHUTDOWN, NULL, "quiesced is shutting down; no new freezes");
                 else
-                        qz_conn_reply(c, qz_json_error(e.kind, e.err, e.has_path ? e.path : NULL, "%s", e.message));
+                        qz_conn_reply(
+                                c, qz_json_error(e.kind, e.err, e.has_path ? e.path : NULL, "%s", e.message));
                 return;
         }
         /* Deadlines and the ceiling that have passed count before this request,
@@ -642,9 +664,9 @@ static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char 
                 json_object *p = json_object_new_object();
                 json_object_object_add(p, "hold", hold_json(hold, qz_now()));
                 reply_ok(c, p);
-                log_debug("hold %" PRIu64 " granted to pid %d uid %u on %zu filesystem(s), first %s%s", hold->id,
-                         (int)hold->pid, (unsigned)hold->uid, hold->n_fs, hold->fs[0]->mountpoint,
-                         hold->detached ? " (detached)" : "");
+                log_debug("hold %" PRIu64 " granted to pid %d uid %u on %zu filesystem(s), first %s%s",
+                          hold->id, (int)hold->pid, (unsigned)hold->uid, hold->n_fs, hold->fs[0]->mountpoint,
+                          hold->detached ? " (detached)" : "");
         } else {
                 qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, path, "%s", msg));
                 log_notice("freeze for pid %d failed: %s", (int)op->pid, msg);
@@ -695,11 +717,11 @@ void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, const char
         qz_daemon *d = ud;
         if (!freeze) {
                 if (err)
-                        log_warning("FITHAW of %s %s (mounted at %s) failed: %s (thawed by someone else?)", fs->fstype,
-                                    fs->id, fs->mountpoint, strerror(err));
+                        log_warning("FITHAW of %s %s (mounted at %s) failed: %s (thawed by someone else?)",
+                                    fs->fstype, fs->id, fs->mountpoint, strerror(err));
                 qz_holds_thaw_done(d->holds, fs, err, end);
-                log_info("thawed %s %s (mounted at %s): writes were blocked for %" PRId64 " ms", fs->fstype, fs->id,
-                         fs->mountpoint, fs->last_stall_ms);
+                log_info("thawed %s %s (mounted at %s): writes were blocked for %" PRId64 " ms", fs->fstype,
+                         fs->id, fs->mountpoint, fs->last_stall_ms);
                 qz_holds_prune(d->holds, 32);
                 return;
         }
@@ -707,19 +729,22 @@ void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, const char
         msg[0] = '\0';
         if (err == EBUSY && detail && detail[0])
                 snprintf(msg, sizeof(msg),
-                         "%s %s (mounted at %s) lies on device-mapper device %s, which is suspended: device-mapper "
+                         "%s %s (mounted at %s) lies on device-mapper device %s, which is suspended: "
+                         "device-mapper "
                          "holds its freeze (dmsetup resume releases it); quiesce takes and thaws nothing",
                          fs->fstype, fs->id, fs->mountpoint, detail);
         else if (err == EBUSY)
                 snprintf(msg, sizeof(msg),
-                         "%s %s (mounted at %s) is already frozen by another tool (not quiesce, e.g. fsfreeze -f); "
+                         "%s %s (mounted at %s) is already frozen by another tool (not quiesce, e.g. "
+                         "fsfreeze -f); "
                          "leaving that freeze alone",
                          fs->fstype, fs->id, fs->mountpoint);
         else if (err == EOPNOTSUPP || err == ENOTTY)
-                snprintf(msg, sizeof(msg), "%s %s (mounted at %s) does not support freezing", fs->fstype, fs->id,
-                         fs->mountpoint);
+                snprintf(msg, sizeof(msg), "%s %s (mounted at %s) does not support freezing", fs->fstype,
+                         fs->id, fs->mountpoint);
         else if (err == ENOLINK)
-                snprintf(msg, sizeof(msg), "%s %s (mounted at %s): the guard process is gone; refusing to freeze without it",
+                snprintf(msg, sizeof(msg),
+                         "%s %s (mounted at %s): the guard process is gone; refusing to freeze without it",
                          fs->fstype, fs->id, fs->mountpoint);
         else if (err)
                 snprintf(msg, sizeof(msg), "%s %s (mounted at %s): FIFREEZE failed: %s", fs->fstype, fs->id,
