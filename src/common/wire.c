@@ -40,12 +40,18 @@ static void stash_fds(qz_wire_reader *r, struct msghdr *mh) {
         }
 }
 
+/* The buffer holds only what is pending: a reader with nothing pending has
+ * none (an idle connection costs quiesced no buffer), a read then lands on
+ * the stack and only what arrived is kept, and a message that fills the
+ * buffer is handed over as it is (see qz_wire_next). */
 ssize_t qz_wire_read(qz_wire_reader *r, int sock) {
-        if (r->cap - r->len < 4096) {
-                size_t cap = r->cap ? r->cap * 2 : 8192;
+        char stack_buf[8192];
+        bool direct = r->len == 0;
+        if (!direct && r->cap - r->len < 4096) {
+                size_t cap = r->cap * 2 > r->len + 8192 ? r->cap * 2 : r->len + 8192;
                 if (cap > r->max * 2 + 8192)
                         cap = r->max * 2 + 8192;
-                if (cap - r->len < 1)
+                if (cap <= r->len)
                         return -EMSGSIZE;
                 char *b = realloc(r->buf, cap);
                 if (!b)
@@ -57,7 +63,8 @@ ssize_t qz_wire_read(qz_wire_reader *r, int sock) {
                 struct cmsghdr align;
                 char space[CMSG_SPACE(sizeof(int) * QZ_WIRE_MAX_FDS)];
         } control;
-        struct iovec iov = {.iov_base = r->buf + r->len, .iov_len = r->cap - r->len};
+        struct iovec iov = direct ? (struct iovec){.iov_base = stack_buf, .iov_len = sizeof(stack_buf)}
+                                  : (struct iovec){.iov_base = r->buf + r->len, .iov_len = r->cap - r->len};
         struct msghdr mh = {
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
@@ -70,6 +77,16 @@ ssize_t qz_wire_read(qz_wire_reader *r, int sock) {
         stash_fds(r, &mh);
         if (n == 0)
                 r->eof = true;
+        if (direct && n > 0) {
+                if (r->cap < (size_t)n) {
+                        free(r->buf);
+                        r->buf = malloc((size_t)n);
+                        r->cap = r->buf ? (size_t)n : 0;
+                        if (!r->buf)
+                                return -ENOMEM;
+                }
+                memcpy(r->buf, stack_buf, (size_t)n);
+        }
         r->len += (size_t)n;
         return n;
 }
@@ -81,6 +98,13 @@ int qz_wire_next(qz_wire_reader *r, char **ret) {
         size_t mlen = (size_t)(nul - r->buf);
         if (mlen > r->max)
                 return -EMSGSIZE;
+        if (mlen + 1 == r->len) {
+                /* The buffer is this one message: hand it over. */
+                *ret = r->buf;
+                r->buf = NULL;
+                r->len = r->cap = 0;
+                return 1;
+        }
         char *m = malloc(mlen + 1);
         if (!m)
                 return -ENOMEM;
