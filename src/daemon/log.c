@@ -1,6 +1,8 @@
-/* log.c - the log queue (see log.h): a fixed ring of formatted lines, one
- * writer thread to stderr. With $JOURNAL_STREAM set the lines carry <N>
- * priority prefixes for journald; otherwise a timestamp.
+/* log.c - the log queue (see log.h): a ring of formatted lines, one writer
+ * thread to stderr. With $JOURNAL_STREAM set the lines carry <N> priority
+ * prefixes for journald; otherwise a timestamp. The ring holds records of
+ * the lines' own lengths (a few hundred typical lines in 32 KiB: every page
+ * of it ends up resident and locked, so it is kept small).
  */
 #include "log.h"
 
@@ -14,15 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_LINES 256
+#define RING_BYTES 32768 /* a power of two */
 #define LINE_MAX_LEN 512
+#define REC_HEAD 3 /* a record: length (2 bytes), level (1), then the line without its NUL */
 
 static struct {
         pthread_mutex_t lock;
         pthread_cond_t more, drained;
-        char lines[RING_LINES][LINE_MAX_LEN];
-        int levels[RING_LINES];
-        unsigned head, tail; /* head: next to write out; tail: next free */
+        unsigned char ring[RING_BYTES];
+        unsigned head, tail; /* byte offsets, free-running: head: next to write out; tail: next free */
         unsigned long dropped;
         int max_level;
         bool journal, stop, started, writing;
@@ -57,6 +59,18 @@ static void write_line(int level, const char *line) {
         }
 }
 
+static void ring_put(unsigned at, const void *src, size_t n) {
+        size_t off = at % RING_BYTES, first = n < RING_BYTES - off ? n : RING_BYTES - off;
+        memcpy(q.ring + off, src, first);
+        memcpy(q.ring, (const unsigned char *)src + first, n - first);
+}
+
+static void ring_get(unsigned at, void *dst, size_t n) {
+        size_t off = at % RING_BYTES, first = n < RING_BYTES - off ? n : RING_BYTES - off;
+        memcpy(dst, q.ring + off, first);
+        memcpy((unsigned char *)dst + first, q.ring, n - first);
+}
+
 static void *writer(void *arg) {
         (void)arg;
         pthread_mutex_lock(&q.lock);
@@ -66,16 +80,21 @@ static void *writer(void *arg) {
                 if (q.head == q.tail && q.stop)
                         break;
                 char line[LINE_MAX_LEN];
-                int level = q.levels[q.head % RING_LINES];
-                memcpy(line, q.lines[q.head % RING_LINES], LINE_MAX_LEN);
-                q.head++;
+                unsigned char h[REC_HEAD];
+                ring_get(q.head, h, REC_HEAD);
+                size_t len = (size_t)h[0] | (size_t)h[1] << 8;
+                int level = h[2];
+                ring_get(q.head + REC_HEAD, line, len);
+                line[len] = '\0';
+                q.head += REC_HEAD + (unsigned)len;
                 unsigned long dropped = q.dropped;
                 q.dropped = 0;
                 q.writing = true;
                 pthread_mutex_unlock(&q.lock);
                 if (dropped) {
                         char note[80];
-                        snprintf(note, sizeof(note), "(%lu log lines dropped: the log sink was slow)", dropped);
+                        snprintf(note, sizeof(note), "(%lu log lines dropped: the log sink was slow)",
+                                 dropped);
                         write_line(LOG_WARNING, note);
                 }
                 write_line(level, line);
@@ -119,19 +138,22 @@ void qz_log(int level, const char *fmt, ...) {
         char line[LINE_MAX_LEN];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
+        int n = vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
         if (!q.started) {
                 write_line(level, line);
                 return;
         }
+        size_t len = n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+        unsigned char h[REC_HEAD] = {(unsigned char)(len & 0xff), (unsigned char)(len >> 8),
+                                     (unsigned char)level};
         pthread_mutex_lock(&q.lock);
-        if (q.tail - q.head >= RING_LINES) {
+        if (RING_BYTES - (q.tail - q.head) < REC_HEAD + len) {
                 q.dropped++;
         } else {
-                memcpy(q.lines[q.tail % RING_LINES], line, LINE_MAX_LEN);
-                q.levels[q.tail % RING_LINES] = level;
-                q.tail++;
+                ring_put(q.tail, h, REC_HEAD);
+                ring_put(q.tail + REC_HEAD, line, len);
+                q.tail += REC_HEAD + (unsigned)len;
                 pthread_cond_signal(&q.more);
         }
         pthread_mutex_unlock(&q.lock);
