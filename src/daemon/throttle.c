@@ -173,7 +173,7 @@ static void private_debugfs(qz_throttle_bdi *b) {
         snprintf(path, sizeof(path), DEBUGFS "/bdi/%s/stats", b->name);
         if (access(path, R_OK) < 0) {
                 if (unshare(CLONE_NEWNS | CLONE_FS) < 0 ||
-                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
                     mount("debugfs", DEBUGFS, "debugfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
                     access(path, R_OK) < 0) {
                         log_debug("bdi %s: no debugfs statistics (%s); a fixed %lld MiB limit for the "
