@@ -44,6 +44,8 @@ static void usage(FILE *out) {
               "                           limit); root is not limited\n"
               "     --max-holds-per-uid N holds one uid may have (default 64; 0: no limit); root\n"
               "                           is not limited\n"
+              "     --no-throttle         flush before a freeze without slowing the writers\n"
+              "                           (no bdi strict_limit/max_bytes during the pre-flush)\n"
               " -l, --log-level LEVEL     err, warning, notice, info (default) or debug\n"
               " -h, --help                display this help\n"
               " -V, --version             display version\n"
@@ -157,6 +159,7 @@ int main(int argc, char **argv) {
                 {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
                 {"max-connections-per-uid", required_argument, NULL, 'C'},
                 {"max-holds-per-uid", required_argument, NULL, 'H'},
+                {"no-throttle", no_argument, NULL, 'T'},
                 {NULL, 0, NULL, 0},
         };
         qz_daemon d = {.next_deadline = QZ_USEC_INFINITY,
@@ -167,6 +170,7 @@ int main(int argc, char **argv) {
                        .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID};
         const char *socket_path = getenv(QZ_SOCKET_ENV) ? getenv(QZ_SOCKET_ENV) : QZ_DEFAULT_SOCKET;
         int level = LOG_INFO, c;
+        bool throttle = true;
         while ((c = getopt_long(argc, argv, "s:g:m:l:hV", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
@@ -205,6 +209,9 @@ int main(int argc, char **argv) {
                                 d.max_holds_per_uid = (unsigned)v;
                         break;
                 }
+                case 'T':
+                        throttle = false;
+                        break;
                 case 'l':
                         level = qz_log_level_from_string(optarg);
                         if (level < 0) {
@@ -284,7 +291,7 @@ int main(int argc, char **argv) {
                 goto out;
         }
         d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen_ms, QZ_MAX_HOLDS);
-        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, true, qz_daemon_freeze_done, &d);
+        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, throttle, qz_daemon_freeze_done, &d);
         if (!d.holds || !d.freezer)
                 goto out;
 

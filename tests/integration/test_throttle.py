@@ -105,3 +105,21 @@ def test_group_members_preflushed_and_restored(h):
     for d in dirs:
         qd.wait_for(lambda: f"bdi {d.name} throttled for the pre-flush" in qd.log_text(), timeout=5,
                     what=f"bdi {d.name} throttled")
+
+
+def test_no_throttle_leaves_bdi_alone(h, big_ext4):
+    """quiesced --no-throttle: a plain syncfs; the bdi's settings are never written."""
+    d = bdi_dir(big_ext4)
+    set_knobs(d, 0, 1000000)
+    qd = h.start_daemon(extra=["--no-throttle", "--log-level", "debug"])
+    dirty(big_ext4, 128)
+    seen = []
+    p = h.quiesce_bg("freeze", "--detach", "--timeout", "10s", big_ext4.mnt, daemon=qd)
+    while p.poll() is None:
+        seen.append((d / "strict_limit").read_text().strip())
+        time.sleep(0.001)
+    assert p.returncode == 0, p.stderr.read()
+    hold = int(p.stdout.read().strip())
+    assert h.quiesce("thaw", "--hold", hold, daemon=qd).returncode == 0
+    assert set(seen) <= {"0"}, "strict_limit was changed with --no-throttle"
+    assert "throttled for the pre-flush" not in qd.log_text()
