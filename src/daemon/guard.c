@@ -85,6 +85,19 @@ static void say(const char *fmt, dev_t key, int err) {
                 return;
 }
 
+/* Makes room for one more element in an array of n with capacity *cap. */
+static bool room_for_one(void **arr, size_t *cap, size_t n, size_t size) {
+        if (n < *cap)
+                return true;
+        size_t ncap = *cap ? *cap * 2 : 8;
+        void *t = realloc(*arr, ncap * size);
+        if (!t)
+                return false;
+        *arr = t;
+        *cap = ncap;
+        return true;
+}
+
 static void guard_main(int sock) {
         prctl(PR_SET_NAME, "quiesced-guard");
         signal(SIGINT, SIG_IGN);
@@ -176,27 +189,15 @@ static void guard_main(int sock) {
                         continue;
                 }
                 if (m.op == GUARD_ARM && fd >= 0) {
-                        if (n == cap) {
-                                size_t ncap = cap ? cap * 2 : 16;
-                                struct entry *t = realloc(tab, ncap * sizeof(*t));
-                                if (!t) {
-                                        close(fd);
-                                        continue;
-                                }
-                                tab = t;
-                                cap = ncap;
+                        if (!room_for_one((void **)&tab, &cap, n, sizeof(*tab))) {
+                                close(fd);
+                                continue;
                         }
                         tab[n++] = (struct entry){.key = (dev_t)m.key, .fd = fd, .deadline = m.deadline};
                 } else if (m.op == GUARD_BDI_SAVE && fd >= 0) {
-                        if (n_bdis == cap_bdis) {
-                                size_t ncap = cap_bdis ? cap_bdis * 2 : 4;
-                                struct bdi_entry *t = realloc(bdis, ncap * sizeof(*t));
-                                if (!t) {
-                                        close(fd);
-                                        continue;
-                                }
-                                bdis = t;
-                                cap_bdis = ncap;
+                        if (!room_for_one((void **)&bdis, &cap_bdis, n_bdis, sizeof(*bdis))) {
+                                close(fd);
+                                continue;
                         }
                         bdis[n_bdis++] = (struct bdi_entry){
                                 .key = m.key, .dirfd = fd, .strict = m.strict, .ratio_fine = m.ratio_fine};
