@@ -212,13 +212,13 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
 }
 
 qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
-                           qz_freezer_done_fn done, void *ud) {
+                           const char *state_dir, qz_freezer_done_fn done, void *ud) {
         qz_freezer *f = calloc(1, sizeof(*f));
         if (!f)
                 return NULL;
         pthread_mutex_init(&f->lock, NULL);
         f->guard_sock = guard_sock;
-        f->throttle = qz_throttle_new(guard_sock, throttle);
+        f->throttle = qz_throttle_new(guard_sock, throttle, state_dir);
         f->max_frozen_ms = max_frozen_ms;
         f->done = done;
         f->ud = ud;

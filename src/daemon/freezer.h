@@ -15,12 +15,13 @@ typedef struct qz_freezer qz_freezer;
 
 /* detail: for a freeze refused with EBUSY because a device-mapper device
  * under the filesystem is suspended, that device's name; otherwise "". */
-typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, bool freeze, int err, const char *detail, usec_t start,
-                                   usec_t end);
+typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, bool freeze, int err, const char *detail,
+                                   usec_t start, usec_t end);
 
-/* throttle: slow the writers during the pre-flush (throttle.h), not stall them. */
+/* throttle: slow the writers during the pre-flush (throttle.h), not stall
+ * them; state_dir: where it notes what it changed (the runtime directory). */
 qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
-                           qz_freezer_done_fn done, void *ud);
+                           const char *state_dir, qz_freezer_done_fn done, void *ud);
 void qz_freezer_free(qz_freezer *f);
 
 /* Starts the worker. fs->ioctl_fd must be open. */

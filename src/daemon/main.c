@@ -154,9 +154,12 @@ static char *dir_of(const char *path) {
 
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
-                {"socket", required_argument, NULL, 's'},    {"group", required_argument, NULL, 'g'},
-                {"max-frozen", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'l'},
-                {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
+                {"socket", required_argument, NULL, 's'},
+                {"group", required_argument, NULL, 'g'},
+                {"max-frozen", required_argument, NULL, 'm'},
+                {"log-level", required_argument, NULL, 'l'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
                 {"max-connections-per-uid", required_argument, NULL, 'C'},
                 {"max-holds-per-uid", required_argument, NULL, 'H'},
                 {"no-throttle", no_argument, NULL, 'T'},
@@ -188,7 +191,8 @@ int main(int argc, char **argv) {
                 }
                 case 'm':
                         if (qz_parse_duration(optarg, &d.max_frozen_ms) < 0 || d.max_frozen_ms == 0) {
-                                fprintf(stderr, "quiesced: invalid --max-frozen '%s' (e.g. 500ms, 30s, 2m, none)\n",
+                                fprintf(stderr,
+                                        "quiesced: invalid --max-frozen '%s' (e.g. 500ms, 30s, 2m, none)\n",
                                         optarg);
                                 return 2;
                         }
@@ -231,7 +235,8 @@ int main(int argc, char **argv) {
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "quiesced: unexpected argument '%s'\nTry 'quiesced --help' for more information.\n",
+                fprintf(stderr,
+                        "quiesced: unexpected argument '%s'\nTry 'quiesced --help' for more information.\n",
                         argv[optind]);
                 return 2;
         }
@@ -291,7 +296,8 @@ int main(int argc, char **argv) {
                 goto out;
         }
         d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen_ms, QZ_MAX_HOLDS);
-        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, throttle, qz_daemon_freeze_done, &d);
+        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, throttle, d.runtime_dir,
+                                   qz_daemon_freeze_done, &d);
         if (!d.holds || !d.freezer)
                 goto out;
 
@@ -307,8 +313,8 @@ int main(int argc, char **argv) {
         /* Deadlines and mount changes before client requests in the same wake-up. */
         sd_event_source_set_priority(d.timer_src, SD_EVENT_PRIORITY_IMPORTANT);
         if (qz_mounts_change_fd(d.mounts) >= 0 &&
-            sd_event_add_io(d.event, &d.mounts_src, qz_mounts_change_fd(d.mounts), EPOLLPRI, on_mounts_changed,
-                            &d) >= 0)
+            sd_event_add_io(d.event, &d.mounts_src, qz_mounts_change_fd(d.mounts), EPOLLPRI,
+                            on_mounts_changed, &d) >= 0)
                 sd_event_source_set_priority(d.mounts_src, SD_EVENT_PRIORITY_IMPORTANT - 1);
 
         if (qz_server_listen(&d) < 0)
@@ -324,8 +330,8 @@ int main(int argc, char **argv) {
                         goto out;
                 }
                 d.runtime_devno = info.devno;
-                log_info("runtime directory %s is on %s %s (mounted at %s): it will not be frozen", d.runtime_dir,
-                         info.fstype, info.id, info.mountpoint);
+                log_info("runtime directory %s is on %s %s (mounted at %s): it will not be frozen",
+                         d.runtime_dir, info.fstype, info.id, info.mountpoint);
                 close(fd);
         }
         {

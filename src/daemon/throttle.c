@@ -5,6 +5,7 @@
  */
 #include "throttle.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,6 +29,7 @@
 #define RAMP_STACK (64 * 1024)
 #define BDI_NAME_MAX 64
 #define DEBUGFS "/sys/kernel/debug"
+#define STATE_PREFIX "bdi-throttle."
 
 struct qz_throttle_bdi {
         char name[BDI_NAME_MAX];
@@ -45,6 +47,7 @@ struct qz_throttle_bdi {
 
 struct qz_throttle {
         int guard_sock;
+        int state_dirfd; /* the runtime directory: one file per throttled bdi */
         bool enabled;
         pthread_mutex_t lock;
         qz_throttle_bdi *list;
@@ -209,13 +212,90 @@ static void *ramp_thread(void *arg) {
         return NULL;
 }
 
-qz_throttle *qz_throttle_new(int guard_sock, bool enabled) {
+/* Writes bdi NAME's settings back from its state file, and removes it. */
+static void recover_one(int dirfd, const char *file) {
+        const char *name = file + strlen(STATE_PREFIX);
+        char text[64], strict[16], fine[32], path[128];
+        if (read_text(dirfd, file, text, sizeof(text)) < 0 || sscanf(text, "%15s %31s", strict, fine) != 2 ||
+            strspn(strict, "0123456789") != strlen(strict) || strspn(fine, "0123456789") != strlen(fine) ||
+            strchr(name, '/') || strlen(name) >= BDI_NAME_MAX) {
+                log_warning("ignoring the malformed throttle state file %s", file);
+                return;
+        }
+        snprintf(path, sizeof(path), "/sys/class/bdi/%s", name);
+        int bdi = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int r = bdi < 0 ? -errno : write_text(bdi, "max_ratio_fine", fine);
+        if (r == 0)
+                r = write_text(bdi, "strict_limit", strict);
+        if (bdi >= 0)
+                close(bdi);
+        if (r < 0 && r != -ENOENT) {
+                log_error(
+                        "bdi %s is still throttled from a pre-flush quiesced did not finish; cannot put back "
+                        "strict_limit %s, max_ratio_fine %s: %s",
+                        name, strict, fine, strerror(-r));
+                return;
+        }
+        log_notice(
+                "bdi %s: put back strict_limit %s, max_ratio_fine %s (left by a quiesced and guard that died "
+                "during a pre-flush)%s",
+                name, strict, fine, r == -ENOENT ? "; the device is gone" : "");
+        (void)unlinkat(dirfd, file, 0);
+}
+
+/* A quiesced killed together with its guard (e.g. SIGKILL to the whole
+ * service) leaves its state files behind: the next one puts them back. */
+static void recover(int dirfd) {
+        int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+        if (!dir) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        for (struct dirent *de; (de = readdir(dir));)
+                if (strncmp(de->d_name, STATE_PREFIX, strlen(STATE_PREFIX)) == 0 &&
+                    !strstr(de->d_name, ".tmp"))
+                        recover_one(dirfd, de->d_name);
+        closedir(dir);
+}
+
+/* Records what begin saved, for the next quiesced if both we and the guard die. */
+static void state_save(qz_throttle *t, const qz_throttle_bdi *b) {
+        char file[96], tmp[104], text[64];
+        if (t->state_dirfd < 0)
+                return;
+        snprintf(file, sizeof(file), STATE_PREFIX "%s", b->name);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+        snprintf(text, sizeof(text), "%s %s\n", b->old_strict, b->old_ratio_fine);
+        int fd = openat(t->state_dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        if (fd >= 0)
+                close(fd);
+        if (!ok || renameat(t->state_dirfd, tmp, t->state_dirfd, file) < 0) {
+                log_debug("bdi %s: cannot record its settings in the runtime directory: %s", b->name,
+                          strerror(errno));
+                (void)unlinkat(t->state_dirfd, tmp, 0);
+        }
+}
+
+static void state_forget(qz_throttle *t, const qz_throttle_bdi *b) {
+        char file[96];
+        snprintf(file, sizeof(file), STATE_PREFIX "%s", b->name);
+        if (t->state_dirfd >= 0)
+                (void)unlinkat(t->state_dirfd, file, 0);
+}
+
+qz_throttle *qz_throttle_new(int guard_sock, bool enabled, const char *state_dir) {
         qz_throttle *t = calloc(1, sizeof(*t));
         if (!t)
                 return NULL;
         t->guard_sock = guard_sock;
         t->enabled = enabled && guard_sock >= 0;
         t->next_key = 1;
+        t->state_dirfd = state_dir ? open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (t->state_dirfd >= 0)
+                recover(t->state_dirfd);
         pthread_mutex_init(&t->lock, NULL);
         return t;
 }
@@ -232,6 +312,8 @@ static void restore(qz_throttle *t, qz_throttle_bdi *b) {
         if (r1 < 0 || r2 < 0)
                 log_error("cannot restore bdi %s (strict_limit %s, max_ratio_fine %s): %s", b->name,
                           b->old_strict, b->old_ratio_fine, strerror(-(r1 < 0 ? r1 : r2)));
+        else
+                state_forget(t, b);
         (void)qz_guard_bdi_done(t->guard_sock, b->key);
 }
 
@@ -266,6 +348,7 @@ qz_throttle_bdi *qz_throttle_begin(qz_throttle *t, const char *bdi) {
         /* The guard learns the old values before anything changes. */
         if (qz_guard_bdi_save(t->guard_sock, b->key, b->dirfd, (uint32_t)strict, (uint32_t)fine) < 0)
                 goto fail;
+        state_save(t, b);
         snprintf(b->stats_path, sizeof(b->stats_path), DEBUGFS "/bdi/%s/stats", bdi);
         if (access(b->stats_path, R_OK) < 0)
                 b->stats_path[0] = '\0'; /* the ramp thread may find them */
@@ -274,6 +357,7 @@ qz_throttle_bdi *qz_throttle_begin(qz_throttle *t, const char *bdi) {
         int r = ramp_step(b);
         if (r < 0) {
                 log_debug("bdi %s: cannot set max_bytes (%s); pre-flush unthrottled", bdi, strerror(-r));
+                state_forget(t, b);
                 (void)qz_guard_bdi_done(t->guard_sock, b->key);
                 goto fail;
         }
@@ -351,5 +435,7 @@ void qz_throttle_free(qz_throttle *t) {
                 release(t, t->list);
         pthread_mutex_unlock(&t->lock);
         pthread_mutex_destroy(&t->lock);
+        if (t->state_dirfd >= 0)
+                close(t->state_dirfd);
         free(t);
 }

@@ -8,7 +8,8 @@
  * by the ramp thread if need be, else the limit is a fixed 256 MiB): writers are slowed in
  * balance_dirty_pages(), a few milliseconds at a time, instead of hanging behind writeback. The original
  * strict_limit and max_ratio_fine are restored right after FIFREEZE, and the
- * guard restores them if quiesced dies in between.
+ * guard restores them if quiesced dies in between (the next quiesced, if the
+ * guard died too: the runtime directory keeps a note of them).
  */
 #pragma once
 
@@ -21,8 +22,11 @@ typedef struct qz_throttle qz_throttle;
 typedef struct qz_throttle_bdi qz_throttle_bdi;
 
 /* guard_sock: the guard's socket (qz_guard_bdi_save/done); -1 for none, and
- * then nothing is ever throttled (no one could restore it). */
-qz_throttle *qz_throttle_new(int guard_sock, bool enabled);
+ * then nothing is ever throttled (no one could restore it). state_dir (the
+ * runtime directory, or NULL): a file per throttled bdi with its original
+ * settings, for the case that quiesced and its guard die together; the
+ * files a dead quiesced left there are put back (and removed) here. */
+qz_throttle *qz_throttle_new(int guard_sock, bool enabled, const char *state_dir);
 /* Restores every bdi still throttled. */
 void qz_throttle_free(qz_throttle *t);
 

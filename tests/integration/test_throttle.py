@@ -123,3 +123,38 @@ def test_no_throttle_leaves_bdi_alone(h, big_ext4):
     assert h.quiesce("thaw", "--hold", hold, daemon=qd).returncode == 0
     assert set(seen) <= {"0"}, "strict_limit was changed with --no-throttle"
     assert "throttled for the pre-flush" not in qd.log_text()
+
+
+def test_next_quiesced_restores_when_daemon_and_guard_die(h, big_ext4):
+    """quiesced and its guard SIGKILLed together during a throttled pre-flush
+    (as a service's whole cgroup can be): the bdi stays throttled until the
+    next quiesced on that runtime directory starts, which puts it back."""
+    d = bdi_dir(big_ext4)
+    set_knobs(d, 0, 1000000)
+    before = knobs(d)
+    sock = h.tmp / "rt" / "quiesced.sock"
+    sock.parent.mkdir()
+    qd = h.start_daemon(socket_path=sock)
+    dirty(big_ext4, 1024)
+    p = h.quiesce_bg("freeze", "--detach", "--timeout", "10s", big_ext4.mnt, daemon=qd)
+    seen = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and p.poll() is None:
+        if (d / "strict_limit").read_text().strip() == "1":
+            seen = True
+            break
+        time.sleep(0.001)
+    if not seen:
+        p.wait(timeout=20)
+        pytest.skip("the pre-flush of 1 GiB ended before the throttle could be seen; nothing to kill in")
+    assert list(sock.parent.glob(f"bdi-throttle.{d.name}")), "no state file for the throttled bdi"
+    for pid in qd.guard_pids + [qd.pid]:
+        os.kill(pid, 9)
+    p.wait(timeout=60)  # the worker's syncfs ends, the process goes, the freeze never happened
+    assert knobs(d)["strict_limit"] == "1", "the bdi was restored although nobody was left to do it"
+    qd2 = h.start_daemon(socket_path=sock)
+    assert knobs(d) == before, f"{d}: {knobs(d)} after a new quiesced started, expected {before}"
+    assert not list(sock.parent.glob("bdi-throttle.*")), "the state file was not removed"
+    qd2.wait_for(lambda: f"bdi {d.name}: put back strict_limit 0, max_ratio_fine 1000000" in qd2.log_text(),
+                 timeout=5, what="the notice that the bdi was put back")
+    h.assert_thawed(big_ext4.mnt)

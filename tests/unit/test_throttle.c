@@ -60,11 +60,11 @@ static void test_bdi_stats(void **state) {
 /* Disabled or without a guard, nothing is ever throttled. */
 static void test_disabled(void **state) {
         (void)state;
-        qz_throttle *t = qz_throttle_new(-1, true);
+        qz_throttle *t = qz_throttle_new(-1, true, NULL);
         assert_non_null(t);
         assert_null(qz_throttle_begin(t, "7:0"));
         qz_throttle_free(t);
-        t = qz_throttle_new(3, false);
+        t = qz_throttle_new(3, false, NULL);
         assert_null(qz_throttle_begin(t, "7:0"));
         qz_throttle_end(t, NULL);
         qz_throttle_free(t);
