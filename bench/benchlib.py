@@ -137,6 +137,20 @@ def vm_rss_kib(pid):
     return None
 
 
+def memory_kib(pid):
+    """VmRSS split as /proc/PID/smaps_rollup sees it: Rss, Pss (shared pages
+    divided among the processes mapping them), Anonymous (the process's own
+    memory) and the file-backed rest (libraries and the binary), in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss", "Anonymous"):
+                out[k.lower()] = int(v.split()[0])
+    out["file"] = out.get("rss", 0) - out.get("anonymous", 0)
+    return out
+
+
 def size_bytes(s):
     s = str(s)
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
