@@ -36,6 +36,19 @@ def dirty(fs, mib, name="dirty.bin"):
                    check=True, timeout=60)
 
 
+def freeze_until_throttled(h, qd, fs, d):
+    """Starts quiesce freeze --detach of fs in the background and returns it
+    once the bdi d is throttled, in the middle of the pre-flush."""
+    p = h.quiesce_bg("freeze", "--detach", "--timeout", "10s", fs.mnt, daemon=qd)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and p.poll() is None:
+        if (d / "strict_limit").read_text().strip() == "1":
+            return p
+        time.sleep(0.001)
+    p.wait(timeout=20)
+    pytest.skip("the pre-flush of 1 GiB ended before the throttle could be seen; nothing to kill in")
+
+
 @pytest.fixture
 def big_ext4(h):
     return h.make_fs("ext4", "2G")
@@ -67,17 +80,7 @@ def test_guard_restores_settings_when_quiesced_is_killed(h, big_ext4):
     before = knobs(d)
     qd = h.start_daemon()
     dirty(big_ext4, 1024)
-    p = h.quiesce_bg("freeze", "--detach", "--timeout", "10s", big_ext4.mnt, daemon=qd)
-    seen = False
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and p.poll() is None:
-        if (d / "strict_limit").read_text().strip() == "1":
-            seen = True
-            break
-        time.sleep(0.001)
-    if not seen:
-        p.wait(timeout=20)
-        pytest.skip("the pre-flush of 1 GiB ended before the throttle could be seen; nothing to kill in")
+    p = freeze_until_throttled(h, qd, big_ext4, d)
     qd.kill()
     deadline = time.monotonic() + 30  # a worker in syncfs holds the dying process until syncfs returns
     while time.monotonic() < deadline and knobs(d) != before:
@@ -136,17 +139,7 @@ def test_next_quiesced_restores_when_daemon_and_guard_die(h, big_ext4):
     sock.parent.mkdir()
     qd = h.start_daemon(socket_path=sock)
     dirty(big_ext4, 1024)
-    p = h.quiesce_bg("freeze", "--detach", "--timeout", "10s", big_ext4.mnt, daemon=qd)
-    seen = False
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and p.poll() is None:
-        if (d / "strict_limit").read_text().strip() == "1":
-            seen = True
-            break
-        time.sleep(0.001)
-    if not seen:
-        p.wait(timeout=20)
-        pytest.skip("the pre-flush of 1 GiB ended before the throttle could be seen; nothing to kill in")
+    p = freeze_until_throttled(h, qd, big_ext4, d)
     assert list(sock.parent.glob(f"bdi-throttle.{d.name}")), "no state file for the throttled bdi"
     for pid in qd.guard_pids + [qd.pid]:
         os.kill(pid, 9)
