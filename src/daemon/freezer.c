@@ -38,6 +38,8 @@ typedef struct job {
         dev_t devno;
         job_kind kind;
         bool freeze;
+        bool joinable; /* the loop joins its thread when it is done */
+        pthread_t tid;
         char fstype[32];
         int err;
         char dm_name[128]; /* a suspended device-mapper device under the filesystem */
@@ -141,8 +143,8 @@ static void *worker(void *arg) {
         if (j->kind == JOB_PREFLUSH) {
                 qz_throttle_end(f->throttle, preflush(j));
                 close(j->fd);
-                free(j);
-                atomic_fetch_sub(&f->inflight, 1);
+                j->fd = -1;
+                job_finished(j); /* only for the join: nothing to tell the state machine */
                 return NULL;
         }
         if (j->freeze && dm_suspended(major(j->devno), minor(j->devno), j->dm_name, sizeof(j->dm_name), 0)) {
@@ -203,8 +205,13 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
         }
         while (rev) {
                 job *n = rev->next;
+                /* The thread has nothing left but to return: join it, so no
+                 * worker outlives the count (and quiesced's exit) by a moment. */
+                if (rev->joinable)
+                        pthread_join(rev->tid, NULL);
                 atomic_fetch_sub(&f->inflight, 1);
-                f->done(f->ud, rev->fs, rev->freeze, rev->err, rev->dm_name, rev->start, rev->end);
+                if (rev->kind != JOB_PREFLUSH)
+                        f->done(f->ud, rev->fs, rev->freeze, rev->err, rev->dm_name, rev->start, rev->end);
                 free(rev);
                 rev = n;
         }
@@ -243,15 +250,18 @@ void qz_freezer_free(qz_freezer *f) {
         free(f);
 }
 
+/* Starts j's thread, joinable: the loop joins it when j comes back (it is
+ * called from the loop, so j->tid is set before the loop can see j done). */
 static int spawn(job *j) {
         pthread_attr_t attr;
-        pthread_t t;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, WORKER_STACK);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         atomic_fetch_add(&j->f->inflight, 1);
-        int r = pthread_create(&t, &attr, worker, j);
+        j->joinable = true;
+        int r = pthread_create(&j->tid, &attr, worker, j);
         pthread_attr_destroy(&attr);
+        if (r != 0)
+                j->joinable = false;
         return r;
 }
 
