@@ -51,6 +51,9 @@ extern const qz_provider qz_provider_lvm;
 const qz_provider *qz_provider_by_name(const char *name);
 /* Is the filesystem with this id frozen (or freezing) by quiesce? Its hold ids into buf. */
 bool qz_ctx_fs_frozen(const qz_snap_ctx *ctx, const char *id, char *holds, size_t size);
+/* The size of a snapshot at path (a regular file's length, a block device's
+ * size), or -1 when it is neither or cannot be read. */
+int64_t qz_snapshot_size_of(const char *path);
 /* Substitutes {device} {mountpoint} {fstype} {name} {id} {location} in one
  * argument (malloc'd); NULL and *bad set to the unknown placeholder. */
 char *qz_exec_substitute(const char *arg, const char *const vars[][2], size_t n_vars, char **bad);

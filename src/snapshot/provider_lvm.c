@@ -540,15 +540,9 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
 }
 
 static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {
-        struct stat st;
-        if (!f->snapshot || stat(f->snapshot, &st) < 0 || !S_ISBLK(st.st_mode))
-                return;
-        int fd = open(f->snapshot, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        uint64_t sz;
-        if (fd >= 0 && ioctl(fd, BLKGETSIZE64, &sz) == 0)
-                f->size_bytes = (int64_t)sz;
-        if (fd >= 0)
-                close(fd);
+        int64_t size = qz_snapshot_size_of(f->snapshot); /* the snapshot LV's block device */
+        if (size >= 0)
+                f->size_bytes = size;
 }
 
 static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen) {

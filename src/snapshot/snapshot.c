@@ -4,11 +4,14 @@
  * checked whole, thaw, thaw hooks, label, manifest; and deleting one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/fs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +42,22 @@ const qz_provider *qz_provider_by_name(const char *name) {
         if (strcmp(name, "lvm") == 0)
                 return &qz_provider_lvm;
         return NULL;
+}
+
+int64_t qz_snapshot_size_of(const char *path) {
+        struct stat st;
+        if (!path || path[0] != '/' || stat(path, &st) < 0)
+                return -1;
+        if (S_ISREG(st.st_mode))
+                return st.st_size;
+        if (!S_ISBLK(st.st_mode))
+                return -1;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        uint64_t sz;
+        bool ok = fd >= 0 && ioctl(fd, BLKGETSIZE64, &sz) == 0;
+        if (fd >= 0)
+                close(fd);
+        return ok ? (int64_t)sz : -1;
 }
 
 bool qz_ctx_fs_frozen(const qz_snap_ctx *ctx, const char *id, char *holds, size_t size) {
