@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from qzharness import pid_alive
+
 MiB = 1 << 20
 
 
@@ -143,7 +145,11 @@ def test_next_quiesced_restores_when_daemon_and_guard_die(h, big_ext4):
     assert list(sock.parent.glob(f"bdi-throttle.{d.name}")), "no state file for the throttled bdi"
     for pid in qd.guard_pids + [qd.pid]:
         os.kill(pid, 9)
-    p.wait(timeout=60)  # the worker's syncfs ends, the process goes, the freeze never happened
+    # A worker in syncfs keeps the killed process (and its socket) until
+    # syncfs returns; the freeze never happens. Wait for all of it to go.
+    qd.proc.wait(timeout=120)
+    qd.wait_for(lambda: not any(pid_alive(g) for g in qd.guard_pids), timeout=10, what="the guard's end")
+    p.wait(timeout=60)
     assert knobs(d)["strict_limit"] == "1", "the bdi was restored although nobody was left to do it"
     qd2 = h.start_daemon(socket_path=sock)
     assert knobs(d) == before, f"{d}: {knobs(d)} after a new quiesced started, expected {before}"
