@@ -38,6 +38,28 @@ expect_quick() {
         fi
 }
 
+# thaw_refused NAME: `quiesce thaw` of a freeze quiesce does not hold answers
+# at once, exit 1, "no quiesce hold" (EINVAL); THAW_SAID describes it
+thaw_refused() {
+        step 10 quiesce thaw $MNT
+        expect_quick "$1" 2000
+        THAW_SAID="$1 rc=$STEP_RC ${STEP_MS}ms: $STEP_OUT"
+        [ $STEP_RC = 1 ] || t_fail "$1: rc=$STEP_RC, not 1"
+        echo "$STEP_OUT" | grep -q "no quiesce hold" || t_fail "$1 did not answer EINVAL (no quiesce hold): $STEP_OUT"
+}
+
+# dm_kept_then_resumed: quiesced never called FITHAW (the counter is still
+# $thaw0), device-mapper's freeze still holds, and dmsetup resume releases
+# the writers
+dm_kept_then_resumed() {
+        [ "$(counter fithaw)" = "$thaw0" ] || t_fail "quiesced called FITHAW ($thaw0 -> $(counter fithaw))"
+        probe $MNT
+        [ $PROBE = frozen ] || t_fail "device-mapper's freeze was released"
+        step 20 dmsetup resume $DM
+        [ $STEP_RC = 0 ] || t_fail "dmsetup resume rc=$STEP_RC: $STEP_OUT"
+        probes_done 10 || t_fail "writers still blocked after the resume"
+}
+
 qzd_start 60s || echo "  quiesced did not start: $(tail -5 /tmp/quiesced.log)"
 
 for fs in ext4 xfs; do
@@ -55,21 +77,12 @@ for fs in ext4 xfs; do
                 fr="freeze rc=$STEP_RC ${STEP_MS}ms: $STEP_OUT"
                 [ $STEP_RC = 1 ] || t_fail "quiesce freeze: rc=$STEP_RC, not 1"
                 echo "$STEP_OUT" | grep -q "device-mapper holds its freeze" || t_fail "quiesce freeze did not say device-mapper holds the freeze: $STEP_OUT"
-                step 10 quiesce thaw $MNT
-                expect_quick "quiesce thaw" 2000
-                th="thaw rc=$STEP_RC ${STEP_MS}ms: $STEP_OUT"
-                [ $STEP_RC = 1 ] || t_fail "quiesce thaw: rc=$STEP_RC, not 1"
-                echo "$STEP_OUT" | grep -q "no quiesce hold" || t_fail "quiesce thaw did not say EINVAL/not frozen by quiesce: $STEP_OUT"
-                [ "$(counter fithaw)" = "$thaw0" ] || t_fail "quiesced called FITHAW ($thaw0 -> $(counter fithaw))"
-                probe $MNT
-                [ $PROBE = frozen ] || t_fail "the filesystem is no longer frozen: device-mapper's freeze was released"
-                step 20 dmsetup resume $DM
-                [ $STEP_RC = 0 ] || t_fail "dmsetup resume rc=$STEP_RC: $STEP_OUT"
-                probes_done 10 || t_fail "writers still blocked after the resume"
+                thaw_refused "quiesce thaw"
+                dm_kept_then_resumed
                 probe $MNT
                 [ $PROBE = thawed ] || t_fail "still frozen after the resume"
                 seed_teardown
-                t_end "$fr; $th"
+                t_end "$fr; $THAW_SAID"
         fi
 
         # ---- B: quiesce freeze, dmsetup suspend, dmsetup resume, quiesce thaw
@@ -116,22 +129,11 @@ for fs in ext4 xfs; do
                 expect_quick "quiesce freeze" 5000
                 [ $STEP_RC = 1 ] || t_fail "quiesce freeze: rc=$STEP_RC, not 1 (EBUSY)"
                 echo "$STEP_OUT" | grep -q "device-mapper holds its freeze" || t_fail "quiesce freeze did not say device-mapper holds the freeze: $STEP_OUT"
-                step 10 quiesce thaw $MNT
-                expect_quick "first quiesce thaw" 2000
-                [ $STEP_RC = 1 ] || t_fail "first quiesce thaw: rc=$STEP_RC"
-                step 10 quiesce thaw $MNT
-                expect_quick "second quiesce thaw" 2000
-                last="second thaw rc=$STEP_RC ${STEP_MS}ms: $STEP_OUT"
-                [ $STEP_RC = 1 ] || t_fail "second quiesce thaw: rc=$STEP_RC"
-                echo "$STEP_OUT" | grep -q "no quiesce hold" || t_fail "second thaw did not answer EINVAL (no quiesce hold): $STEP_OUT"
-                [ "$(counter fithaw)" = "$thaw0" ] || t_fail "quiesced called FITHAW"
-                probe $MNT
-                [ $PROBE = frozen ] || t_fail "device-mapper's freeze was released"
-                step 20 dmsetup resume $DM
-                [ $STEP_RC = 0 ] || t_fail "dmsetup resume rc=$STEP_RC"
-                probes_done 10 || t_fail "writers still blocked after the resume"
+                thaw_refused "first quiesce thaw"
+                thaw_refused "second quiesce thaw"
+                dm_kept_then_resumed
                 seed_teardown
-                t_end "$last"
+                t_end "$THAW_SAID"
         fi
 done
 qzd_stop
