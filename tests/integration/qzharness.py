@@ -755,11 +755,28 @@ class Harness:
     def cleanup(self):
         """Thaw, kill, reap, unmount, detach, remove. Never raises; returns
         the list of problems (leftovers) found."""
-        # 1. clients first: a killed client's connection releases its holds
+        # 1. clients first: a client that ends releases its holds. SIGTERM,
+        #    then SIGKILL after a grace period: a client may already be on its
+        #    way out, and a SIGKILL in the middle of LeakSanitizer's exit-time
+        #    scan (ASan builds) leaves a spurious "Unable to get registers
+        #    from thread N" report behind.
+        running = []
         for p in self.procs:
             try:
                 if p.poll() is None:
+                    p.terminate()
+                    running.append(p)
+            except Exception:
+                pass
+        grace = time.monotonic() + 5
+        for p in running:
+            try:
+                p.wait(timeout=max(0.0, grace - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
                     p.kill()
+                except Exception:
+                    pass
             except Exception:
                 pass
         # 2. thaw everything we made, outer (created first) before inner
