@@ -45,9 +45,6 @@ void cli_version(void);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The message, then "Try 'quiesce --help' ..."; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* thaw and reset-timeout act on --hold ID or on paths, never both nor
- * neither: -1 when fine, else the usage error's exit status. */
-int cli_check_hold_or_paths(const char *cmd, bool by_hold, size_t n_paths);
 /* A failed client call: the daemon's (or library's) message, which names the
  * path; what (a path or "hold N") is used only when there is no message. */
 void cli_client_error(qz_client *c, int r, const char *what);
@@ -75,6 +72,22 @@ char *cli_join(char *const *v, size_t n, const char *sep);
 int cli_print_json(const char *text, const char *key);
 /* CLOCK_BOOTTIME in ms: the clock quiesced's deadlines run on. */
 int64_t cli_now_ms(void);
+
+/* ---- hold_target.c: thaw and reset-timeout ---- */
+
+/* What they act on: --hold ID, or the caller's holds on paths. */
+struct hold_target {
+        bool by_hold;
+        uint64_t hold;
+        const char *const *paths;
+        size_t n_paths;
+        int64_t timeout_ms; /* reset-timeout's --timeout */
+};
+typedef int (*cli_hold_call)(qz_client *c, const struct hold_target *t);
+/* Parses the options (--timeout required when needs_timeout), connects, makes
+ * the call, reports; returns the exit code. */
+int cli_hold_target_command(struct cli *cli, const char *cmd, bool needs_timeout, cli_hold_call call,
+                            int argc, char **argv);
 
 /* ---- watch.c: keeping a connection-bound hold ---- */
 

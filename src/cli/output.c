@@ -208,11 +208,3 @@ int64_t cli_now_ms(void) {
         clock_gettime(CLOCK_BOOTTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-int cli_check_hold_or_paths(const char *cmd, bool by_hold, size_t n_paths) {
-        if (by_hold && n_paths > 0)
-                return cli_usage_error("%s: give either --hold ID or paths, not both", cmd);
-        if (!by_hold && n_paths == 0)
-                return cli_usage_error("%s: no path given", cmd);
-        return -1;
-}

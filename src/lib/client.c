@@ -337,145 +337,123 @@ static int check_timeout(qz_client *c, int64_t timeout_ms) {
 
 /* ---- Methods ------------------------------------------------------------- */
 
-static int do_freeze(qz_client *c, targets *t, int64_t timeout_ms, unsigned flags, qz_hold **ret) {
-        json_object *p = target_params(t);
-        json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
-        json_object_object_add(p, "detached", json_object_new_boolean(!!(flags & QZ_FREEZE_DETACHED)));
-        json_object *reply;
-        int r = qz_client_call(c, "io.quiesce.Freeze", p, t->fds, t->n_fds, &reply);
+typedef enum target_method {
+        METHOD_FREEZE,
+        METHOD_THAW,
+        METHOD_RESET_TIMEOUT,
+} target_method;
+
+static const char *const method_name[] = {
+        [METHOD_FREEZE] = "io.quiesce.Freeze",
+        [METHOD_THAW] = "io.quiesce.Thaw",
+        [METHOD_RESET_TIMEOUT] = "io.quiesce.ResetTimeout",
+};
+
+typedef struct target_list {
+        const char *const *paths; /* to open here; NULL: the caller's fds */
+        const int *fds;
+        size_t n;
+} target_list;
+
+static int freeze_reply(qz_client *c, json_object *reply, qz_hold **ret) {
+        json_object *h = NULL;
+        json_object_object_get_ex(reply, "hold", &h);
+        int r = qz_decode_hold(h, ret);
+        if (r < 0)
+                qz_client_set_error(c, "quiesced at %s sent a Freeze reply without a valid hold",
+                                    c->socket_path);
+        return r;
+}
+
+/* The one way Freeze, Thaw and ResetTimeout name filesystems: by the
+ * caller's paths (opened here) or by its descriptors. */
+static int call_on_targets(qz_client *c, target_method m, target_list l, int64_t timeout_ms, unsigned flags,
+                           qz_hold **ret) {
+        if (!c || (l.n && !l.paths && !l.fds))
+                return -EINVAL;
+        if (ret)
+                *ret = NULL;
+        int r = m == METHOD_THAW ? 0 : check_timeout(c, timeout_ms);
         if (r < 0)
                 return r;
-        if (ret) {
-                json_object *h = NULL;
-                json_object_object_get_ex(reply, "hold", &h);
-                r = qz_decode_hold(h, ret);
-                if (r < 0)
-                        qz_client_set_error(c, "quiesced at %s sent a Freeze reply without a valid hold",
-                                            c->socket_path);
-        }
+        targets t;
+        r = l.paths ? open_targets(c, l.paths, l.n, &t) : fd_targets(c, l.fds, l.n, &t);
+        if (r < 0)
+                return r;
+        json_object *p = target_params(&t);
+        if (m != METHOD_THAW)
+                json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
+        if (m == METHOD_FREEZE)
+                json_object_object_add(p, "detached",
+                                       json_object_new_boolean(!!(flags & QZ_FREEZE_DETACHED)));
+        json_object *reply = NULL;
+        r = qz_client_call(c, method_name[m], p, t.fds, t.n_fds, m == METHOD_FREEZE && ret ? &reply : NULL);
+        if (r >= 0 && m == METHOD_FREEZE && ret)
+                r = freeze_reply(c, reply, ret);
         json_object_put(reply);
+        targets_done(&t);
         return r;
+}
+
+static target_list by_paths(const char *const *paths, size_t n) {
+        /* A non-NULL list even for n == 0, so the count check names paths. */
+        static const char *const none[1];
+        return (target_list){.paths = paths ? paths : (n ? NULL : none), .n = n};
+}
+
+static target_list by_fds(const int *fds, size_t n) {
+        return (target_list){.fds = fds, .n = n};
 }
 
 int qz_client_freeze(qz_client *c, const char *const *paths, size_t n_paths, int64_t timeout_ms,
                      unsigned flags, qz_hold **ret) {
-        if (!c || (n_paths && !paths))
-                return -EINVAL;
-        if (ret)
-                *ret = NULL;
-        int r = check_timeout(c, timeout_ms);
-        if (r < 0)
-                return r;
-        targets t;
-        r = open_targets(c, paths, n_paths, &t);
-        if (r < 0)
-                return r;
-        r = do_freeze(c, &t, timeout_ms, flags, ret);
-        targets_done(&t);
-        return r;
+        return call_on_targets(c, METHOD_FREEZE, by_paths(paths, n_paths), timeout_ms, flags, ret);
 }
 
 int qz_client_freeze_fds(qz_client *c, const int *fds, size_t n_fds, int64_t timeout_ms, unsigned flags,
                          qz_hold **ret) {
-        if (!c || (n_fds && !fds))
-                return -EINVAL;
-        if (ret)
-                *ret = NULL;
-        int r = check_timeout(c, timeout_ms);
-        if (r < 0)
-                return r;
-        targets t;
-        r = fd_targets(c, fds, n_fds, &t);
-        if (r < 0)
-                return r;
-        r = do_freeze(c, &t, timeout_ms, flags, ret);
-        targets_done(&t);
-        return r;
-}
-
-int qz_client_thaw_hold(qz_client *c, uint64_t hold_id) {
-        if (!c)
-                return -EINVAL;
-        json_object *p = json_object_new_object();
-        json_object_object_add(p, "hold", json_object_new_int64((int64_t)hold_id));
-        return qz_client_call(c, "io.quiesce.Thaw", p, NULL, 0, NULL);
-}
-
-static int thaw_targets(qz_client *c, targets *t) {
-        return qz_client_call(c, "io.quiesce.Thaw", target_params(t), t->fds, t->n_fds, NULL);
+        return call_on_targets(c, METHOD_FREEZE, by_fds(fds, n_fds), timeout_ms, flags, ret);
 }
 
 int qz_client_thaw_paths(qz_client *c, const char *const *paths, size_t n_paths) {
-        if (!c || (n_paths && !paths))
-                return -EINVAL;
-        targets t;
-        int r = open_targets(c, paths, n_paths, &t);
-        if (r < 0)
-                return r;
-        r = thaw_targets(c, &t);
-        targets_done(&t);
-        return r;
+        return call_on_targets(c, METHOD_THAW, by_paths(paths, n_paths), 0, 0, NULL);
 }
 
 int qz_client_thaw_fds(qz_client *c, const int *fds, size_t n_fds) {
-        if (!c || (n_fds && !fds))
-                return -EINVAL;
-        targets t;
-        int r = fd_targets(c, fds, n_fds, &t);
-        if (r < 0)
-                return r;
-        r = thaw_targets(c, &t);
-        targets_done(&t);
-        return r;
-}
-
-int qz_client_reset_timeout_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms) {
-        if (!c)
-                return -EINVAL;
-        int r = check_timeout(c, timeout_ms);
-        if (r < 0)
-                return r;
-        json_object *p = json_object_new_object();
-        json_object_object_add(p, "hold", json_object_new_int64((int64_t)hold_id));
-        json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
-        return qz_client_call(c, "io.quiesce.ResetTimeout", p, NULL, 0, NULL);
-}
-
-static int reset_targets(qz_client *c, targets *t, int64_t timeout_ms) {
-        json_object *p = target_params(t);
-        json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
-        return qz_client_call(c, "io.quiesce.ResetTimeout", p, t->fds, t->n_fds, NULL);
+        return call_on_targets(c, METHOD_THAW, by_fds(fds, n_fds), 0, 0, NULL);
 }
 
 int qz_client_reset_timeout_paths(qz_client *c, const char *const *paths, size_t n_paths,
                                   int64_t timeout_ms) {
-        if (!c || (n_paths && !paths))
-                return -EINVAL;
-        int r = check_timeout(c, timeout_ms);
-        if (r < 0)
-                return r;
-        targets t;
-        r = open_targets(c, paths, n_paths, &t);
-        if (r < 0)
-                return r;
-        r = reset_targets(c, &t, timeout_ms);
-        targets_done(&t);
-        return r;
+        return call_on_targets(c, METHOD_RESET_TIMEOUT, by_paths(paths, n_paths), timeout_ms, 0, NULL);
 }
 
 int qz_client_reset_timeout_fds(qz_client *c, const int *fds, size_t n_fds, int64_t timeout_ms) {
-        if (!c || (n_fds && !fds))
+        return call_on_targets(c, METHOD_RESET_TIMEOUT, by_fds(fds, n_fds), timeout_ms, 0, NULL);
+}
+
+/* By hold id: no descriptors to pass. */
+static int call_on_hold(qz_client *c, target_method m, uint64_t hold_id, int64_t timeout_ms) {
+        if (!c)
                 return -EINVAL;
-        int r = check_timeout(c, timeout_ms);
-        if (r < 0)
-                return r;
-        targets t;
-        r = fd_targets(c, fds, n_fds, &t);
-        if (r < 0)
-                return r;
-        r = reset_targets(c, &t, timeout_ms);
-        targets_done(&t);
-        return r;
+        if (m == METHOD_RESET_TIMEOUT) {
+                int r = check_timeout(c, timeout_ms);
+                if (r < 0)
+                        return r;
+        }
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "hold", json_object_new_int64((int64_t)hold_id));
+        if (m == METHOD_RESET_TIMEOUT)
+                json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
+        return qz_client_call(c, method_name[m], p, NULL, 0, NULL);
+}
+
+int qz_client_thaw_hold(qz_client *c, uint64_t hold_id) {
+        return call_on_hold(c, METHOD_THAW, hold_id, 0);
+}
+
+int qz_client_reset_timeout_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms) {
+        return call_on_hold(c, METHOD_RESET_TIMEOUT, hold_id, timeout_ms);
 }
 
 int qz_client_status(qz_client *c, qz_status **ret) {
