@@ -19,6 +19,7 @@
 #include "child.h"
 #include "hooks.h"
 #include "provider.h"
+#include "xalloc.h"
 
 #define CHECK_RESET_MS 2000  /* the hold's deadline while we check it and thaw */
 #define PENDING_REAP_MS 5000 /* after the thaw, how long to wait for a provider stuck in the kernel */
@@ -90,10 +91,8 @@ struct run {
 static void say(struct run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct run *R, const char *fmt, ...) {
         va_list ap;
-        char *s;
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
+        char *s = xvasprintf(fmt, ap);
         va_end(ap);
         if (R->quiet) {
                 R->queued = realloc(R->queued, (R->n_queued + 1) * sizeof(*R->queued));
@@ -122,24 +121,13 @@ static void speak_again(struct run *R) {
 static void add_note(qz_manifest *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_note(qz_manifest *m, const char *fmt, ...) {
         va_list ap;
-        char *s;
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
+        char *s = xvasprintf(fmt, ap);
         va_end(ap);
         m->notes = realloc(m->notes, (m->n_notes + 1) * sizeof(*m->notes));
         if (!m->notes)
                 abort();
         m->notes[m->n_notes++] = s;
-}
-
-static char *xstrdup(const char *s) {
-        if (!s)
-                return NULL;
-        char *d = strdup(s);
-        if (!d)
-                abort();
-        return d;
 }
 
 static int mkdir_p(const char *dir, mode_t mode) {

@@ -4,6 +4,8 @@
  */
 #include "target.h"
 
+#include "xalloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -18,15 +20,6 @@
 
 #define LOOP_MAJOR 7
 #define BTRFS_SUBVOL_ROOT_INO 256 /* BTRFS_FIRST_FREE_OBJECTID */
-
-static char *xstrdup(const char *s) {
-        if (!s)
-                return NULL;
-        char *d = strdup(s);
-        if (!d)
-                abort();
-        return d;
-}
 
 /* The mount-table entry of the mount with this id. */
 static int lookup_mount(uint64_t mnt_id, char *id, size_t idlen, char **mountpoint, char **fstype,
