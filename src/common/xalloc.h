@@ -25,3 +25,12 @@ static inline char *xvasprintf(const char *fmt, va_list ap) {
                 abort();
         return s;
 }
+
+static inline char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline char *xasprintf(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = xvasprintf(fmt, ap);
+        va_end(ap);
+        return s;
+}

@@ -280,6 +280,15 @@ bool qz_child_reap(pid_t pid, int64_t wait_ms, int *status) {
         }
 }
 
+const char *qz_child_first_line(const qz_child_result *r, char *buf, size_t size) {
+        const char *s = r->err.data && *r->err.data ? r->err.data : r->out.data ? r->out.data : "";
+        while (*s == ' ')
+                s++;
+        snprintf(buf, size, "%s", s);
+        buf[strcspn(buf, "\n")] = '\0';
+        return buf;
+}
+
 const char *qz_child_describe(const qz_child_result *r, char *buf, size_t size) {
         if (!r->started && r->exec_errno)
                 snprintf(buf, size, "could not be run: %s", strerror(r->exec_errno));

@@ -56,5 +56,8 @@ int qz_child_run(const qz_child_spec *s, qz_child_result *r);
 void qz_child_result_done(qz_child_result *r);
 /* Waits up to wait_ms for pid (SIGKILLs its group first). true when reaped. */
 bool qz_child_reap(pid_t pid, int64_t wait_ms, int *status);
+/* The first line of what the child printed on stderr (or, when it printed
+ * nothing there, stdout), leading blanks trimmed, into buf. */
+const char *qz_child_first_line(const qz_child_result *r, char *buf, size_t size);
 /* "exit 0", "exit 3", "killed by SIGTERM", into buf. */
 const char *qz_child_describe(const qz_child_result *r, char *buf, size_t size);

@@ -51,6 +51,11 @@ extern const qz_provider qz_provider_lvm;
 const qz_provider *qz_provider_by_name(const char *name);
 /* Is the filesystem with this id frozen (or freezing) by quiesce? Its hold ids into buf. */
 bool qz_ctx_fs_frozen(const qz_snap_ctx *ctx, const char *id, char *holds, size_t size);
+/* take() for a snapshot made by one function in a child (FICLONE, the btrfs
+ * ioctl), by deadline_ms: f->snapshot = location, or f->error naming what
+ * ("FICLONE of IMAGE") and why. A child that would not die goes to *pending. */
+void qz_take_in_child(const qz_snap_ctx *ctx, int (*fn)(void *arg), void *arg, const char *what,
+                      const char *location, int64_t deadline_ms, qz_snap_fs *f, pid_t *pending);
 /* The size of a snapshot at path (a regular file's length, a block device's
  * size), or -1 when it is neither or cannot be read. */
 int64_t qz_snapshot_size_of(const char *path);

@@ -4,6 +4,7 @@
  * a transaction and would wait for the thaw; it is atomic by itself.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/btrfs.h>
 #include <stdio.h>
@@ -127,40 +128,10 @@ static int prepare(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
         char *dir = snap_dir(t->subvolume);
         struct snap_args a = {.subvolume = t->subvolume, .dir = dir, .name = ctx->name};
-        qz_child_spec s = {.fn = snap_child,
-                           .arg = &a,
-                           .exec_fd = -1,
-                           .merge_stderr = true,
-                           .deadline_ms = deadline_ms,
-                           .kill_grace_ms = ctx->kill_grace_ms,
-                           .reap_wait_ms = ctx->reap_wait_ms,
-                           .interrupted = ctx->opts->interrupted};
-        qz_child_result r;
-        int e = qz_child_run(&s, &r);
+        char what[PATH_MAX + 32];
+        snprintf(what, sizeof(what), "btrfs snapshot of %s", t->subvolume);
+        qz_take_in_child(ctx, snap_child, &a, what, t->location, deadline_ms, f, pending);
         free(dir);
-        if (e < 0) {
-                if (asprintf(&f->error, "cannot run the btrfs snapshot: %s", strerror(-e)) < 0)
-                        abort();
-                return;
-        }
-        if (!r.reaped)
-                *pending = r.pid;
-        char out[512];
-        snprintf(out, sizeof(out), "%s", r.out.data ? r.out.data : "");
-        out[strcspn(out, "\n")] = '\0';
-        int rc = 0;
-        if (r.interrupted)
-                rc = asprintf(&f->error, "interrupted; btrfs snapshot of %s killed", t->subvolume);
-        else if (r.timed_out)
-                rc = asprintf(&f->error, "btrfs snapshot of %s did not finish within the deadline; killed",
-                              t->subvolume);
-        else if (!r.reaped || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
-                rc = asprintf(&f->error, "%s", *out ? out : "btrfs snapshot failed");
-        else
-                f->snapshot = strdup(t->location);
-        if (rc < 0)
-                abort();
-        qz_child_result_done(&r);
 }
 
 static char *subvol_uuid(const char *path) {

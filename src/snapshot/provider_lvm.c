@@ -86,16 +86,6 @@ static bool exited_ok(const qz_child_result *r) {
                WEXITSTATUS(r->status) == 0;
 }
 
-/* The first line of what the command printed on stderr (or stdout), trimmed, into buf. */
-static const char *first_line(const qz_child_result *r, char *buf, size_t size) {
-        const char *s = r->err.data && *r->err.data ? r->err.data : r->out.data ? r->out.data : "";
-        while (*s == ' ')
-                s++;
-        snprintf(buf, size, "%s", s);
-        buf[strcspn(buf, "\n")] = '\0';
-        return buf;
-}
-
 static void trim(char *s) {
         char *p = s;
         while (*p == ' ' || *p == '\t')
@@ -126,7 +116,7 @@ static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) 
         } else if (!exited_ok(&r)) {
                 snprintf(err, errlen, "lvs %s: %s%s%s", what,
                          r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
-                         *first_line(&r, msg, sizeof(msg)) ? ": " : "", msg);
+                         *qz_child_first_line(&r, msg, sizeof(msg)) ? ": " : "", msg);
                 /* "Failed to find logical volume", "Volume group ... not found", not an LV path */
                 bool absent = !r.timed_out && r.err.data &&
                               (strstr(r.err.data, "ailed to find") || strstr(r.err.data, "not found") ||
@@ -325,7 +315,7 @@ static int job_dmsetup(const char *verb, bool nolockfs, const char *dm, char *ms
         *ms = r.duration_ms;
         if (!exited_ok(&r)) {
                 snprintf(msg, size, "%s: %s", r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
-                         first_line(&r, line, sizeof(line)));
+                         qz_child_first_line(&r, line, sizeof(line)));
                 ret = -EIO;
                 if (!r.reaped)
                         qz_child_reap(r.pid, 2000, NULL);
@@ -390,7 +380,8 @@ static int job_main(void *arg) {
                                 rc = JOB_LVCREATE_STOPPED;
                         } else if (!exited_ok(&r)) {
                                 printf("error: lvcreate --snapshot failed (%s): %s\n",
-                                       qz_child_describe(&r, d, sizeof(d)), first_line(&r, msg, sizeof(msg)));
+                                       qz_child_describe(&r, d, sizeof(d)),
+                                       qz_child_first_line(&r, msg, sizeof(msg)));
                                 rc = JOB_LVCREATE_FAILED;
                         } else
                                 printf("lvcreate: %lld ms\n", (long long)r.duration_ms);
@@ -578,7 +569,7 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
         if (!exited_ok(&r)) {
                 snprintf(err, errlen, "lvremove %s: %s: %s", f->lvm_snapshot,
                          r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
-                         first_line(&r, msg, sizeof(msg)));
+                         qz_child_first_line(&r, msg, sizeof(msg)));
                 ret = -EIO;
         }
         qz_child_result_done(&r);

@@ -73,12 +73,6 @@ static int clone_child(void *arg) {
         return 0;
 }
 
-static const char *first_line(const qz_buf *b, char *buf, size_t size) {
-        snprintf(buf, size, "%s", b->data ? b->data : "");
-        buf[strcspn(buf, "\n")] = '\0';
-        return buf;
-}
-
 static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
         if (!t->backing_file) {
                 snprintf(err, errlen,
@@ -157,10 +151,10 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
                                  "%s: its image %s lies on %s (%s), which cannot reflink (%s); the reflink "
                                  "provider needs XFS with reflink or btrfs",
                                  t->path, t->backing_file, t->host_fstype, t->host_mountpoint,
-                                 first_line(&r.out, line, sizeof(line)));
+                                 qz_child_first_line(&r, line, sizeof(line)));
                 else
                         snprintf(err, errlen, "%s: a trial clone of %s failed: %s", t->path, t->backing_file,
-                                 first_line(&r.out, line, sizeof(line)));
+                                 qz_child_first_line(&r, line, sizeof(line)));
                 ret = -code;
         }
         qz_child_result_done(&r);
@@ -169,39 +163,9 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
 
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
         struct clone_args a = {.src = t->backing_file, .dst = t->location};
-        qz_child_spec s = {.fn = clone_child,
-                           .arg = &a,
-                           .exec_fd = -1,
-                           .merge_stderr = true,
-                           .deadline_ms = deadline_ms,
-                           .kill_grace_ms = ctx->kill_grace_ms,
-                           .reap_wait_ms = ctx->reap_wait_ms,
-                           .interrupted = ctx->opts->interrupted};
-        qz_child_result r;
-        int e = qz_child_run(&s, &r);
-        char line[512];
-        if (e < 0) {
-                if (asprintf(&f->error, "cannot run FICLONE: %s", strerror(-e)) < 0)
-                        abort();
-                return;
-        }
-        if (!r.reaped)
-                *pending = r.pid;
-        if (r.interrupted) {
-                if (asprintf(&f->error, "interrupted; FICLONE of %s killed", t->backing_file) < 0)
-                        abort();
-        } else if (r.timed_out) {
-                if (asprintf(&f->error, "FICLONE of %s did not finish within the deadline; killed",
-                             t->backing_file) < 0)
-                        abort();
-        } else if (!r.reaped || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
-                if (asprintf(&f->error, "%s",
-                             r.out.data ? first_line(&r.out, line, sizeof(line)) : "FICLONE failed") < 0)
-                        abort();
-        } else {
-                f->snapshot = strdup(t->location);
-        }
-        qz_child_result_done(&r);
+        char what[PATH_MAX + 16];
+        snprintf(what, sizeof(what), "FICLONE of %s", t->backing_file);
+        qz_take_in_child(ctx, clone_child, &a, what, t->location, deadline_ms, f, pending);
 }
 
 static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {

@@ -45,6 +45,41 @@ const qz_provider *qz_provider_by_name(const char *name) {
         return NULL;
 }
 
+void qz_take_in_child(const qz_snap_ctx *ctx, int (*fn)(void *arg), void *arg, const char *what,
+                      const char *location, int64_t deadline_ms, qz_snap_fs *f, pid_t *pending) {
+        qz_child_spec s = {.fn = fn,
+                           .arg = arg,
+                           .exec_fd = -1,
+                           .merge_stderr = true,
+                           .deadline_ms = deadline_ms,
+                           .kill_grace_ms = ctx->kill_grace_ms,
+                           .reap_wait_ms = ctx->reap_wait_ms,
+                           .interrupted = ctx->opts->interrupted};
+        qz_child_result r;
+        int e = qz_child_run(&s, &r);
+        if (e < 0) {
+                f->error = xasprintf("cannot start the %s: %s", what, strerror(-e));
+                return;
+        }
+        if (!r.reaped)
+                *pending = r.pid;
+        char line[512];
+        if (r.interrupted)
+                f->error = xasprintf("interrupted; %s killed", what);
+        else if (r.timed_out)
+                f->error = xasprintf("%s did not finish within the deadline; killed", what);
+        else if (!r.reaped || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
+                /* The child's own message names the call and the path. */
+                char how[64];
+                f->error =
+                        *qz_child_first_line(&r, line, sizeof(line))
+                                ? xstrdup(line)
+                                : xasprintf("%s failed: %s", what, qz_child_describe(&r, how, sizeof(how)));
+        } else
+                f->snapshot = xstrdup(location);
+        qz_child_result_done(&r);
+}
+
 int64_t qz_snapshot_size_of(const char *path) {
         struct stat st;
         if (!path || path[0] != '/' || stat(path, &st) < 0)
