@@ -18,16 +18,18 @@ Safety (see bench/README.md):
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from qzsys import children_of, loop_backing, mountinfo, pid_alive, size_bytes  # noqa: E402,F401
 TMP_BASE = Path(os.environ.get("QUIESCE_BENCH_TMPDIR", "/tmp"))
 TMP_PREFIX = "qz-bench-"
 
@@ -65,29 +67,6 @@ def quiet(cmd, timeout=30):
         return None
 
 
-def _unescape(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
-def mountinfo():
-    """[(mount_id, 'maj:min', target, fstype, source)] in mount order."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            a, b = line.split(" - ", 1)
-            fa, fb = a.split(), b.split()
-            out.append((int(fa[0]), fa[2], _unescape(fa[4]), fb[0], _unescape(fb[1])))
-    return out
-
-
-def loop_backing(dev):
-    try:
-        name = os.path.basename(dev)
-        return Path(f"/sys/block/{name}/loop/backing_file").read_text().strip()
-    except OSError:
-        return None
-
-
 def meminfo():
     d = {}
     with open("/proc/meminfo") as f:
@@ -100,33 +79,6 @@ def meminfo():
 def dirty_mib():
     m = meminfo()
     return m["Dirty"] / 1024.0, m["Writeback"] / 1024.0
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def children_of(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        kids.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return kids
 
 
 def vm_rss_kib(pid):
@@ -151,12 +103,6 @@ def memory_kib(pid):
     return out
 
 
-def size_bytes(s):
-    s = str(s)
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    return int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s)
-
-
 class LoopFS:
     def __init__(self, img, dev, mnt, fstype, depth):
         self.img, self.dev, self.mnt, self.fstype, self.depth = Path(img), dev, Path(mnt), fstype, depth
@@ -166,8 +112,8 @@ class LoopFS:
 
     def dev_id(self):
         for m in mountinfo():
-            if m[2] == str(self.mnt):
-                return m[1]
+            if m.target == str(self.mnt):
+                return m.devno
         return None
 
 
@@ -456,11 +402,11 @@ class Bench:
     def check_freezable(self, paths):
         """SAFETY: only the mount point of a loop filesystem this run made."""
         ours = {str(m.mnt): m for m in self.mounts}
-        info = {m[2]: m for m in mountinfo()}
+        info = {m.target: m for m in mountinfo()}
         for p in paths:
             p = os.path.realpath(str(p))
             m = ours.get(p)
-            if m is None or p not in info or info[p][4] != m.dev:
+            if m is None or p not in info or info[p].source != m.dev:
                 raise AssertionError(f"SAFETY: refusing to freeze {p}: not a loop filesystem of this run")
             back = loop_backing(m.dev) or ""
             if not back.startswith(str(self.tmp) + "/"):
@@ -533,7 +479,7 @@ class Bench:
             for dev in reversed(self.loops):
                 if dev not in [m.dev for m in self.mounts] and loop_backing(dev):
                     quiet(["losetup", "-d", dev])
-            still = [m[2] for m in mountinfo() if m[2].startswith(str(self.tmp) + "/")]
+            still = [m.target for m in mountinfo() if m.target.startswith(str(self.tmp) + "/")]
             if still:
                 problems.append(f"still mounted: {still}")
             else:
@@ -556,19 +502,19 @@ def cleanup_stale(base=TMP_BASE):
         if pid is not None and pid_alive(pid):
             continue
         prefix = str(d) + "/"
-        mounts = [m for m in mountinfo() if m[2].startswith(prefix)]
+        mounts = [m for m in mountinfo() if m.target.startswith(prefix)]
         for m in mounts:  # mount order: outer first
-            quiet(["fsfreeze", "-u", m[2]])
+            quiet(["fsfreeze", "-u", m.target])
         for m in reversed(mounts):
-            quiet(["umount", m[2]], timeout=120)
-            if m[4].startswith("/dev/loop") and (loop_backing(m[4]) or "").startswith(prefix):
-                quiet(["losetup", "-d", m[4]])
+            quiet(["umount", m.target], timeout=120)
+            if m.source.startswith("/dev/loop") and (loop_backing(m.source) or "").startswith(prefix):
+                quiet(["losetup", "-d", m.source])
         for line in run(["losetup", "-a"], check=False).stdout.splitlines():
             dev = line.split(":", 1)[0]
             back = loop_backing(dev) or ""
             if back.startswith(prefix):
                 quiet(["losetup", "-d", dev])
-        if not [m for m in mountinfo() if m[2].startswith(prefix)]:
+        if not [m for m in mountinfo() if m.target.startswith(prefix)]:
             shutil.rmtree(d, ignore_errors=True)
             done.append(str(d))
     return done

@@ -15,7 +15,6 @@ Safety rules enforced here (see docs/testing.md):
     their guards), reaps writers, then unmounts and detaches in reverse.
 """
 
-import errno
 import json
 import os
 import re
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from qzsys import children_of, loop_backing, mountinfo, pid_alive, size_bytes  # noqa: E402,F401
 TMP_PREFIX = "qz-it-"
 TMP_BASE = Path(os.environ.get("QUIESCE_TEST_TMPDIR", "/tmp"))
 
@@ -80,22 +81,6 @@ def quiet(cmd, timeout=15):
         return None
 
 
-def mountinfo():
-    """[(mount_id, 'maj:min', root, target, fstype, source)] from /proc/self/mountinfo."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            a, b = line.split(" - ", 1)
-            fa = a.split()
-            fb = b.split()
-            out.append((int(fa[0]), fa[2], _unescape(fa[3]), _unescape(fa[4]), fb[0], _unescape(fb[1])))
-    return out
-
-
-def _unescape(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
 def mount_of(path):
     """The mountinfo entry of the mount that contains path (or its nearest
     existing ancestor)."""
@@ -109,37 +94,6 @@ def mount_of(path):
             if best is None or len(t) >= len(best[3]):
                 best = m  # later entries over-mount earlier ones
     return best
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie is not alive for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            st = f.read().rsplit(")", 1)[1].split()[0]
-        return st != "Z"
-    except OSError:
-        return False
-
-
-def children_of(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                rest = f.read().rsplit(")", 1)[1].split()
-            if int(rest[1]) == pid:
-                kids.append(int(d))
-        except (OSError, IndexError, ValueError):
-            pass
-    return kids
 
 
 def blocked_on_freeze(pid):
@@ -521,7 +475,7 @@ class Harness:
         parent = Path(parent) if parent is not None else self.tmp
         img = parent / f"{name}.img"
         with open(img, "wb") as f:
-            f.truncate(_size_bytes(size or FS_SIZES[fstype]))
+            f.truncate(size_bytes(size or FS_SIZES[fstype]))
         run(MKFS[fstype] + [img], timeout=60)
         dev = run(["losetup", "--find", "--show", img], timeout=30).stdout.strip()
         self.resources.append(("loop", dev))
@@ -615,7 +569,6 @@ class Harness:
             i += 2
         if i >= len(args) or args[i] not in ("freeze", "run"):
             return [], False
-        sub = args[i]
         paths, no_deadline = [], False
         i += 1
         while i < len(args):
@@ -814,7 +767,7 @@ class Harness:
             else:
                 if quiet(["losetup", "-d", r]) != 0:
                     # a lazily unmounted fs may still hold it: autoclear is set
-                    if _loop_backing(r) is not None:
+                    if loop_backing(r) is not None:
                         self.problems.append(f"could not detach {r}")
         # 7. remove the directory, but never through a mount
         if not any(m[3].startswith(str(self.tmp)) for m in mountinfo()):
@@ -841,21 +794,6 @@ def _umount(target):
         quiet(["umount", "-l", target], timeout=30)
         return False
     return True
-
-
-def _loop_backing(dev):
-    try:
-        with open(f"/sys/block/{os.path.basename(dev)}/loop/backing_file") as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def _size_bytes(s):
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    if s[-1].upper() in units:
-        return int(s[:-1]) * units[s[-1].upper()]
-    return int(s)
 
 
 def as_user(uid):
@@ -902,7 +840,7 @@ def _loops_backed_under(prefix):
     for n in names:
         if not n.startswith("loop"):
             continue
-        b = _loop_backing("/dev/" + n)
+        b = loop_backing("/dev/" + n)
         if b and b.startswith(prefix):
             devs.append("/dev/" + n)
     # inner images (backed on a mount under prefix) first: higher numbers were made later
@@ -935,7 +873,7 @@ def leftovers(base=TMP_BASE):
     loops = []
     for n in os.listdir("/sys/block"):
         if n.startswith("loop"):
-            b = _loop_backing("/dev/" + n)
+            b = loop_backing("/dev/" + n)
             if b and ours(b):
                 loops.append(f"/dev/{n} ({b})")
     return mounts, loops

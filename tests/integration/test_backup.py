@@ -95,7 +95,7 @@ def our_loops_on(paths):
     out = []
     for n in os.listdir("/sys/block"):
         if n.startswith("loop"):
-            b = qzharness._loop_backing("/dev/" + n)
+            b = qzharness.loop_backing("/dev/" + n)
             if b and (b in paths or b.replace(" (deleted)", "") in paths):
                 out.append(f"/dev/{n} ({b})")
     return out
@@ -434,7 +434,7 @@ def test_demo_runs_and_leaves_nothing(h):
     assert not any(m[3].startswith(tmp) for m in qzharness.mountinfo())
     assert not any(tmp in l for l in qzharness.leftovers()[1])
     loops = [n for n in os.listdir("/sys/block") if n.startswith("loop")
-             and (qzharness._loop_backing("/dev/" + n) or "").startswith(tmp)]
+             and (qzharness.loop_backing("/dev/" + n) or "").startswith(tmp)]
     assert loops == []
     assert took < 60, f"the demo took {took:.1f}s"
 
