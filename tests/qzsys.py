@@ -51,6 +51,19 @@ def pid_alive(pid):
         return False
 
 
+def traced(pid):
+    """True while something ptraces pid: under ASan, LeakSanitizer's tracer
+    during the exit-time leak scan (a process to leave alone until it ends)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1]) != 0
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def children_of(pid):
     kids = []
     for d in os.listdir("/proc"):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
-from qzsys import children_of, loop_backing, mountinfo, pid_alive, size_bytes  # noqa: E402,F401
+from qzsys import children_of, loop_backing, mountinfo, pid_alive, size_bytes, traced  # noqa: E402,F401
 TMP_PREFIX = "qz-it-"
 TMP_BASE = Path(os.environ.get("QUIESCE_TEST_TMPDIR", "/tmp"))
 
@@ -714,8 +714,11 @@ class Harness:
         #    scan (ASan builds) leaves a spurious "Unable to get registers
         #    from thread N" report behind.
         running = []
+        grace = time.monotonic() + 5
         for p in self.procs:
             try:
+                while p.poll() is None and traced(p.pid) and time.monotonic() < grace:
+                    time.sleep(0.02)  # in its leak scan: let it finish
                 if p.poll() is None:
                     p.terminate()
                     running.append(p)
