@@ -42,17 +42,27 @@ static void conn_update_events(qz_conn *c) {
         sd_event_source_set_io_events(c->src, ev);
 }
 
-/* Writes what it can; false when the connection broke. */
+/* Sends what is queued; false when the connection broke. The buffer goes
+ * once it is empty, so a connection that once got a large Status keeps no
+ * locked memory for it. */
 static bool conn_flush(qz_conn *c) {
-        while (c->out_len) {
-                ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        size_t done = 0;
+        while (done < c->out_len) {
+                ssize_t n = send(c->fd, c->out + done, c->out_len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 break;
                         return false;
                 }
-                memmove(c->out, c->out + n, c->out_len - (size_t)n);
-                c->out_len -= (size_t)n;
+                done += (size_t)n;
+        }
+        if (done == c->out_len) {
+                free(c->out);
+                c->out = NULL;
+                c->out_len = c->out_cap = 0;
+        } else if (done) {
+                memmove(c->out, c->out + done, c->out_len - done);
+                c->out_len -= done;
         }
         conn_update_events(c);
         return true;
@@ -60,20 +70,31 @@ static bool conn_flush(qz_conn *c) {
 
 void qz_conn_reply(qz_conn *c, json_object *reply) {
         const char *text = qz_json_text(reply);
-        size_t len = strlen(text) + 1;
-        if (c->out_len + len > c->out_cap) {
-                size_t cap = (c->out_len + len) * 2;
-                char *b = realloc(c->out, cap);
-                if (!b) {
+        size_t len = strlen(text) + 1, sent = 0;
+        if (c->out_len == 0) { /* the usual case: straight from the serialized text, no copy */
+                ssize_t n = send(c->fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno != EAGAIN && errno != EINTR) {
                         json_object_put(reply);
                         c->closing = true;
                         return;
                 }
-                c->out = b;
-                c->out_cap = cap;
+                sent = n > 0 ? (size_t)n : 0;
         }
-        memcpy(c->out + c->out_len, text, len);
-        c->out_len += len;
+        if (sent < len) { /* the peer is slow: queue the rest, in order */
+                if (c->out_len + len - sent > c->out_cap) {
+                        size_t cap = (c->out_len + len - sent) * 2;
+                        char *b = realloc(c->out, cap);
+                        if (!b) {
+                                json_object_put(reply);
+                                c->closing = true;
+                                return;
+                        }
+                        c->out = b;
+                        c->out_cap = cap;
+                }
+                memcpy(c->out + c->out_len, text + sent, len - sent);
+                c->out_len += len - sent;
+        }
         json_object_put(reply);
         if (!conn_flush(c))
                 c->closing = true;
@@ -112,11 +133,13 @@ static void conn_process(qz_conn *c) {
                 }
                 if (!c->allowed) {
                         free(text);
-                        qz_conn_reply(c, qz_json_error("io.quiesce.PermissionDenied", EPERM, NULL,
-                                                       "uid %u (pid %d) may not use quiesced: only root%s%s",
-                                                       (unsigned)c->cred.uid, (int)c->cred.pid,
-                                                       c->d->have_group ? " and members of the configured group" : "",
-                                                       c->d->have_group ? "" : " (no --group is configured)"));
+                        qz_conn_reply(
+                                c,
+                                qz_json_error("io.quiesce.PermissionDenied", EPERM, NULL,
+                                              "uid %u (pid %d) may not use quiesced: only root%s%s",
+                                              (unsigned)c->cred.uid, (int)c->cred.pid,
+                                              c->d->have_group ? " and members of the configured group" : "",
+                                              c->d->have_group ? "" : " (no --group is configured)"));
                         c->closing = true;
                         break;
                 }
@@ -224,7 +247,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 c->cred.gid = (gid_t)-1;
         }
         c->allowed = peer_allowed(d, cfd, &c->cred);
-        if (c->cred.uid != 0 && d->max_conns_per_uid && qz_server_conns_of(d, c->cred.uid) >= d->max_conns_per_uid) {
+        if (c->cred.uid != 0 && d->max_conns_per_uid &&
+            qz_server_conns_of(d, c->cred.uid) >= d->max_conns_per_uid) {
                 refuse_over_limit(d, c);
                 return 0;
         }
@@ -301,7 +325,8 @@ int qz_server_listen(qz_daemon *d) {
                 strcpy(sa.sun_path, d->socket_path);
                 int r = mkdir_parents(d->runtime_dir, 0755);
                 if (r < 0) {
-                        log_error("%s: cannot create the runtime directory: %s", d->runtime_dir, strerror(-r));
+                        log_error("%s: cannot create the runtime directory: %s", d->runtime_dir,
+                                  strerror(-r));
                         return r;
                 }
                 int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -169,6 +169,33 @@ def test_pipelined_requests_answered_in_order(h, qd):
     assert r3 and "filesystems" in r3["parameters"], r3
 
 
+def test_slow_reader_gets_every_reply_whole_and_in_order(h, qd):
+    """A client that sends many requests and reads nothing makes replies pile
+    up beyond the socket's buffer: quiesced queues them, keeps serving other
+    clients, and the slow client then reads every reply, whole and in order."""
+    n = 4000
+    c = RawConn(qd.socket, timeout=30)
+    try:
+        reqs = []
+        for i in range(n):
+            method = "io.quiesce.Status" if i % 10 == 9 else "io.quiesce.GetInfo"
+            reqs.append(method)
+        c.send_bytes(b"".join(json.dumps({"method": m}).encode() + b"\0" for m in reqs))
+        time.sleep(0.5)  # let the replies fill the socket and the daemon's queue
+        _still_serving(qd)  # another client is answered meanwhile
+        for i, m in enumerate(reqs):
+            r = c.recv(timeout=30)
+            assert r is not None, f"the connection closed after {i} of {n} replies"
+            if m == "io.quiesce.Status":
+                assert "filesystems" in r["parameters"] and "counters" in r["parameters"], (i, r)
+            else:
+                assert r["parameters"]["pid"] == qd.pid and "runtime_dir" in r["parameters"], (i, r)
+        assert c.buf == b"", f"bytes after the last reply: {c.buf[:200]!r}"
+    finally:
+        c.close()
+    _still_serving(qd)
+
+
 def test_many_connections_dropped_midway(h, qd, ext4):
     for i in range(200):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
