@@ -18,6 +18,10 @@ struct qz_holds {
         uint64_t next_id;
         qzd_hold *first, *last;
         size_t n_holds;
+        /* The earliest hold deadline, kept as holds come and go; a walk of
+         * every hold only after the one that had it leaves (min_stale). */
+        usec_t min_deadline;
+        bool min_stale;
         qz_fs *fs_list;
         qz_op **ops_live; /* group freezes in progress */
         size_t n_ops;
@@ -46,6 +50,7 @@ qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, int64_t max_frozen_ms,
         h->max_frozen_ms = max_frozen_ms;
         h->max_holds = max_holds;
         h->next_id = 1;
+        h->min_deadline = QZ_USEC_INFINITY;
         return h;
 }
 
@@ -201,6 +206,8 @@ static void hold_link(qz_holds *h, qzd_hold *hold) {
                 h->first = hold;
         h->last = hold;
         h->n_holds++;
+        if (hold->deadline < h->min_deadline)
+                h->min_deadline = hold->deadline;
 }
 
 static void hold_unlink(qz_holds *h, qzd_hold *hold) {
@@ -213,6 +220,8 @@ static void hold_unlink(qz_holds *h, qzd_hold *hold) {
         else
                 h->last = hold->prev;
         h->n_holds--;
+        if (hold->deadline != QZ_USEC_INFINITY && hold->deadline <= h->min_deadline)
+                h->min_stale = true;
 }
 
 static void note_gone(qz_fs *fs, const qzd_hold *hold, const char *why) {
@@ -287,9 +296,12 @@ static usec_t deadline_after(usec_t now, int64_t timeout_ms) {
 }
 
 void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, int64_t timeout_ms, usec_t now) {
-        (void)h;
+        if (hold->deadline != QZ_USEC_INFINITY && hold->deadline <= h->min_deadline)
+                h->min_stale = true; /* it may have been the earliest */
         hold->timeout_ms = timeout_ms;
         hold->deadline = deadline_after(now, timeout_ms);
+        if (hold->deadline < h->min_deadline)
+                h->min_deadline = hold->deadline;
 }
 
 void qz_holds_release_all(qz_holds *h, const char *why, usec_t now) {
@@ -562,10 +574,14 @@ void qz_holds_thawed_externally(qz_holds *h, qz_fs *fs, usec_t now) {
 }
 
 usec_t qz_holds_next_deadline(qz_holds *h) {
-        usec_t next = QZ_USEC_INFINITY;
-        for (qzd_hold *hold = h->first; hold; hold = hold->next)
-                if (hold->deadline < next)
-                        next = hold->deadline;
+        if (h->min_stale) {
+                h->min_deadline = QZ_USEC_INFINITY;
+                for (qzd_hold *hold = h->first; hold; hold = hold->next)
+                        if (hold->deadline < h->min_deadline)
+                                h->min_deadline = hold->deadline;
+                h->min_stale = false;
+        }
+        usec_t next = h->min_deadline;
         for (qz_fs *fs = h->fs_list; fs; fs = fs->next)
                 if (fs->state == QZ_FS_FROZEN && fs->ceiling_at < next)
                         next = fs->ceiling_at;

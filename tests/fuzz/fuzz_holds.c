@@ -277,6 +277,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         if (fs->state == QZ_FS_FROZEN && fs->refs == 0)
                                 abort(); /* frozen without a reference and no thaw started */
                 }
+                /* The kept earliest deadline is the one a walk of everything finds. */
+                usec_t earliest = QZ_USEC_INFINITY;
+                for (qzd_hold *x = qz_holds_first(h); x; x = x->next)
+                        if (x->deadline < earliest)
+                                earliest = x->deadline;
+                for (qz_fs *fs = qz_holds_first_fs(h); fs; fs = fs->next)
+                        if (fs->state == QZ_FS_FROZEN && fs->ceiling_at < earliest)
+                                earliest = fs->ceiling_at;
+                if (qz_holds_next_deadline(h) != earliest)
+                        abort();
         }
         /* quiesced stops: everything is released and every ioctl returns. */
         for (int o = 0; o < N_OWNERS; o++)
