@@ -45,7 +45,7 @@ typedef struct qz_daemon {
         int64_t max_frozen_ms;
         unsigned max_conns_per_uid; /* 0: no limit; root is never limited */
         unsigned max_holds_per_uid;
-        uint64_t caps_kept; /* capabilities left after start */
+        uint64_t caps_kept;   /* capabilities left after start */
         usec_t next_deadline; /* the earliest deadline or ceiling, as the timer was last armed */
         bool shutting_down;
         usec_t shutdown_started;
@@ -65,8 +65,8 @@ struct qz_conn {
         qz_wire_reader rd;
         char *out;
         size_t out_len, out_cap;
-        bool busy;    /* a group freeze is in progress for it */
-        bool closing; /* close once the output is flushed */
+        bool busy;        /* a group freeze is in progress for it */
+        bool closing;     /* close once the output is flushed */
         bool dispatching; /* inside qz_request_dispatch: replies must not resume */
         qz_op *op;
         qz_conn *prev, *next;
@@ -75,7 +75,9 @@ struct qz_conn {
 /* server.c */
 int qz_server_listen(qz_daemon *d);
 void qz_conn_reply(qz_conn *c, json_object *reply); /* takes the reference */
-void qz_conn_resume(qz_conn *c);                    /* a pending request finished */
+/* A reply already serialized (one JSON object, NUL-terminated on the wire). */
+void qz_conn_reply_text(qz_conn *c, const char *text);
+void qz_conn_resume(qz_conn *c); /* a pending request finished */
 void qz_server_close_all(qz_daemon *d);
 
 /* server.c: connections of uid now open */

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/printbuf.h>
+
 #include "daemon.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -528,48 +530,95 @@ static void add_info(qz_daemon *d, json_object *p) {
         json_object_object_add(p, "max_frozen_ms", json_object_new_int64(d->max_frozen_ms));
 }
 
+/* Status is written out as it is built, one hold's object at a time: a
+ * listing of many holds never stands as one json-c tree in the (locked)
+ * heap. The text is the same JSON a tree would give. */
+typedef struct status_text {
+        struct printbuf *pb;
+        bool failed;
+} status_text;
+
+static void put_raw(status_text *t, const char *s, size_t len) {
+        if (!t->failed && printbuf_memappend(t->pb, s, (int)len) < 0)
+                t->failed = true;
+}
+
+static void put_str(status_text *t, const char *s) {
+        put_raw(t, s, strlen(s));
+}
+
+/* o's text (o is consumed); open: without its closing brace, so that more
+ * members can follow. o must have members. */
+static void put_json(status_text *t, json_object *o, bool open) {
+        const char *text = qz_json_text(o);
+        size_t len = strlen(text);
+        if (open && (len < 2 || text[len - 1] != '}' || json_object_object_length(o) == 0))
+                abort(); /* not an object with members: a bug here */
+        put_raw(t, text, open ? len - 1 : len);
+        json_object_put(o);
+}
+
+static json_object *status_hold_json(const qzd_hold *h, usec_t now) {
+        json_object *ho = json_object_new_object();
+        json_object_object_add(ho, "id", json_object_new_uint64(h->id));
+        json_object_object_add(ho, "detached", json_object_new_boolean(h->detached));
+        json_object_object_add(ho, "pid", json_object_new_int(h->pid));
+        json_object_object_add(ho, "uid", json_object_new_int64(h->uid));
+        json_object_object_add(ho, "age_ms", json_object_new_int64((int64_t)((now - h->created) / 1000)));
+        json_object_object_add(ho, "remaining_ms", json_object_new_int64(ms_until(h->deadline, now)));
+        return ho;
+}
+
+static json_object *status_fs_json(const qz_fs *fs, usec_t now) {
+        bool active = fs->state != QZ_FS_THAWED;
+        json_object *o = fs_ref_json(fs, NULL);
+        json_object_object_add(o, "state", json_object_new_string(qz_fs_state_name(fs->state)));
+        int64_t frozen_ms = active ? (int64_t)((now - fs->freeze_start) / 1000) : fs->last_stall_ms;
+        if (fs->state == QZ_FS_FREEZING)
+                frozen_ms = 0;
+        json_object_object_add(o, "frozen_ms", json_object_new_int64(frozen_ms));
+        json_object_object_add(o, "last_stall_ms", json_object_new_int64(fs->last_stall_ms));
+        json_object_object_add(
+                o, "ceiling_ms",
+                json_object_new_int64(fs->state == QZ_FS_FROZEN ? ms_until(fs->ceiling_at, now) : -1));
+        return o;
+}
+
 static void do_status(qz_conn *c) {
         qz_daemon *d = c->d;
         usec_t now = qz_now();
-        json_object *p = json_object_new_object();
-        add_info(d, p);
-        json_object *fsa = json_object_new_array();
+        status_text t = {.pb = printbuf_new()};
+        if (!t.pb) {
+                reply_error(c, ENOMEM, NULL, "out of memory for the Status reply");
+                return;
+        }
+        json_object *info = json_object_new_object();
+        add_info(d, info);
+        put_str(&t, "{\"parameters\":");
+        put_json(&t, info, true);
+        put_str(&t, ",\"filesystems\":[");
+        bool first_fs = true;
         for (qz_fs *fs = qz_holds_first_fs(d->holds); fs; fs = fs->next) {
-                bool active = fs->state != QZ_FS_THAWED;
-                if (!active && fs->refs == 0 && fs->freeze_start == 0)
+                if (fs->state == QZ_FS_THAWED && fs->refs == 0 && fs->freeze_start == 0)
                         continue; /* named in a refused request, never frozen */
-                json_object *o = fs_ref_json(fs, NULL);
-                json_object_object_add(o, "state", json_object_new_string(qz_fs_state_name(fs->state)));
-                int64_t frozen_ms = active ? (int64_t)((now - fs->freeze_start) / 1000) : fs->last_stall_ms;
-                if (fs->state == QZ_FS_FREEZING)
-                        frozen_ms = 0;
-                json_object_object_add(o, "frozen_ms", json_object_new_int64(frozen_ms));
-                json_object_object_add(o, "last_stall_ms", json_object_new_int64(fs->last_stall_ms));
-                json_object_object_add(o, "ceiling_ms",
-                                       json_object_new_int64(fs->state == QZ_FS_FROZEN
-                                                                     ? ms_until(fs->ceiling_at, now)
-                                                                     : -1));
-                json_object *ha = json_object_new_array();
+                if (!first_fs)
+                        put_str(&t, ",");
+                first_fs = false;
+                put_json(&t, status_fs_json(fs, now), true);
+                put_str(&t, ",\"holds\":[");
+                bool first_hold = true;
                 for (qzd_hold *h = qz_holds_first(d->holds); h; h = h->next)
                         for (size_t i = 0; i < h->n_fs; i++) {
                                 if (h->fs[i] != fs)
                                         continue;
-                                json_object *ho = json_object_new_object();
-                                json_object_object_add(ho, "id", json_object_new_uint64(h->id));
-                                json_object_object_add(ho, "detached", json_object_new_boolean(h->detached));
-                                json_object_object_add(ho, "pid", json_object_new_int(h->pid));
-                                json_object_object_add(ho, "uid", json_object_new_int64(h->uid));
-                                json_object_object_add(
-                                        ho, "age_ms",
-                                        json_object_new_int64((int64_t)((now - h->created) / 1000)));
-                                json_object_object_add(ho, "remaining_ms",
-                                                       json_object_new_int64(ms_until(h->deadline, now)));
-                                json_object_array_add(ha, ho);
+                                if (!first_hold)
+                                        put_str(&t, ",");
+                                first_hold = false;
+                                put_json(&t, status_hold_json(h, now), false);
                         }
-                json_object_object_add(o, "holds", ha);
-                json_object_array_add(fsa, o);
+                put_str(&t, "]}");
         }
-        json_object_object_add(p, "filesystems", fsa);
+        put_str(&t, "],\"counters\":");
         json_object *ctr = json_object_new_object();
         json_object_object_add(ctr, "fifreeze",
                                json_object_new_uint64(qz_freezer_fifreeze_calls(d->freezer)));
@@ -577,8 +626,13 @@ static void do_status(qz_conn *c) {
         json_object_object_add(ctr, "holds_granted", json_object_new_uint64(d->holds_granted));
         json_object_object_add(ctr, "holds_active", json_object_new_uint64(qz_holds_count(d->holds)));
         json_object_object_add(ctr, "connections", json_object_new_uint64(d->n_conns));
-        json_object_object_add(p, "counters", ctr);
-        reply_ok(c, p);
+        put_json(&t, ctr, false);
+        put_str(&t, "}}");
+        if (t.failed)
+                reply_error(c, ENOMEM, NULL, "out of memory for the Status reply");
+        else
+                qz_conn_reply_text(c, t.pb->buf);
+        printbuf_free(t.pb);
 }
 
 static void do_get_info(qz_conn *c) {

@@ -68,13 +68,11 @@ static bool conn_flush(qz_conn *c) {
         return true;
 }
 
-void qz_conn_reply(qz_conn *c, json_object *reply) {
-        const char *text = qz_json_text(reply);
+void qz_conn_reply_text(qz_conn *c, const char *text) {
         size_t len = strlen(text) + 1, sent = 0;
-        if (c->out_len == 0) { /* the usual case: straight from the serialized text, no copy */
+        if (c->out_len == 0) { /* the usual case: straight from the text, no copy */
                 ssize_t n = send(c->fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                        json_object_put(reply);
                         c->closing = true;
                         return;
                 }
@@ -85,7 +83,6 @@ void qz_conn_reply(qz_conn *c, json_object *reply) {
                         size_t cap = (c->out_len + len - sent) * 2;
                         char *b = realloc(c->out, cap);
                         if (!b) {
-                                json_object_put(reply);
                                 c->closing = true;
                                 return;
                         }
@@ -95,9 +92,13 @@ void qz_conn_reply(qz_conn *c, json_object *reply) {
                 memcpy(c->out + c->out_len, text + sent, len - sent);
                 c->out_len += len - sent;
         }
-        json_object_put(reply);
         if (!conn_flush(c))
                 c->closing = true;
+}
+
+void qz_conn_reply(qz_conn *c, json_object *reply) {
+        qz_conn_reply_text(c, qz_json_text(reply));
+        json_object_put(reply);
 }
 
 static bool peer_allowed(qz_daemon *d, int fd, const struct ucred *cred) {
