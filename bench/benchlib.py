@@ -206,6 +206,7 @@ class Daemon:
     def __init__(self, bench, exe, sock, log, args=(), cpus=None):
         """cpus: a set of CPUs to start it on (its guard and threads inherit it); None: unpinned."""
         self.sock = Path(sock)
+        self.log_path = Path(log)
         self.logf = open(log, "wb")
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
         self.proc = subprocess.Popen([str(exe), "--socket", str(sock)] + list(args), stdin=subprocess.DEVNULL,
@@ -368,6 +369,8 @@ class Bench:
     """One run: owns its temp dir and everything in it, and cleans it up."""
 
     def __init__(self, keep_results_in=None):
+        """keep_results_in: a directory that gets each quiesced's log at cleanup."""
+        self.keep = Path(keep_results_in) if keep_results_in else None
         TMP_BASE.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=TMP_BASE))
         os.chmod(self.tmp, 0o755)
@@ -444,9 +447,12 @@ class Bench:
                     q.stop()
                 except Exception as e:
                     problems.append(f"qemu-ga: {e}")
-            for d in self.daemons:
+            for i, d in enumerate(self.daemons):
                 try:
                     d.stop()
+                    if self.keep:
+                        self.keep.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(d.log_path, self.keep / f"quiesced-{i}.log")
                 except Exception as e:
                     problems.append(f"quiesced: {e}")
             self.thaw_all()

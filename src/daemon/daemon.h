@@ -86,6 +86,5 @@ size_t qz_server_conns_of(qz_daemon *d, uid_t uid);
 /* requests.c */
 void qz_request_dispatch(qz_conn *c, const char *text); /* one message, NUL excluded */
 extern const qz_holds_ops qz_daemon_holds_ops;
-void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, const char *detail, usec_t start,
-                           usec_t end);
+void qz_daemon_freeze_done(void *ud, qz_fs *fs, const qz_freeze_result *r);
 const char *qz_daemon_gone_reason(qz_daemon *d, uint64_t id);

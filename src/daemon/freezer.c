@@ -44,6 +44,8 @@ typedef struct job {
         int err;
         char dm_name[128]; /* a suspended device-mapper device under the filesystem */
         usec_t start, end;
+        usec_t preflush_usec;
+        bool throttled;
         struct job *next;
 } job;
 
@@ -155,7 +157,10 @@ static void *worker(void *arg) {
                 j->start = j->end = qz_now();
         } else if (j->freeze) {
                 /* Pre-flush while writers still run, so the freeze itself is short. */
+                usec_t t0 = qz_now();
                 qz_throttle_bdi *throttled = preflush(j);
+                j->preflush_usec = qz_now() - t0;
+                j->throttled = throttled != NULL;
                 usec_t hard = f->max_frozen_ms < 0
                                       ? UINT64_MAX
                                       : qz_now() + (usec_t)f->max_frozen_ms * 1000 + GUARD_GRACE_USEC;
@@ -210,8 +215,16 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
                 if (rev->joinable)
                         pthread_join(rev->tid, NULL);
                 atomic_fetch_sub(&f->inflight, 1);
-                if (rev->kind != JOB_PREFLUSH)
-                        f->done(f->ud, rev->fs, rev->freeze, rev->err, rev->dm_name, rev->start, rev->end);
+                if (rev->kind != JOB_PREFLUSH) {
+                        qz_freeze_result r = {.freeze = rev->freeze,
+                                              .err = rev->err,
+                                              .detail = rev->dm_name,
+                                              .start = rev->start,
+                                              .end = rev->end,
+                                              .preflush_usec = rev->preflush_usec,
+                                              .throttled = rev->throttled};
+                        f->done(f->ud, rev->fs, &r);
+                }
                 free(rev);
                 rev = n;
         }

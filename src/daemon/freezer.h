@@ -13,10 +13,19 @@
 
 typedef struct qz_freezer qz_freezer;
 
-/* detail: for a freeze refused with EBUSY because a device-mapper device
- * under the filesystem is suspended, that device's name; otherwise "". */
-typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, bool freeze, int err, const char *detail,
-                                   usec_t start, usec_t end);
+/* What a FIFREEZE or FITHAW job came back with. */
+typedef struct qz_freeze_result {
+        bool freeze;
+        int err;
+        /* for a freeze refused with EBUSY because a device-mapper device under
+         * the filesystem is suspended, that device's name; otherwise "" */
+        const char *detail;
+        usec_t start, end;    /* the ioctl itself */
+        usec_t preflush_usec; /* a freeze's syncfs before it */
+        bool throttled;       /* the writers were slowed during it (throttle.h) */
+} qz_freeze_result;
+
+typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, const qz_freeze_result *r);
 
 /* throttle: slow the writers during the pre-flush (throttle.h), not stall
  * them; state_dir: where it notes what it changed (the runtime directory). */

@@ -766,9 +766,12 @@ const char *qz_daemon_gone_reason(qz_daemon *d, uint64_t id) {
         return NULL;
 }
 
-void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, const char *detail, usec_t start,
-                           usec_t end) {
+void qz_daemon_freeze_done(void *ud, qz_fs *fs, const qz_freeze_result *res) {
         qz_daemon *d = ud;
+        bool freeze = res->freeze;
+        int err = res->err;
+        const char *detail = res->detail;
+        usec_t start = res->start, end = res->end;
         if (!freeze) {
                 if (err)
                         log_warning("FITHAW of %s %s (mounted at %s) failed: %s (thawed by someone else?)",
@@ -806,7 +809,8 @@ void qz_daemon_freeze_done(void *ud, qz_fs *fs, bool freeze, int err, const char
         if (err == ENOTTY)
                 err = EOPNOTSUPP;
         if (!err)
-                log_info("froze %s %s (mounted at %s) in %" PRIu64 " ms", fs->fstype, fs->id, fs->mountpoint,
-                         (end - start) / 1000);
+                log_info("froze %s %s (mounted at %s) in %" PRIu64 " ms, after a %" PRIu64 " ms pre-flush%s",
+                         fs->fstype, fs->id, fs->mountpoint, (end - start) / 1000, res->preflush_usec / 1000,
+                         res->throttled ? " (writers throttled)" : "");
         qz_holds_freeze_done(d->holds, fs, err, msg, start, end);
 }
