@@ -4,6 +4,7 @@ max_bytes just above what it has dirty; afterwards, and if quiesced dies in
 between, the administrator's settings are exactly what they were."""
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -71,6 +72,8 @@ def test_settings_restored_after_freeze(h, big_ext4):
     name = d.name
     qd.wait_for(lambda: f"bdi {name} throttled for the pre-flush" in qd.log_text(), timeout=5,
                 what=f"the debug line saying bdi {name} was throttled")
+    assert re.search(r"froze ext4 \S+ \(mounted at [^)]+\) in \d+ ms, after a \d+ ms pre-flush "
+                     r"\(writers throttled\)", qd.log_text()), "the freeze's log line does not give its pre-flush"
     assert knobs(d) == before
 
 
@@ -128,6 +131,8 @@ def test_no_throttle_leaves_bdi_alone(h, big_ext4):
     assert h.quiesce("thaw", "--hold", hold, daemon=qd).returncode == 0
     assert set(seen) <= {"0"}, "strict_limit was changed with --no-throttle"
     assert "throttled for the pre-flush" not in qd.log_text()
+    assert re.search(r"after a \d+ ms pre-flush$", qd.log_text(), re.M), "the freeze's log line lost its pre-flush"
+    assert "(writers throttled)" not in qd.log_text()
 
 
 def test_next_quiesced_restores_when_daemon_and_guard_die(h, big_ext4):
