@@ -21,6 +21,7 @@
 #define QZ_GONE_RING 256
 #define QZ_DEFAULT_MAX_CONNS_PER_UID 64
 #define QZ_DEFAULT_MAX_HOLDS_PER_UID 64
+#define QZ_DEFAULT_PROBE_INTERVAL_MS 100
 
 typedef struct qz_conn qz_conn;
 
@@ -43,6 +44,7 @@ typedef struct qz_daemon {
         bool have_group;
         gid_t group;
         int64_t max_frozen_ms;
+        int64_t probe_interval_ms;  /* a frozen filesystem's probe period (proof.h), -1 none */
         unsigned max_conns_per_uid; /* 0: no limit; root is never limited */
         unsigned max_holds_per_uid;
         uint64_t caps_kept;   /* capabilities left after start */
@@ -69,6 +71,8 @@ struct qz_conn {
         bool closing;     /* close once the output is flushed */
         bool dispatching; /* inside qz_request_dispatch: replies must not resume */
         qz_op *op;
+        struct qz_confirm *confirm;      /* a request waiting for probes (confirm.h) */
+        void (*confirm_free)(void *arg); /* frees its argument if the connection goes first */
         qz_conn *prev, *next;
 };
 

@@ -1,9 +1,11 @@
-/* freezer.c - worker threads for the ioctls (see freezer.h). A freeze
- * flushes with syncfs() first, its bdi throttled (throttle.h), so FIFREEZE
- * has little left to write and the writers are slowed rather than stalled;
- * it arms the guard before the ioctl (so no freeze can outlive the daemon),
- * and disarms it if the ioctl failed; a thaw disarms after FITHAW. A
- * pre-flush job is the first half alone, for the later members of a group.
+/* freezer.c - the kernel calls, in threads (see freezer.h). A freeze's
+ * keeper flushes with syncfs() first, its bdi throttled (throttle.h), so
+ * FIFREEZE has little left to write and the writers are slowed rather than
+ * stalled; it arms the guard before the ioctl (so no freeze can outlive the
+ * daemon) and disarms it if the ioctl failed. Then it stays with the freeze:
+ * a probe at every interval and whenever the loop asks (proof.h), and at the
+ * end FITHAW and the guard disarmed. A pre-flush job is the syncfs alone,
+ * for the later members of a group.
  */
 #include "freezer.h"
 
@@ -11,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockstat.h"
 #include "guard.h"
 #include "log.h"
 #include "throttle.h"
@@ -29,25 +33,47 @@
 #define WORKER_STACK (128 * 1024)
 #define GUARD_GRACE_USEC (5 * 1000000ULL) /* the daemon's own ceiling fires first */
 
-typedef enum { JOB_FREEZE, JOB_THAW, JOB_PREFLUSH } job_kind;
+typedef enum {
+        JOB_KEEPER,   /* a freeze, from FIFREEZE to FITHAW */
+        JOB_PREFLUSH, /* a group member's early syncfs */
+        JOB_NO_KEEPER /* a thaw asked of a filesystem without a keeper: answered at once */
+} job_kind;
 
 typedef struct job {
         qz_freezer *f;
-        qz_fs *fs;
-        int fd; /* a pre-flush owns its own (a dup) */
+        qz_fs *fs; /* NULL once abandoned: its reports are dropped */
+        int fd;    /* its own descriptor (a dup): fs may close its own before we are done */
         dev_t devno;
         job_kind kind;
-        bool freeze;
-        bool joinable; /* the loop joins its thread when it is done */
+        bool joinable; /* the loop joins its thread when its last report is in */
         pthread_t tid;
         char fstype[32];
-        int err;
-        char dm_name[128]; /* a suspended device-mapper device under the filesystem */
-        usec_t start, end;
-        usec_t preflush_usec;
-        bool throttled;
-        struct job *next;
+        /* the keeper's commands, from the loop */
+        int wake_fd; /* eventfd */
+        atomic_bool want_thaw, abandon;
+        atomic_uint asked; /* probes asked for; the keeper answers the count it saw */
+        /* the keeper's own state */
+        usec_t hard_deadline; /* the guard's */
+        usec_t probe_until;   /* no probe FIFREEZE after the ceiling: the thaw is due */
+        qz_blockstat stat;
+        bool ours, armed;
+        uint64_t base; /* the counter when the freeze was last known in place */
+        qz_verdict last_verdict;
+        /* what it knows, for status */
+        atomic_ullong v_probes, v_last_at, v_sectors;
+        atomic_bool v_have;
+        atomic_int v_err; /* the last probe's FIFREEZE errno, 0 it froze, -1 none issued */
 } job;
+
+/* One result for the loop. */
+typedef struct report {
+        job *j;
+        bool last; /* the job's thread returns after it */
+        qz_freeze_result r;
+        char dm_name[128];
+        char device[96];
+        struct report *next;
+} report;
 
 struct qz_freezer {
         sd_event_source *src;
@@ -55,12 +81,13 @@ struct qz_freezer {
         int guard_sock;
         qz_throttle *throttle;
         int64_t max_frozen_ms;
+        int64_t probe_interval_ms;
         qz_freezer_done_fn done;
         void *ud;
         pthread_mutex_t lock;
-        job *finished; /* LIFO of completed jobs, reversed on drain */
+        report *finished; /* LIFO of reports, reversed on drain */
         atomic_uint inflight;
-        atomic_ullong fifreeze_calls, fithaw_calls;
+        atomic_ullong fifreeze_calls, fithaw_calls, probe_calls;
 };
 
 usec_t qz_now(void) {
@@ -69,12 +96,25 @@ usec_t qz_now(void) {
         return (usec_t)ts.tv_sec * 1000000 + (usec_t)ts.tv_nsec / 1000;
 }
 
-/* Hands a done job to the event loop (from any thread). */
-static void job_finished(job *j) {
-        qz_freezer *f = j->f;
+static report *report_new(job *j, qz_report_kind kind) {
+        report *r = calloc(1, sizeof(*r));
+        if (!r)
+                abort(); /* tiny allocation under mlockall; nothing sane to do */
+        r->j = j;
+        r->r.kind = kind;
+        r->r.freeze = kind == QZ_REPORT_FROZEN;
+        r->r.detail = r->dm_name;
+        r->r.device = r->device;
+        snprintf(r->device, sizeof(r->device), "%s", j->stat.name);
+        return r;
+}
+
+/* Hands a report to the event loop (from any thread). */
+static void report_send(report *r) {
+        qz_freezer *f = r->j->f;
         pthread_mutex_lock(&f->lock);
-        j->next = f->finished;
-        f->finished = j;
+        r->next = f->finished;
+        f->finished = r;
         pthread_mutex_unlock(&f->lock);
         uint64_t one = 1;
         if (write(f->efd, &one, sizeof(one)) < 0)
@@ -138,56 +178,204 @@ static qz_throttle_bdi *preflush(job *j) {
         return b;
 }
 
-static void *worker(void *arg) {
+static void view_update(job *j, const qz_probe *p, usec_t at) {
+        atomic_fetch_add(&j->v_probes, 1);
+        atomic_store(&j->v_last_at, at);
+        atomic_store(&j->v_have, p->have_sectors);
+        atomic_store(&j->v_err, p->ioctl ? p->err : -1);
+        if (p->have_sectors)
+                atomic_store(&j->v_sectors, p->sectors);
+}
+
+/* One probe (proof.h): a FIFREEZE that should answer EBUSY, then the write
+ * counter. The FIFREEZE is only issued while the freeze in place is ours,
+ * or when the loop asked (a request wants to know); never past the ceiling.
+ * When it may freeze a filesystem the guard does not cover, the guard is
+ * armed first, as for any freeze. */
+static qz_verdict probe(job *j, bool asked, qz_probe *p, usec_t *at) {
+        qz_freezer *f = j->f;
+        int unused = 0;
+        memset(p, 0, sizeof(*p));
+        bool may_freeze = qz_now() < j->probe_until && (j->ours || asked);
+        bool armed_now = false;
+        if (may_freeze && !j->armed) {
+                if (qz_guard_arm(f->guard_sock, j->devno, j->fd, j->hard_deadline) < 0)
+                        may_freeze = false; /* no guard, no freeze */
+                else
+                        armed_now = j->armed = true;
+        }
+        if (may_freeze) {
+                p->ioctl = true;
+                atomic_fetch_add(&f->probe_calls, 1);
+                p->err = ioctl(j->fd, FIFREEZE, &unused) < 0 ? errno : 0;
+                if (armed_now && p->err != 0) {
+                        (void)qz_guard_disarm(f->guard_sock, j->devno);
+                        j->armed = false;
+                }
+        }
+        p->have_sectors = qz_blockstat_read(&j->stat, &p->sectors) == 0;
+        *at = qz_now();
+        qz_verdict v = qz_proof_judge(j->ours, j->base, p);
+        j->ours = qz_proof_ours_after(j->ours, v);
+        if (!j->ours && j->armed) {
+                /* Another process's freeze: the guard must not thaw it if we die. */
+                (void)qz_guard_disarm(f->guard_sock, j->devno);
+                j->armed = false;
+        }
+        if (p->have_sectors)
+                j->base = p->sectors;
+        view_update(j, p, *at);
+        return v;
+}
+
+static void fill_probe(report *r, const job *j, const qz_probe *p, qz_verdict v, usec_t at) {
+        r->r.probe = *p;
+        r->r.verdict = v;
+        r->r.probe_at = at;
+        r->r.ours = j->ours;
+        r->r.have_sectors = p->have_sectors;
+}
+
+/* While frozen: probe at every interval and when asked, report what the
+ * loop asked for and every breach, until told to thaw (or to go). */
+static void keep(job *j) {
+        qz_freezer *f = j->f;
+        unsigned answered = 0;
+        int interval = f->probe_interval_ms > 0 ? (int)f->probe_interval_ms : -1;
+        for (;;) {
+                if (atomic_load(&j->asked) == answered && !atomic_load(&j->want_thaw) &&
+                    !atomic_load(&j->abandon)) {
+                        struct pollfd pfd = {.fd = j->wake_fd, .events = POLLIN};
+                        (void)poll(&pfd, 1, interval);
+                }
+                uint64_t v;
+                while (read(j->wake_fd, &v, sizeof(v)) > 0)
+                        ;
+                if (atomic_load(&j->abandon) || atomic_load(&j->want_thaw))
+                        return;
+                unsigned asked = atomic_load(&j->asked);
+                qz_probe p;
+                usec_t at;
+                qz_verdict verdict = probe(j, asked != answered, &p, &at);
+                bool news = asked != answered || qz_verdict_is_breach(verdict) ||
+                            (verdict == QZ_VERDICT_UNKNOWN && j->last_verdict != QZ_VERDICT_UNKNOWN);
+                answered = asked;
+                j->last_verdict = verdict;
+                if (news) {
+                        report *r = report_new(j, QZ_REPORT_PROBE);
+                        fill_probe(r, j, &p, verdict, at);
+                        r->r.probe_seq = asked;
+                        report_send(r);
+                }
+        }
+}
+
+/* The end of a freeze: a last probe, then FITHAW if the freeze in place is
+ * ours (another process's is left to it), the guard disarmed. */
+static void thaw(job *j) {
+        qz_freezer *f = j->f;
+        int unused = 0;
+        report *r = report_new(j, QZ_REPORT_THAWED);
+        if (!atomic_load(&j->abandon)) {
+                qz_probe p;
+                usec_t at;
+                qz_verdict verdict = probe(j, false, &p, &at);
+                fill_probe(r, j, &p, verdict, at);
+                if (j->ours) {
+                        r->r.thaw_ioctl = true;
+                        r->r.start = qz_now();
+                        atomic_fetch_add(&f->fithaw_calls, 1);
+                        r->r.err = ioctl(j->fd, FITHAW, &unused) < 0 ? errno : 0;
+                        r->r.end = qz_now();
+                } else {
+                        r->r.start = r->r.end = qz_now();
+                }
+                if (j->armed)
+                        (void)qz_guard_disarm(f->guard_sock, j->devno);
+                j->armed = false;
+        }
+        r->last = true;
+        report_send(r);
+}
+
+static void *keeper_main(void *arg) {
         job *j = arg;
         qz_freezer *f = j->f;
         int unused = 0; /* FIFREEZE/FITHAW are declared _IOWR(int); the kernel ignores it */
-        if (j->kind == JOB_PREFLUSH) {
-                qz_throttle_end(f->throttle, preflush(j));
-                close(j->fd);
-                j->fd = -1;
-                job_finished(j); /* only for the join: nothing to tell the state machine */
-                return NULL;
-        }
-        if (j->freeze && dm_suspended(major(j->devno), minor(j->devno), j->dm_name, sizeof(j->dm_name), 0)) {
+        report *r = report_new(j, QZ_REPORT_FROZEN);
+        if (dm_suspended(major(j->devno), minor(j->devno), r->dm_name, sizeof(r->dm_name), 0)) {
                 /* device-mapper holds this freeze (dmsetup suspend): our syncfs
                  * would block until the resume, and the freeze is not ours to
                  * take or release. Touch nothing, answer EBUSY. */
-                j->err = EBUSY;
-                j->start = j->end = qz_now();
-        } else if (j->freeze) {
-                /* Pre-flush while writers still run, so the freeze itself is short. */
-                usec_t t0 = qz_now();
-                qz_throttle_bdi *throttled = preflush(j);
-                j->preflush_usec = qz_now() - t0;
-                j->throttled = throttled != NULL;
-                usec_t hard = f->max_frozen_ms < 0
-                                      ? UINT64_MAX
-                                      : qz_now() + (usec_t)f->max_frozen_ms * 1000 + GUARD_GRACE_USEC;
-                int r = qz_guard_arm(f->guard_sock, j->devno, j->fd, hard);
-                if (r < 0) {
-                        j->err = ENOLINK; /* no guard, no freeze */
-                        j->start = j->end = qz_now();
-                } else {
-                        j->start = qz_now();
-                        atomic_fetch_add(&f->fifreeze_calls, 1);
-                        r = ioctl(j->fd, FIFREEZE, &unused);
-                        j->err = r < 0 ? errno : 0;
-                        j->end = qz_now();
-                        if (r < 0)
-                                (void)qz_guard_disarm(f->guard_sock, j->devno);
-                }
-                qz_throttle_end(f->throttle, throttled);
-        } else {
-                j->start = qz_now();
-                atomic_fetch_add(&f->fithaw_calls, 1);
-                int r = ioctl(j->fd, FITHAW, &unused);
-                j->err = r < 0 ? errno : 0;
-                j->end = qz_now();
-                (void)qz_guard_disarm(f->guard_sock, j->devno);
+                r->r.err = EBUSY;
+                r->r.start = r->r.end = qz_now();
+                r->last = true;
+                report_send(r);
+                return NULL;
         }
-        job_finished(j);
+        /* The counter's files first: read right after FIFREEZE, nothing in between. */
+        if (qz_blockstat_open(&j->stat, j->fd, j->fstype, j->devno) == 0)
+                snprintf(r->device, sizeof(r->device), "%s", j->stat.name);
+        /* Pre-flush while writers still run, so the freeze itself is short. */
+        usec_t t0 = qz_now();
+        qz_throttle_bdi *throttled = preflush(j);
+        r->r.preflush_usec = qz_now() - t0;
+        r->r.throttled = throttled != NULL;
+        usec_t now = qz_now();
+        j->hard_deadline =
+                f->max_frozen_ms < 0 ? UINT64_MAX : now + (usec_t)f->max_frozen_ms * 1000 + GUARD_GRACE_USEC;
+        j->probe_until = f->max_frozen_ms < 0 ? UINT64_MAX : now + (usec_t)f->max_frozen_ms * 1000;
+        int g = qz_guard_arm(f->guard_sock, j->devno, j->fd, j->hard_deadline);
+        if (g < 0) {
+                r->r.err = ENOLINK; /* no guard, no freeze */
+                r->r.start = r->r.end = qz_now();
+        } else {
+                r->r.start = qz_now();
+                atomic_fetch_add(&f->fifreeze_calls, 1);
+                int e = ioctl(j->fd, FIFREEZE, &unused);
+                r->r.err = e < 0 ? errno : 0;
+                r->r.end = qz_now();
+                if (e == 0) {
+                        uint64_t s;
+                        r->r.have_sectors = qz_blockstat_read(&j->stat, &s) == 0;
+                        r->r.sectors_base = j->base = r->r.have_sectors ? s : 0;
+                        j->ours = j->armed = true;
+                        r->r.ours = true;
+                        atomic_store(&j->v_last_at, r->r.end);
+                        atomic_store(&j->v_err, -1);
+                        atomic_store(&j->v_have, r->r.have_sectors);
+                        atomic_store(&j->v_sectors, j->base);
+                } else {
+                        (void)qz_guard_disarm(f->guard_sock, j->devno);
+                }
+        }
+        qz_throttle_end(f->throttle, throttled);
+        bool frozen = r->r.err == 0;
+        r->last = !frozen;
+        report_send(r);
+        if (!frozen)
+                return NULL;
+        keep(j);
+        thaw(j);
         return NULL;
+}
+
+static void *preflush_main(void *arg) {
+        job *j = arg;
+        qz_throttle_end(j->f->throttle, preflush(j));
+        report *r = report_new(j, QZ_REPORT_FROZEN);
+        r->last = true; /* only for the join: nothing to tell the state machine */
+        report_send(r);
+        return NULL;
+}
+
+static void job_free(job *j) {
+        qz_blockstat_close(&j->stat);
+        if (j->fd >= 0)
+                close(j->fd);
+        if (j->wake_fd >= 0)
+                close(j->wake_fd);
+        free(j);
 }
 
 static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -198,33 +386,34 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
         if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 log_error("freezer: eventfd read: %s", strerror(errno));
         pthread_mutex_lock(&f->lock);
-        job *list = f->finished;
+        report *list = f->finished;
         f->finished = NULL;
         pthread_mutex_unlock(&f->lock);
-        job *rev = NULL;
+        report *rev = NULL;
         while (list) {
-                job *n = list->next;
+                report *n = list->next;
                 list->next = rev;
                 rev = list;
                 list = n;
         }
         while (rev) {
-                job *n = rev->next;
-                /* The thread has nothing left but to return: join it, so no
-                 * worker outlives the count (and quiesced's exit) by a moment. */
-                if (rev->joinable)
-                        pthread_join(rev->tid, NULL);
-                atomic_fetch_sub(&f->inflight, 1);
-                if (rev->kind != JOB_PREFLUSH) {
-                        qz_freeze_result r = {.freeze = rev->freeze,
-                                              .err = rev->err,
-                                              .detail = rev->dm_name,
-                                              .start = rev->start,
-                                              .end = rev->end,
-                                              .preflush_usec = rev->preflush_usec,
-                                              .throttled = rev->throttled};
-                        f->done(f->ud, rev->fs, &r);
+                report *n = rev->next;
+                job *j = rev->j;
+                if (rev->last) {
+                        /* The thread has nothing left but to return: join it, so no
+                         * worker outlives the count (and quiesced's exit) by a moment. */
+                        if (j->joinable)
+                                pthread_join(j->tid, NULL);
+                        atomic_fetch_sub(&f->inflight, 1);
                 }
+                qz_fs *fs = j->fs;
+                bool deliver = fs && j->kind != JOB_PREFLUSH && (fs->keeper == j || j->kind == JOB_NO_KEEPER);
+                if (deliver && rev->last && fs->keeper == j)
+                        fs->keeper = NULL; /* before the state machine may start the next freeze */
+                if (deliver)
+                        f->done(f->ud, fs, &rev->r);
+                if (rev->last)
+                        job_free(j);
                 free(rev);
                 rev = n;
         }
@@ -232,7 +421,8 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
 }
 
 qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
-                           const char *state_dir, qz_freezer_done_fn done, void *ud) {
+                           const char *state_dir, int64_t probe_interval_ms, qz_freezer_done_fn done,
+                           void *ud) {
         qz_freezer *f = calloc(1, sizeof(*f));
         if (!f)
                 return NULL;
@@ -240,6 +430,7 @@ qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, b
         f->guard_sock = guard_sock;
         f->throttle = qz_throttle_new(guard_sock, throttle, state_dir);
         f->max_frozen_ms = max_frozen_ms;
+        f->probe_interval_ms = probe_interval_ms;
         f->done = done;
         f->ud = ud;
         f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -263,15 +454,16 @@ void qz_freezer_free(qz_freezer *f) {
         free(f);
 }
 
-/* Starts j's thread, joinable: the loop joins it when j comes back (it is
- * called from the loop, so j->tid is set before the loop can see j done). */
-static int spawn(job *j) {
+/* Starts j's thread, joinable: the loop joins it when its last report comes
+ * back (it is called from the loop, so j->tid is set before the loop can see
+ * that report). */
+static int spawn(job *j, void *(*fn)(void *)) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, WORKER_STACK);
         atomic_fetch_add(&j->f->inflight, 1);
         j->joinable = true;
-        int r = pthread_create(&j->tid, &attr, worker, j);
+        int r = pthread_create(&j->tid, &attr, fn, j);
         pthread_attr_destroy(&attr);
         if (r != 0)
                 j->joinable = false;
@@ -284,11 +476,18 @@ static job *job_new(qz_freezer *f, qz_fs *fs, job_kind kind) {
                 return NULL;
         j->f = f;
         j->fs = fs;
-        j->fd = fs->ioctl_fd;
         j->devno = fs->devno;
         j->kind = kind;
-        j->freeze = kind != JOB_THAW;
+        j->wake_fd = -1;
+        j->last_verdict = QZ_VERDICT_HELD;
+        for (size_t i = 0; i < QZ_BLOCKSTAT_MAX_DEVS; i++)
+                j->stat.fds[i] = -1;
         snprintf(j->fstype, sizeof(j->fstype), "%s", fs->fstype ? fs->fstype : "");
+        j->fd = kind == JOB_NO_KEEPER ? -1 : fcntl(fs->ioctl_fd, F_DUPFD_CLOEXEC, 3);
+        if (kind != JOB_NO_KEEPER && j->fd < 0) {
+                free(j);
+                return NULL;
+        }
         return j;
 }
 
@@ -296,35 +495,95 @@ int qz_freezer_preflush(qz_freezer *f, qz_fs *fs) {
         job *j = job_new(f, fs, JOB_PREFLUSH);
         if (!j)
                 return -ENOMEM;
-        j->fd = fcntl(fs->ioctl_fd, F_DUPFD_CLOEXEC, 3); /* fs may close its own before we are done */
-        if (j->fd < 0) {
-                int e = errno;
-                free(j);
-                return -e;
-        }
-        int r = spawn(j);
+        int r = spawn(j, preflush_main);
         if (r != 0) {
                 atomic_fetch_sub(&f->inflight, 1);
-                close(j->fd);
-                free(j);
+                job_free(j);
                 return -r;
         }
         return 0;
 }
 
+/* A report that no thread sends: for a job that could not start. */
+static void report_now(job *j, qz_report_kind kind, int err) {
+        atomic_fetch_add(&j->f->inflight, 1);
+        report *r = report_new(j, kind);
+        r->r.err = err;
+        r->r.start = r->r.end = qz_now();
+        r->last = true;
+        report_send(r);
+}
+
+static void wake(job *j) {
+        uint64_t one = 1;
+        if (write(j->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                log_error("freezer: cannot wake the keeper of %s: %s", j->fs ? j->fs->mountpoint : "?",
+                          strerror(errno));
+}
+
 int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze) {
-        job *j = job_new(f, fs, freeze ? JOB_FREEZE : JOB_THAW);
+        if (!freeze) {
+                job *k = fs->keeper;
+                if (!k) {
+                        /* Nothing holds it (cannot happen while it is frozen): say so
+                         * through the loop like any result, never re-entrantly. */
+                        job *j = job_new(f, fs, JOB_NO_KEEPER);
+                        if (!j)
+                                return -ENOMEM;
+                        report_now(j, QZ_REPORT_THAWED, ENOENT);
+                        return 0;
+                }
+                atomic_store(&k->want_thaw, true);
+                wake(k);
+                return 0;
+        }
+        job *j = job_new(f, fs, JOB_KEEPER);
         if (!j)
                 return -ENOMEM;
-        int r = spawn(j);
+        j->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        fs->keeper = j;
+        int r = j->wake_fd < 0 ? errno : spawn(j, keeper_main);
         if (r != 0) {
                 /* No thread: complete with the error through the loop like any job,
                  * so the state machine never sees a re-entrant completion. */
-                j->err = r;
-                j->start = j->end = qz_now();
-                job_finished(j);
+                if (j->joinable == false && j->wake_fd >= 0)
+                        atomic_fetch_sub(&f->inflight, 1); /* spawn counted it */
+                report_now(j, QZ_REPORT_FROZEN, r);
         }
         return 0;
+}
+
+int qz_freezer_probe(qz_freezer *f, qz_fs *fs) {
+        (void)f;
+        job *k = fs->keeper;
+        if (!k)
+                return -ENOENT;
+        unsigned seq = atomic_fetch_add(&k->asked, 1) + 1;
+        wake(k);
+        return (int)(seq & 0x7fffffff);
+}
+
+void qz_freezer_abandon(qz_freezer *f, qz_fs *fs) {
+        (void)f;
+        job *k = fs->keeper;
+        if (!k)
+                return;
+        k->fs = NULL; /* its reports are dropped from now on */
+        fs->keeper = NULL;
+        atomic_store(&k->abandon, true);
+        wake(k);
+}
+
+bool qz_freezer_view(const qz_fs *fs, qz_keeper_view *ret) {
+        job *k = fs->keeper;
+        if (!k)
+                return false;
+        ret->probes = atomic_load(&k->v_probes);
+        ret->last_probe_at = atomic_load(&k->v_last_at);
+        ret->have_sectors = atomic_load(&k->v_have);
+        ret->sectors = atomic_load(&k->v_sectors);
+        ret->last_err = atomic_load(&k->v_err);
+        return true;
 }
 
 unsigned qz_freezer_inflight(qz_freezer *f) {
@@ -337,4 +596,8 @@ uint64_t qz_freezer_fifreeze_calls(qz_freezer *f) {
 
 uint64_t qz_freezer_fithaw_calls(qz_freezer *f) {
         return atomic_load(&f->fithaw_calls);
+}
+
+uint64_t qz_freezer_probe_calls(qz_freezer *f) {
+        return atomic_load(&f->probe_calls);
 }

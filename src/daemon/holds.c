@@ -137,7 +137,7 @@ void qz_holds_prune(qz_holds *h, size_t keep) {
         for (qz_fs **p = &h->fs_list; *p;) {
                 qz_fs *fs = *p;
                 bool unused = fs->state == QZ_FS_THAWED && fs->refs == 0 && fs->n_waiters == 0 &&
-                              !in_live_op(h, fs);
+                              fs->pins == 0 && !in_live_op(h, fs);
                 if (unused && ++idle > keep) {
                         *p = fs->next;
                         fs_free(fs);
@@ -153,7 +153,8 @@ void qz_holds_prune(qz_holds *h, size_t keep) {
  * in progress that will reach it later: the daemon may close its descriptor
  * (which would otherwise keep the filesystem from being unmounted). */
 void qz_holds_fs_maybe_idle(qz_holds *h, qz_fs *fs) {
-        if (fs->refs == 0 && fs->state == QZ_FS_THAWED && fs->n_waiters == 0 && !in_live_op(h, fs))
+        if (fs->refs == 0 && fs->state == QZ_FS_THAWED && fs->n_waiters == 0 && fs->pins == 0 &&
+            !in_live_op(h, fs))
                 h->ops->fs_idle(h->ud, fs);
 }
 
@@ -252,6 +253,8 @@ bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, const char *why
                 return thaws;
         }
         free(hold->paths[i]);
+        uint64_t below = i ? hold->broken_mask & ((UINT64_C(1) << i) - 1) : 0;
+        hold->broken_mask = below | ((hold->broken_mask >> (i + 1)) << i);
         memmove(hold->fs + i, hold->fs + i + 1, (hold->n_fs - i - 1) * sizeof(*hold->fs));
         memmove(hold->paths + i, hold->paths + i + 1, (hold->n_fs - i - 1) * sizeof(*hold->paths));
         hold->n_fs--;
@@ -401,6 +404,20 @@ static bool op_advance(qz_holds *h, qz_op *op, usec_t now) {
                         waiter_add(fs, op);
                         return false;
                 }
+                if (fs->foreign) {
+                        /* quiesce's freeze was lifted and another process froze it
+                         * again: that freeze is not ours to count on. */
+                        char msg[320];
+                        snprintf(msg, sizeof(msg),
+                                 "%s %s (mounted at %s) is frozen by another process: quiesce's freeze was "
+                                 "lifted and the filesystem frozen again by someone else; leaving that "
+                                 "freeze alone",
+                                 fs->fstype, fs->id, fs->mountpoint);
+                        op->waiting = false;
+                        fs_unref(h, fs);
+                        op_fail(h, op, fs, EBUSY, msg);
+                        return true;
+                }
                 op->waiting = false;
                 op->next++;
         }
@@ -511,6 +528,7 @@ void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec
                 return;
         }
         fs->state = QZ_FS_FROZEN;
+        fs->foreign = false;
         fs->frozen_at = end;
         fs->freeze_ms = (int64_t)((end - start) / 1000);
         fs->ceiling_at = h->max_frozen_ms < 0 ? QZ_USEC_INFINITY : start + (usec_t)h->max_frozen_ms * 1000;
@@ -531,6 +549,7 @@ void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec
 void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end) {
         (void)err; /* the daemon logs it; the filesystem is thawed either way */
         fs->state = QZ_FS_THAWED;
+        fs->foreign = false;
         fs->thawed_at = end;
         fs->ceiling_at = QZ_USEC_INFINITY;
         fs->last_stall_ms = (int64_t)((end - fs->freeze_start) / 1000);
@@ -571,6 +590,28 @@ void qz_holds_thawed_externally(qz_holds *h, qz_fs *fs, usec_t now) {
         fs->state = QZ_FS_THAWED; /* so releasing the references starts no FITHAW */
         fs_strip(h, fs, "force-thawed by the guard", now);
         qz_holds_thaw_done(h, fs, 0, now);
+}
+
+void qz_holds_breach(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
+        for (qzd_hold *hold = h->first; hold; hold = hold->next)
+                for (size_t i = 0; i < hold->n_fs; i++) {
+                        if (hold->fs[i] != fs)
+                                continue;
+                        if (!hold->broken_mask) {
+                                hold->broken_at = now;
+                                snprintf(hold->breach, sizeof(hold->breach), "%s", why);
+                        }
+                        hold->broken_mask |= UINT64_C(1) << i;
+                }
+}
+
+bool qz_hold_broken(const qzd_hold *hold, const qz_fs *fs) {
+        if (!fs)
+                return hold->broken_mask != 0;
+        for (size_t i = 0; i < hold->n_fs; i++)
+                if (hold->fs[i] == fs)
+                        return (hold->broken_mask >> i) & 1;
+        return false;
 }
 
 usec_t qz_holds_next_deadline(qz_holds *h) {

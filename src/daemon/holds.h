@@ -26,6 +26,21 @@ const char *qz_fs_state_name(qz_fs_state s);
 typedef struct qz_op qz_op;
 typedef struct qzd_hold qzd_hold;
 
+/* What quiesced knows of whether a freeze cycle held (proof.h): the write
+ * counter, the last probe, the breaches found. */
+typedef struct qz_fs_proof {
+        char device[96];       /* the block device(s) counted, "" none */
+        bool have_sectors;     /* the counter could be read */
+        uint64_t sectors_base; /* right after FIFREEZE */
+        uint64_t sectors_last; /* at the last probe */
+        usec_t last_probe_at;  /* 0: no probe yet */
+        char last_answer[16];  /* the last probe's FIFREEZE answer: "EBUSY", "froze it" */
+        bool held;             /* no breach in this cycle so far */
+        unsigned breaches;     /* found in this cycle */
+        usec_t breach_at;      /* when the last one was found */
+        char breach[448];      /* its sentence */
+} qz_fs_proof;
+
 typedef struct qz_fs {
         dev_t devno;
         char id[32]; /* "major:minor" */
@@ -44,6 +59,11 @@ typedef struct qz_fs {
         char last_gone[160];   /* why the last hold on it went away, for EINVAL messages */
         qz_op **waiters;       /* ops waiting for the freeze in progress */
         size_t n_waiters;
+        unsigned pins;     /* requests waiting for a probe that name it: not forgotten meanwhile */
+        bool foreign;      /* the freeze in place is another process's (proof.h): never thawed by us */
+        void *keeper;      /* the freezer's keeper thread while it is frozen (freezer.c) */
+        qz_fs_proof proof; /* of the present (or last) freeze cycle */
+        void *confirms;    /* requests waiting for its next probe (confirm.c) */
         void *userdata;
         struct qz_fs *next; /* registry list */
 } qz_fs;
@@ -60,6 +80,10 @@ struct qzd_hold {
         size_t n_fs;
         qz_fs **fs;   /* in freeze order */
         char **paths; /* the request's path for each, may be NULL entries */
+        /* A breach of a freeze under it (proof.h): its promise is broken. */
+        uint64_t broken_mask; /* bit i: fs[i]'s freeze did not hold since this hold began */
+        usec_t broken_at;
+        char breach[448]; /* the first breach's sentence */
         qzd_hold *prev, *next;
 };
 
@@ -130,6 +154,11 @@ void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec
 void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end);
 /* The guard thawed fs behind our back (its hard deadline passed). */
 void qz_holds_thawed_externally(qz_holds *h, qz_fs *fs, usec_t now);
+/* A probe found fs's freeze broken (why: the sentence): every hold on it is
+ * marked broken. The freeze stays (quiesced's again, or another's). */
+void qz_holds_breach(qz_holds *h, qz_fs *fs, const char *why, usec_t now);
+/* True when hold's freeze of fs (or of any of its filesystems, fs NULL) broke. */
+bool qz_hold_broken(const qzd_hold *hold, const qz_fs *fs);
 
 qzd_hold *qz_holds_find(qz_holds *h, uint64_t id);
 qzd_hold *qz_holds_first(qz_holds *h);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "confirm.h"
 #include "daemon.h"
 #include "guard.h"
 #include "log.h"
@@ -46,6 +47,9 @@ static void usage(FILE *out) {
               "                           is not limited\n"
               "     --no-throttle         flush before a freeze without slowing the writers\n"
               "                           (no bdi strict_limit/max_bytes during the pre-flush)\n"
+              "     --probe-interval DURATION\n"
+              "                           check every frozen filesystem's freeze this often\n"
+              "                           (default 100ms; 'none': only when a request asks)\n"
               " -l, --log-level LEVEL     err, warning, notice, info (default) or debug\n"
               " -h, --help                display this help\n"
               " -V, --version             display version\n"
@@ -121,8 +125,11 @@ static int on_guard(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 qz_fs *fs = qz_holds_find_fs(d->holds, key);
                 log_error("the guard thawed %s at its hard deadline: quiesced did not thaw it in time",
                           fs ? fs->mountpoint : "a filesystem");
-                if (fs && fs->state == QZ_FS_FROZEN)
+                if (fs && fs->state == QZ_FS_FROZEN) {
+                        qz_freezer_abandon(d->freezer, fs);
                         qz_holds_thawed_externally(d->holds, fs, qz_now());
+                        qz_confirm_settle(d, fs);
+                }
         }
         if (r < 0) {
                 /* Without the guard nothing protects a freeze from our death: stop
@@ -163,12 +170,14 @@ int main(int argc, char **argv) {
                 {"max-connections-per-uid", required_argument, NULL, 'C'},
                 {"max-holds-per-uid", required_argument, NULL, 'H'},
                 {"no-throttle", no_argument, NULL, 'T'},
+                {"probe-interval", required_argument, NULL, 'P'},
                 {NULL, 0, NULL, 0},
         };
         qz_daemon d = {.next_deadline = QZ_USEC_INFINITY,
                        .guard_sock = -1,
                        .listen_fd = -1,
                        .max_frozen_ms = 60000,
+                       .probe_interval_ms = QZ_DEFAULT_PROBE_INTERVAL_MS,
                        .max_conns_per_uid = QZ_DEFAULT_MAX_CONNS_PER_UID,
                        .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID};
         const char *socket_path = getenv(QZ_SOCKET_ENV) ? getenv(QZ_SOCKET_ENV) : QZ_DEFAULT_SOCKET;
@@ -215,6 +224,17 @@ int main(int argc, char **argv) {
                 }
                 case 'T':
                         throttle = false;
+                        break;
+                case 'P':
+                        if (qz_parse_duration(optarg, &d.probe_interval_ms) < 0 || d.probe_interval_ms == 0 ||
+                            d.probe_interval_ms > 60000) {
+                                fprintf(stderr,
+                                        "quiesced: invalid --probe-interval '%s' (e.g. 50ms, 100ms, 1s; at "
+                                        "most "
+                                        "1m; or none)\n",
+                                        optarg);
+                                return 2;
+                        }
                         break;
                 case 'l':
                         level = qz_log_level_from_string(optarg);
@@ -297,7 +317,7 @@ int main(int argc, char **argv) {
         }
         d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen_ms, QZ_MAX_HOLDS);
         d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, throttle, d.runtime_dir,
-                                   qz_daemon_freeze_done, &d);
+                                   d.probe_interval_ms, qz_daemon_freeze_done, &d);
         if (!d.holds || !d.freezer)
                 goto out;
 
@@ -341,9 +361,10 @@ int main(int argc, char **argv) {
                 if (!(d.caps_kept & QZ_CAP(CAP_SYS_ADMIN)))
                         log_warning("no CAP_SYS_ADMIN: every FIFREEZE will fail with EPERM");
         }
-        char ceiling[32];
-        log_info("quiesced %s ready (pid %d, max-frozen %s)", QZ_VERSION_STRING, (int)getpid(),
-                 qz_format_duration(d.max_frozen_ms, ceiling, sizeof(ceiling)));
+        char ceiling[32], probe[32];
+        log_info("quiesced %s ready (pid %d, max-frozen %s, probe interval %s)", QZ_VERSION_STRING,
+                 (int)getpid(), qz_format_duration(d.max_frozen_ms, ceiling, sizeof(ceiling)),
+                 qz_format_duration(d.probe_interval_ms, probe, sizeof(probe)));
         sd_notifyf(0, "READY=1\nSTATUS=Ready; max-frozen %s\nMAINPID=%d", ceiling, (int)getpid());
 
         r = sd_event_loop(d.event);

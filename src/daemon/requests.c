@@ -16,6 +16,7 @@
 
 #include <json-c/printbuf.h>
 
+#include "confirm.h"
 #include "daemon.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -63,6 +64,47 @@ static int64_t ms_until(usec_t deadline, usec_t now) {
         return deadline > now ? (int64_t)((deadline - now + 999) / 1000) : 0;
 }
 
+/* The proof of fs's present (or last) freeze cycle (DESIGN.md, "Proof of a
+ * freeze"): the last probe, the sectors written since FIFREEZE, breaches. */
+static json_object *proof_json(const qz_fs *fs) {
+        const qz_fs_proof *p = &fs->proof;
+        usec_t at = p->last_probe_at;
+        const char *answer = p->last_answer;
+        char buf[16];
+        bool have = p->have_sectors;
+        uint64_t sectors = p->sectors_last;
+        qz_keeper_view v;
+        if (fs->keeper && qz_freezer_view(fs, &v) && v.last_probe_at > at) {
+                /* a probe that found nothing to report */
+                at = v.last_probe_at;
+                have = v.have_sectors;
+                sectors = v.sectors;
+                qz_probe pr = {.ioctl = v.last_err >= 0, .err = v.last_err};
+                answer = qz_probe_answer(&pr, buf, sizeof(buf));
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "held", json_object_new_boolean(p->held));
+        json_object_object_add(o, "freeze_owner",
+                               json_object_new_string(fs->foreign ? "another process" : "quiesce"));
+        json_object_object_add(o, "device", p->device[0] ? json_object_new_string(p->device) : NULL);
+        json_object_object_add(
+                o, "sectors_written",
+                have && p->have_sectors ? json_object_new_int64((int64_t)(sectors - p->sectors_base)) : NULL);
+        bool probed = at > fs->freeze_start && answer && answer[0];
+        json_object_object_add(o, "probe", probed ? json_object_new_string(answer) : NULL);
+        json_object_object_add(
+                o, "probe_ms",
+                json_object_new_int64(probed ? (int64_t)((at - fs->freeze_start) / 1000) : -1));
+        json_object_object_add(o, "breaches", json_object_new_int64(p->breaches));
+        if (p->breaches) {
+                json_object_object_add(o, "breach", json_object_new_string(p->breach));
+                json_object_object_add(
+                        o, "breach_ms",
+                        json_object_new_int64((int64_t)((p->breach_at - fs->freeze_start) / 1000)));
+        }
+        return o;
+}
+
 static json_object *fs_ref_json(const qz_fs *fs, const char *path) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_string(fs->id));
@@ -73,6 +115,8 @@ static json_object *fs_ref_json(const qz_fs *fs, const char *path) {
                 json_object_object_add(o, "path", json_object_new_string(path));
         if (fs->freeze_ms >= 0)
                 json_object_object_add(o, "stall_ms", json_object_new_int64(fs->freeze_ms));
+        if (fs->freeze_start)
+                json_object_object_add(o, "proof", proof_json(fs));
         return o;
 }
 
@@ -81,9 +125,16 @@ static json_object *hold_json(const qzd_hold *hold, usec_t now) {
         json_object_object_add(o, "id", json_object_new_uint64(hold->id));
         json_object_object_add(o, "detached", json_object_new_boolean(hold->detached));
         json_object_object_add(o, "remaining_ms", json_object_new_int64(ms_until(hold->deadline, now)));
+        json_object_object_add(o, "broken", json_object_new_boolean(qz_hold_broken(hold, NULL)));
+        if (qz_hold_broken(hold, NULL))
+                json_object_object_add(o, "breach", json_object_new_string(hold->breach));
         json_object *a = json_object_new_array();
-        for (size_t i = 0; i < hold->n_fs; i++)
-                json_object_array_add(a, fs_ref_json(hold->fs[i], hold->paths[i]));
+        for (size_t i = 0; i < hold->n_fs; i++) {
+                json_object *f = fs_ref_json(hold->fs[i], hold->paths[i]);
+                json_object_object_add(f, "held",
+                                       json_object_new_boolean(!qz_hold_broken(hold, hold->fs[i])));
+                json_object_array_add(a, f);
+        }
         json_object_object_add(o, "filesystems", a);
         return o;
 }
@@ -257,6 +308,67 @@ static void order_targets(qz_daemon *d, target *t, size_t n) {
                 }
 }
 
+/* The connection's request is answered: take the next (or, inside
+ * dispatch, let the dispatcher do so). c may be gone after it. */
+static void conn_done(qz_conn *c) {
+        if (c->dispatching)
+                c->busy = false;
+        else
+                qz_conn_resume(c);
+}
+
+/* A Freeze whose filesystems are resolved, checked and ordered. */
+typedef struct freeze_go {
+        qz_conn *c;
+        qz_fs **fs;
+        char **paths;
+        size_t n;
+        bool detached;
+        int64_t timeout_ms;
+} freeze_go;
+
+static void freeze_go_free(void *arg) {
+        freeze_go *g = arg;
+        for (size_t i = 0; i < g->n; i++)
+                free(g->paths[i]);
+        free(g->paths);
+        free(g->fs);
+        free(g);
+}
+
+/* After the probes: hand the group to holds.c. */
+static void freeze_begin(qz_daemon *d, void *arg) {
+        freeze_go *g = arg;
+        qz_conn *c = g->c;
+        qz_fs **fs = g->fs;
+        char **paths = g->paths;
+        size_t m = g->n;
+        c->confirm = NULL;
+        int err = 0;
+        char msg[512];
+        qz_op *op = qz_holds_begin(d->holds, c, c->cred.uid, c->cred.pid, g->detached, g->timeout_ms, fs,
+                                   paths, m, c, qz_now(), &err, msg, sizeof(msg));
+        free(g); /* the op (or op_done) has taken fs and paths, unless err */
+        if (op) {
+                c->op = op;
+                return;
+        }
+        if (!err)
+                return; /* op_done answered and went on with the connection */
+        for (size_t i = 0; i < m; i++)
+                qz_holds_fs_maybe_idle(d->holds, fs[i]); /* closes its descriptor unless still wanted */
+        /* holds.c names the filesystem(s) and the reason; add the request's path. */
+        char first[768];
+        snprintf(first, sizeof(first), "%s: %s %s (mounted at %s): ", paths[0], fs[0]->fstype, fs[0]->id,
+                 fs[0]->mountpoint);
+        qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, paths[0], "%s%s",
+                                       err == EDEADLK ? (const char *)"" : first, msg));
+        for (size_t i = 0; i < m; i++)
+                free(paths[i]);
+        free(fs), free(paths);
+        conn_done(c);
+}
+
 static void do_freeze(qz_conn *c, const qz_request *req) {
         qz_daemon *d = c->d;
         int64_t timeout_ms = req->timeout_ms;
@@ -347,30 +459,16 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
         }
         targets_free(t, m);
 
-        int err = 0;
-        char msg[512];
+        /* A filesystem frozen already is confirmed by a probe first: a hold
+         * is granted only on a freeze that is in place at that moment. */
+        freeze_go *g = calloc(1, sizeof(*g));
+        if (!g)
+                abort(); /* tiny allocation under mlockall; nothing sane to do */
+        *g = (freeze_go){
+                .c = c, .fs = fs, .paths = paths, .n = m, .detached = detached, .timeout_ms = timeout_ms};
         c->busy = true;
-        qz_op *op = qz_holds_begin(d->holds, c, c->cred.uid, c->cred.pid, detached, timeout_ms, fs, paths, m,
-                                   c, qz_now(), &err, msg, sizeof(msg));
-        if (op) {
-                c->op = op;
-                return;
-        }
-        if (err) {
-                c->busy = false;
-                for (size_t i = 0; i < m; i++)
-                        qz_holds_fs_maybe_idle(d->holds,
-                                               fs[i]); /* closes its descriptor unless still wanted */
-                /* holds.c names the filesystem(s) and the reason; add the request's path. */
-                char first[768];
-                snprintf(first, sizeof(first), "%s: %s %s (mounted at %s): ", paths[0], fs[0]->fstype,
-                         fs[0]->id, fs[0]->mountpoint);
-                qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, paths[0], "%s%s",
-                                               err == EDEADLK ? (const char *)"" : first, msg));
-                for (size_t i = 0; i < m; i++)
-                        free(paths[i]);
-                free(fs), free(paths);
-        }
+        c->confirm_free = freeze_go_free;
+        c->confirm = qz_confirm_start(d, fs, m, freeze_begin, g);
 }
 
 /* ---- Thaw and ResetTimeout --------------------------------------------------- */
@@ -427,60 +525,199 @@ static json_object *released_json(const qzd_hold *hold, const qz_fs *fs, const c
                                   usec_t now) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "hold", json_object_new_uint64(hold->id));
-        json_object_object_add(o, "filesystem", fs_ref_json(fs, path));
+        json_object *f = fs_ref_json(fs, path);
+        json_object_object_add(f, "held", json_object_new_boolean(!qz_hold_broken(hold, fs)));
+        json_object_object_add(o, "filesystem", f);
         json_object_object_add(o, "thawed", json_object_new_boolean(thaws));
         json_object_object_add(o, "frozen_ms",
                                json_object_new_int64((int64_t)((now - fs->freeze_start) / 1000)));
         return o;
 }
 
-static void do_thaw(qz_conn *c, const qz_request *req) {
-        qz_daemon *d = c->d;
+/* A Thaw or ResetTimeout, its holds and filesystems found, waiting for the
+ * probes that say whether each freeze held until now. */
+typedef struct hold_go {
+        qz_conn *c;
+        bool by_hold;
+        uint64_t ids[QZ_MAX_TARGETS]; /* by hold: ids[0]; ResetTimeout by paths: each hold once */
+        size_t n_ids;
+        dev_t devnos[QZ_MAX_TARGETS]; /* Thaw by paths: the filesystems named, in order */
+        char *paths[QZ_MAX_TARGETS];
+        size_t n;
+        int64_t timeout_ms;
+} hold_go;
+
+static void hold_go_free(void *arg) {
+        hold_go *g = arg;
+        for (size_t i = 0; i < g->n; i++)
+                free(g->paths[i]);
+        free(g);
+}
+
+static hold_go *hold_go_new(qz_conn *c) {
+        hold_go *g = calloc(1, sizeof(*g));
+        if (!g)
+                abort(); /* tiny allocation under mlockall; nothing sane to do */
+        g->c = c;
+        return g;
+}
+
+/* Waits for a probe of every filesystem of the holds (fs: their filesystems), then fn. */
+static void confirm_then(qz_conn *c, qz_fs *const *fs, size_t n, qz_confirm_fn fn, hold_go *g) {
+        c->busy = true;
+        c->confirm_free = hold_go_free;
+        c->confirm = qz_confirm_start(c->d, fs, n, fn, g);
+}
+
+/* The answer to a Thaw or ResetTimeout: parameters p, or, when a freeze did
+ * not hold, an error with errno ESTALE carrying p's members as well
+ * (QZ_EBROKEN in quiesce.h: the release or re-arm took place). */
+static void reply_held_or_broken(qz_conn *c, json_object *p, const qzd_hold *broken, const char *done) {
+        if (!broken) {
+                reply_ok(c, p);
+                return;
+        }
+        json_object *e = qz_json_error("io.quiesce.FreezeBroken", ESTALE, NULL,
+                                       "hold %" PRIu64 ": the freeze did not hold throughout: %s; %s",
+                                       broken->id, broken->breach, done);
+        json_object *ep = NULL;
+        json_object_object_get_ex(e, "parameters", &ep);
+        json_object_object_foreach(p, k, v) json_object_object_add(ep, k, json_object_get(v));
+        json_object_put(p);
+        qz_conn_reply(c, e);
+}
+
+static void gone_reply(qz_conn *c, uint64_t id) {
+        const char *why = qz_daemon_gone_reason(c->d, id);
+        qz_conn_reply(c, qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold %" PRIu64 " is gone: %s", id,
+                                       why ? why : "no such hold (never granted, or long gone)"));
+}
+
+static void thaw_go(qz_daemon *d, void *arg) {
+        hold_go *g = arg;
+        qz_conn *c = g->c;
+        c->confirm = NULL;
         usec_t now = qz_now();
-        bool given;
         json_object *released = json_object_new_array();
-        qzd_hold *hold = hold_by_id(c, req, &given);
-        if (given) {
+        bool broken = false;
+        qzd_hold copy = {0}; /* what the message needs of the broken hold, which the release frees */
+        if (g->by_hold) {
+                qzd_hold *hold = qz_holds_find(d->holds, g->ids[0]);
                 if (!hold) {
                         json_object_put(released);
-                        return;
+                        gone_reply(c, g->ids[0]); /* it went (deadline, ceiling) while probed */
+                        goto out;
                 }
                 for (size_t i = 0; i < hold->n_fs; i++) {
                         qz_fs *fs = hold->fs[i];
                         bool thaws = fs->refs == 1 && fs->state == QZ_FS_FROZEN;
                         json_object_array_add(released, released_json(hold, fs, hold->paths[i], thaws, now));
                 }
+                if (qz_hold_broken(hold, NULL)) {
+                        copy.id = hold->id;
+                        snprintf(copy.breach, sizeof(copy.breach), "%s", hold->breach);
+                        broken = true;
+                }
                 qz_holds_release(d->holds, hold, "released: thawed by request", now);
         } else {
-                target t[QZ_MAX_TARGETS];
-                qzd_hold *holds[QZ_MAX_TARGETS];
-                size_t n = 0;
-                if (resolve_targets(c, req, false, t, &n) < 0) {
-                        json_object_put(released);
-                        return;
+                for (size_t i = 0; i < g->n; i++) {
+                        qz_fs *fs = qz_holds_find_fs(d->holds, g->devnos[i]);
+                        qzd_hold *h = fs ? qz_holds_find_for(d->holds, fs, c, c->cred.uid) : NULL;
+                        if (!h) {
+                                if (json_object_array_length(released) > 0)
+                                        continue; /* the same filesystem named twice */
+                                char suffix[200] = "";
+                                if (fs && fs->last_gone[0])
+                                        snprintf(suffix, sizeof(suffix), " (last: %s)", fs->last_gone);
+                                reply_error(c, EINVAL, g->paths[i], "%s: %s has no quiesce hold of yours%s",
+                                            g->paths[i], fs ? fs->mountpoint : "the filesystem", suffix);
+                                json_object_put(released);
+                                goto out;
+                        }
+                        bool thaws = fs->refs == 1 && fs->state == QZ_FS_FROZEN;
+                        json_object_array_add(released, released_json(h, fs, g->paths[i], thaws, now));
+                        if (qz_hold_broken(h, fs) && !broken) {
+                                copy.id = h->id;
+                                snprintf(copy.breach, sizeof(copy.breach), "%s", h->breach);
+                                broken = true;
+                        }
+                        qz_holds_release_fs(d->holds, h, fs, "released: thawed by request", now);
                 }
-                if (holds_for_targets(c, t, n, holds) < 0) {
-                        targets_free(t, n);
-                        json_object_put(released);
-                        return;
-                }
-                for (size_t i = 0; i < n; i++) {
-                        qzd_hold *h = qz_holds_find_for(d->holds, t[i].fs, c, c->cred.uid);
-                        if (!h)
-                                continue; /* the same filesystem named twice, and its hold already gone */
-                        bool thaws = t[i].fs->refs == 1 && t[i].fs->state == QZ_FS_FROZEN;
-                        json_object_array_add(released, released_json(h, t[i].fs, t[i].path, thaws, now));
-                        qz_holds_release_fs(d->holds, h, t[i].fs, "released: thawed by request", now);
-                }
-                targets_free(t, n);
         }
         json_object *p = json_object_new_object();
         json_object_object_add(p, "released", released);
-        reply_ok(c, p);
+        reply_held_or_broken(c, p, broken ? &copy : NULL, "the hold was released");
+out:
+        hold_go_free(g);
+        conn_done(c);
+}
+
+static void do_thaw(qz_conn *c, const qz_request *req) {
+        bool given;
+        hold_go *g = hold_go_new(c);
+        qzd_hold *hold = hold_by_id(c, req, &given);
+        if (given) {
+                if (!hold) {
+                        hold_go_free(g);
+                        return;
+                }
+                g->by_hold = true;
+                g->ids[g->n_ids++] = hold->id;
+                confirm_then(c, hold->fs, hold->n_fs, thaw_go, g);
+                return;
+        }
+        target t[QZ_MAX_TARGETS];
+        qzd_hold *holds[QZ_MAX_TARGETS];
+        size_t n = 0;
+        if (resolve_targets(c, req, false, t, &n) < 0 || holds_for_targets(c, t, n, holds) < 0) {
+                if (n)
+                        targets_free(t, n);
+                hold_go_free(g);
+                return;
+        }
+        qz_fs *fs[QZ_MAX_TARGETS];
+        for (size_t i = 0; i < n; i++) {
+                fs[i] = t[i].fs;
+                g->devnos[i] = t[i].fs->devno;
+                g->paths[i] = t[i].path;
+                t[i].path = NULL;
+        }
+        g->n = n;
+        targets_free(t, n);
+        confirm_then(c, fs, n, thaw_go, g);
+}
+
+static void reset_go(qz_daemon *d, void *arg) {
+        hold_go *g = arg;
+        qz_conn *c = g->c;
+        c->confirm = NULL;
+        usec_t now = qz_now();
+        json_object *a = json_object_new_array();
+        const qzd_hold *broken = NULL;
+        for (size_t i = 0; i < g->n_ids; i++) {
+                qzd_hold *hold = qz_holds_find(d->holds, g->ids[i]);
+                if (!hold) {
+                        json_object_put(a);
+                        gone_reply(c, g->ids[i]); /* it went (deadline, ceiling) while probed */
+                        goto out;
+                }
+        }
+        for (size_t i = 0; i < g->n_ids; i++) {
+                qzd_hold *hold = qz_holds_find(d->holds, g->ids[i]);
+                qz_holds_reset_timeout(d->holds, hold, g->timeout_ms, now);
+                json_object_array_add(a, hold_json(hold, now));
+                if (!broken && qz_hold_broken(hold, NULL))
+                        broken = hold;
+        }
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "holds", a);
+        reply_held_or_broken(c, p, broken, "its deadline was re-armed");
+out:
+        hold_go_free(g);
+        conn_done(c);
 }
 
 static void do_reset_timeout(qz_conn *c, const qz_request *req) {
-        usec_t now = qz_now();
         int64_t timeout_ms = req->timeout_ms;
         bool given;
         qzd_hold *list[QZ_MAX_TARGETS];
@@ -508,18 +745,21 @@ static void do_reset_timeout(qz_conn *c, const qz_request *req) {
                                             list[i]->id);
                                 return;
                         }
-        json_object *a = json_object_new_array();
+        hold_go *g = hold_go_new(c);
+        g->timeout_ms = timeout_ms;
+        qz_fs *fs[QZ_MAX_TARGETS];
+        size_t n_fs = 0;
         for (size_t i = 0; i < n; i++) {
-                qz_holds_reset_timeout(c->d->holds, list[i], timeout_ms, now);
                 bool seen = false;
-                for (size_t j = 0; j < i; j++)
-                        seen |= list[j] == list[i];
-                if (!seen)
-                        json_object_array_add(a, hold_json(list[i], now));
+                for (size_t j = 0; j < g->n_ids; j++)
+                        seen |= g->ids[j] == list[i]->id;
+                if (seen)
+                        continue;
+                g->ids[g->n_ids++] = list[i]->id;
+                for (size_t j = 0; j < list[i]->n_fs && n_fs < QZ_MAX_TARGETS; j++)
+                        fs[n_fs++] = list[i]->fs[j];
         }
-        json_object *p = json_object_new_object();
-        json_object_object_add(p, "holds", a);
-        reply_ok(c, p);
+        confirm_then(c, fs, n_fs, reset_go, g);
 }
 
 /* ---- Status and GetInfo ------------------------------------------------------ */
@@ -528,6 +768,7 @@ static void add_info(qz_daemon *d, json_object *p) {
         json_object_object_add(p, "version", json_object_new_string(QZ_VERSION_STRING));
         json_object_object_add(p, "pid", json_object_new_int(getpid()));
         json_object_object_add(p, "max_frozen_ms", json_object_new_int64(d->max_frozen_ms));
+        json_object_object_add(p, "probe_interval_ms", json_object_new_int64(d->probe_interval_ms));
 }
 
 /* Status is written out as it is built, one hold's object at a time: a
@@ -566,6 +807,9 @@ static json_object *status_hold_json(const qzd_hold *h, usec_t now) {
         json_object_object_add(ho, "uid", json_object_new_int64(h->uid));
         json_object_object_add(ho, "age_ms", json_object_new_int64((int64_t)((now - h->created) / 1000)));
         json_object_object_add(ho, "remaining_ms", json_object_new_int64(ms_until(h->deadline, now)));
+        json_object_object_add(ho, "broken", json_object_new_boolean(qz_hold_broken(h, NULL)));
+        if (qz_hold_broken(h, NULL))
+                json_object_object_add(ho, "breach", json_object_new_string(h->breach));
         return ho;
 }
 
@@ -623,6 +867,7 @@ static void do_status(qz_conn *c) {
         json_object_object_add(ctr, "fifreeze",
                                json_object_new_uint64(qz_freezer_fifreeze_calls(d->freezer)));
         json_object_object_add(ctr, "fithaw", json_object_new_uint64(qz_freezer_fithaw_calls(d->freezer)));
+        json_object_object_add(ctr, "probes", json_object_new_uint64(qz_freezer_probe_calls(d->freezer)));
         json_object_object_add(ctr, "holds_granted", json_object_new_uint64(d->holds_granted));
         json_object_object_add(ctr, "holds_active", json_object_new_uint64(qz_holds_count(d->holds)));
         json_object_object_add(ctr, "connections", json_object_new_uint64(d->n_conns));
@@ -766,19 +1011,86 @@ const char *qz_daemon_gone_reason(qz_daemon *d, uint64_t id) {
         return NULL;
 }
 
+/* "ext4 7:1 (mounted at /srv/data)" */
+static const char *fs_name(const qz_fs *fs, char *buf, size_t size) {
+        snprintf(buf, size, "%s %s (mounted at %s)", fs->fstype, fs->id, fs->mountpoint);
+        return buf;
+}
+
+/* A breach of fs's freeze: recorded on fs and on every hold on it, logged. */
+static void breach(qz_daemon *d, qz_fs *fs, const char *sentence, usec_t at) {
+        qz_fs_proof *p = &fs->proof;
+        p->held = false;
+        p->breaches++;
+        p->breach_at = at;
+        snprintf(p->breach, sizeof(p->breach), "%s", sentence);
+        log_warning("%s", sentence);
+        for (qzd_hold *h = qz_holds_first(d->holds); h; h = h->next)
+                for (size_t i = 0; i < h->n_fs; i++)
+                        if (h->fs[i] == fs)
+                                log_warning("hold %" PRIu64
+                                            " (pid %d) on %s is broken: its freeze did not hold",
+                                            h->id, (int)h->pid, fs->mountpoint);
+        qz_holds_breach(d->holds, fs, sentence, at);
+}
+
+/* What a probe found (proof.h). */
+static void note_probe(qz_daemon *d, qz_fs *fs, const qz_freeze_result *res) {
+        qz_fs_proof *p = &fs->proof;
+        if (!res->probe_at)
+                return;
+        p->last_probe_at = res->probe_at;
+        qz_probe_answer(&res->probe, p->last_answer, sizeof(p->last_answer));
+        if (res->probe.have_sectors)
+                p->sectors_last = res->probe.sectors;
+        fs->foreign = !res->ours;
+        char name[320], sentence[448];
+        if (qz_verdict_is_breach(res->verdict)) {
+                int64_t after_ms = (int64_t)((res->probe_at - fs->freeze_start) / 1000);
+                qz_proof_describe(sentence, sizeof(sentence), fs_name(fs, name, sizeof(name)), res->verdict,
+                                  after_ms, p->device[0] ? p->device : NULL,
+                                  p->have_sectors && res->probe.have_sectors,
+                                  p->sectors_last - p->sectors_base);
+                breach(d, fs, sentence, res->probe_at);
+        } else if (res->verdict == QZ_VERDICT_UNKNOWN) {
+                log_notice("the probe of %s could not tell whether its freeze holds: FIFREEZE answered %s",
+                           fs_name(fs, name, sizeof(name)), p->last_answer);
+        }
+}
+
 void qz_daemon_freeze_done(void *ud, qz_fs *fs, const qz_freeze_result *res) {
         qz_daemon *d = ud;
-        bool freeze = res->freeze;
         int err = res->err;
         const char *detail = res->detail;
         usec_t start = res->start, end = res->end;
-        if (!freeze) {
-                if (err)
-                        log_warning("FITHAW of %s %s (mounted at %s) failed: %s (thawed by someone else?)",
-                                    fs->fstype, fs->id, fs->mountpoint, strerror(err));
+        char name[320];
+        if (res->kind == QZ_REPORT_PROBE) {
+                note_probe(d, fs, res);
+                qz_confirm_answered(d, fs, res->probe_seq);
+                return;
+        }
+        if (res->kind == QZ_REPORT_THAWED) {
+                note_probe(d, fs, res); /* the last probe, before FITHAW */
+                if (res->thaw_ioctl && err == EINVAL) {
+                        char sentence[448];
+                        snprintf(sentence, sizeof(sentence),
+                                 "the freeze of %s was lifted by another process: FITHAW found it thawed "
+                                 "at release, %" PRId64 " ms after it began",
+                                 fs_name(fs, name, sizeof(name)), (int64_t)((end - fs->freeze_start) / 1000));
+                        breach(d, fs, sentence, end);
+                } else if (err) {
+                        log_warning("FITHAW of %s failed: %s", fs_name(fs, name, sizeof(name)),
+                                    strerror(err));
+                } else if (!res->thaw_ioctl) {
+                        log_notice("left the freeze of %s in place at release: it is another process's, "
+                                   "not quiesce's (fsfreeze -u %s releases it)",
+                                   fs_name(fs, name, sizeof(name)), fs->mountpoint);
+                }
                 qz_holds_thaw_done(d->holds, fs, err, end);
-                log_info("thawed %s %s (mounted at %s): writes were blocked for %" PRId64 " ms", fs->fstype,
-                         fs->id, fs->mountpoint, fs->last_stall_ms);
+                log_info("thawed %s %s (mounted at %s): writes were blocked for %" PRId64 " ms%s", fs->fstype,
+                         fs->id, fs->mountpoint, fs->last_stall_ms,
+                         fs->proof.held ? "" : "; its freeze did not hold throughout (see the breach above)");
+                qz_confirm_settle(d, fs);
                 qz_holds_prune(d->holds, 32);
                 return;
         }
@@ -808,9 +1120,15 @@ void qz_daemon_freeze_done(void *ud, qz_fs *fs, const qz_freeze_result *res) {
                          fs->mountpoint, strerror(err));
         if (err == ENOTTY)
                 err = EOPNOTSUPP;
-        if (!err)
+        if (!err) {
                 log_info("froze %s %s (mounted at %s) in %" PRIu64 " ms, after a %" PRIu64 " ms pre-flush%s",
                          fs->fstype, fs->id, fs->mountpoint, (end - start) / 1000, res->preflush_usec / 1000,
                          res->throttled ? " (writers throttled)" : "");
+                fs->proof = (qz_fs_proof){.have_sectors = res->have_sectors,
+                                          .sectors_base = res->sectors_base,
+                                          .sectors_last = res->sectors_base,
+                                          .held = true};
+                snprintf(fs->proof.device, sizeof(fs->proof.device), "%s", res->device ? res->device : "");
+        }
         qz_holds_freeze_done(d->holds, fs, err, msg, start, end);
 }

@@ -13,12 +13,17 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "confirm.h"
 #include "daemon.h"
 #include "jsonutil.h"
 #include "log.h"
 
 static void conn_free(qz_conn *c) {
         qz_daemon *d = c->d;
+        if (c->confirm) {
+                qz_confirm_cancel(d, c->confirm, c->confirm_free);
+                c->confirm = NULL;
+        }
         /* The requester died or hung up: its connection-bound holds go now. */
         qz_holds_drop_owner(d->holds, c, qz_now());
         if (c->prev)
