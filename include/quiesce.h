@@ -9,6 +9,7 @@
 #ifndef QUIESCE_H
 #define QUIESCE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -35,6 +36,10 @@ extern "C" {
  * qz_reset_timeout: re-arm that hold's deadline to *timeout_sec from now.
  *
  * errno: EINVAL   no hold (never taken, thawed, expired or force-thawed)
+ *        ESTALE   (QZ_EBROKEN; qz_thaw, qz_reset_timeout) the freeze did not
+ *                 hold throughout: another process lifted it while the hold
+ *                 lasted (DESIGN.md, "Proof of a freeze"); the thaw or the
+ *                 re-arm was done all the same
  *        EOPNOTSUPP the filesystem cannot be frozen (tmpfs, proc, FUSE ...)
  *        EPERM    the caller is not allowed by quiesced
  *        EBUSY    a tool outside quiesce froze this filesystem
@@ -53,9 +58,27 @@ typedef struct qz_client qz_client;
 
 #define QZ_NO_DEADLINE (-1) /* timeout_ms value: no deadline of the hold's own */
 
+/* The errno of a thaw or re-arm whose freeze did not hold throughout. */
+#define QZ_EBROKEN ESTALE
+
 enum {
         QZ_FREEZE_DETACHED = 1 << 0, /* the hold outlives the connection */
 };
+
+/* Whether a freeze cycle of a filesystem held, as quiesced checked it: a
+ * probe FIFREEZE that answers EBUSY, and the block device's sectors-written
+ * counter, which a frozen filesystem never moves. */
+typedef struct qz_proof {
+        int known;               /* the daemon sent a proof (the filesystem was frozen) */
+        int held;                /* no breach found in this freeze cycle */
+        int foreign;             /* the freeze in place is another process's, not quiesce's */
+        char device[96];         /* the block device(s) counted, "" when there is no counter */
+        int64_t sectors_written; /* since FIFREEZE, -1 unknown */
+        char probe[16];          /* the last probe's answer: "EBUSY", "froze it", "" none yet */
+        int64_t probe_ms;        /* when it was taken, after the freeze began; -1 none */
+        unsigned breaches;       /* found in this cycle */
+        char *breach;            /* the last one, as a sentence; NULL if none */
+} qz_proof;
 
 /* One filesystem (superblock) as the daemon names it. */
 typedef struct qz_fs_ref {
@@ -65,12 +88,16 @@ typedef struct qz_fs_ref {
         char *source;
         char *path;       /* the path as the request named it, or NULL */
         int64_t stall_ms; /* writes blocked by the freeze (FIFREEZE time), -1 unknown */
+        int held;         /* in a hold: its freeze of this filesystem held since the hold began */
+        qz_proof proof;   /* the freeze cycle's proof */
 } qz_fs_ref;
 
 typedef struct qz_hold {
         uint64_t id;
         int detached;
         int64_t remaining_ms; /* until the deadline, QZ_NO_DEADLINE if none */
+        int broken;           /* a freeze under it did not hold (see breach) */
+        char *breach;         /* the first breach, as a sentence; NULL if none */
         size_t n_fs;
         qz_fs_ref *fs;
 } qz_hold;
@@ -82,11 +109,12 @@ typedef struct qz_hold_info {
         uid_t uid;
         int64_t age_ms;
         int64_t remaining_ms; /* QZ_NO_DEADLINE if none */
+        int broken;           /* a freeze under it did not hold */
 } qz_hold_info;
 
 typedef struct qz_fs_status {
         qz_fs_ref fs;
-        char state[16]; /* "freezing", "frozen", "thawing", "thawed" */
+        char state[16];        /* "freezing", "frozen", "thawing", "thawed" */
         int64_t frozen_ms;     /* time frozen so far (or last time frozen) */
         int64_t last_stall_ms; /* -1 unknown */
         int64_t ceiling_ms;    /* until the max-frozen ceiling, -1 none */
@@ -109,11 +137,11 @@ const char *qz_client_error(const qz_client *c);
 
 /* Freeze all paths as one group hold (all-or-nothing). timeout_ms > 0, or
  * QZ_NO_DEADLINE. */
-int qz_client_freeze(qz_client *c, const char *const *paths, size_t n_paths,
-                     int64_t timeout_ms, unsigned flags, qz_hold **ret);
+int qz_client_freeze(qz_client *c, const char *const *paths, size_t n_paths, int64_t timeout_ms,
+                     unsigned flags, qz_hold **ret);
 /* The same with already open descriptors (passed to the daemon). */
-int qz_client_freeze_fds(qz_client *c, const int *fds, size_t n_fds, int64_t timeout_ms,
-                         unsigned flags, qz_hold **ret);
+int qz_client_freeze_fds(qz_client *c, const int *fds, size_t n_fds, int64_t timeout_ms, unsigned flags,
+                         qz_hold **ret);
 /* Release one hold by id (root may release any; others their own). */
 int qz_client_thaw_hold(qz_client *c, uint64_t hold_id);
 /* Release the caller's most recent hold on each path's filesystem (own
@@ -121,9 +149,13 @@ int qz_client_thaw_hold(qz_client *c, uint64_t hold_id);
 int qz_client_thaw_paths(qz_client *c, const char *const *paths, size_t n_paths);
 int qz_client_thaw_fds(qz_client *c, const int *fds, size_t n_fds);
 int qz_client_reset_timeout_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms);
-int qz_client_reset_timeout_paths(qz_client *c, const char *const *paths, size_t n_paths,
-                                  int64_t timeout_ms);
+int qz_client_reset_timeout_paths(qz_client *c, const char *const *paths, size_t n_paths, int64_t timeout_ms);
 int qz_client_reset_timeout_fds(qz_client *c, const int *fds, size_t n_fds, int64_t timeout_ms);
+/* Re-arms hold_id's deadline after quiesced has probed each of its
+ * filesystems (a fresh probe, begun after this call) and returns the hold
+ * with each filesystem's proof in *ret (free with qz_hold_free): 0 when
+ * every freeze held, -QZ_EBROKEN (*ret set too) when one did not. */
+int qz_client_verify_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms, qz_hold **ret);
 int qz_client_status(qz_client *c, qz_status **ret);
 /* The daemon's Status reply parameters as a JSON text (malloc'd). */
 int qz_client_status_json(qz_client *c, char **ret);

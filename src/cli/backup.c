@@ -388,9 +388,8 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
         if (!o->snapshot_name && !o->n_paths)
                 return cli_usage_error(
                         "backup: no snapshot given: --snapshot NAME, or the PATHs to snapshot now");
-        if (o->snapshot_name &&
-            (o->provider || o->name || o->hooks_dir || o->timeout_ms || o->allow_crash || o->no_freeze ||
-             o->lvm_size))
+        if (o->snapshot_name && (o->provider || o->name || o->hooks_dir || o->timeout_ms || o->allow_crash ||
+                                 o->no_freeze || o->lvm_size))
                 return cli_usage_error("backup: the snapshot options need PATHs, not --snapshot");
         if (o->snapshot_name && o->keep)
                 return cli_usage_error("backup: --keep-snapshot: a named snapshot is never deleted");

@@ -15,6 +15,8 @@
 #include "quiesce.h"
 
 #define EXIT_USAGE 2
+#define EXIT_FREEZE_BROKEN 3  /* freeze, thaw, reset-timeout: the freeze did not hold throughout */
+#define EXIT_RUN_BROKEN 123   /* run: the command finished, but the freeze did not hold throughout */
 #define EXIT_RUN_DEADLINE 124 /* run: the freeze ended before the command did */
 #define EXIT_RUN_FAILED 125   /* run: quiesce itself failed */
 #define EXIT_RUN_CANNOT_EXEC 126

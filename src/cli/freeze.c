@@ -65,8 +65,8 @@ int cmd_freeze(struct cli *cli, int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         qz_hold *h;
-        r = qz_client_freeze(c, (const char *const *)paths, n_paths, timeout_ms, detach ? QZ_FREEZE_DETACHED : 0,
-                             &h);
+        r = qz_client_freeze(c, (const char *const *)paths, n_paths, timeout_ms,
+                             detach ? QZ_FREEZE_DETACHED : 0, &h);
         if (r < 0) {
                 cli_client_error(c, r, paths[0]);
                 qz_client_close(c);
@@ -102,6 +102,11 @@ int cmd_freeze(struct cli *cli, int argc, char **argv) {
         switch (watch_wait(&w)) {
         case WATCH_SIGNAL:
                 r = qz_client_thaw_hold(c, h->id);
+                if (r == -QZ_EBROKEN) {
+                        cli_client_error(c, r, label); /* names the breach; the hold is released */
+                        ret = EXIT_FREEZE_BROKEN;
+                        break;
+                }
                 if (r < 0 && r != -EINVAL) {
                         cli_client_error(c, r, label);
                         break;

@@ -71,8 +71,11 @@ int cli_hold_target_command(struct cli *cli, const char *cmd, bool needs_timeout
                 char what[64];
                 snprintf(what, sizeof(what), "hold %" PRIu64, t.hold);
                 cli_client_error(c, r, t.by_hold ? what : t.paths[0]);
-        } else if (json)
+        }
+        /* A freeze that did not hold is still released (or re-armed): its
+         * answer is printed like a success's, and the exit status says it. */
+        if (json && (r >= 0 || r == -QZ_EBROKEN))
                 cli_print_json(qz_client_last_reply(c), NULL);
         qz_client_close(c);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r == -QZ_EBROKEN ? EXIT_FREEZE_BROKEN : r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

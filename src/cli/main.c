@@ -12,7 +12,7 @@ static const struct {
         int (*run)(struct cli *cli, int argc, char **argv);
 } commands[] = {
         {"freeze", cmd_freeze}, {"thaw", cmd_thaw}, {"reset-timeout", cmd_reset_timeout},
-        {"status", cmd_status}, {"run", cmd_run}, {"snapshot", cmd_snapshot},
+        {"status", cmd_status}, {"run", cmd_run},   {"snapshot", cmd_snapshot},
         {"backup", cmd_backup}, {"demo", cmd_demo},
 };
 

@@ -148,7 +148,11 @@ int cmd_run(struct cli *cli, int argc, char **argv) {
         switch (watch_wait(&w)) {
         case WATCH_CHILD:
                 r = qz_client_thaw_hold(c, h->id);
-                if (r == -EINVAL) {
+                if (r == -QZ_EBROKEN) {
+                        cli_error("%s: '%s' finished, but the freeze did not hold throughout: %s", label,
+                                  cmdline, qz_client_error(c));
+                        ret = EXIT_RUN_BROKEN;
+                } else if (r == -EINVAL) {
                         cli_error("%s: the freeze ended before '%s' finished (%s)", label, cmdline,
                                   qz_client_error(c));
                         ret = EXIT_RUN_DEADLINE;

@@ -53,6 +53,28 @@ static const char *human_bytes(int64_t n, char *buf, size_t size) {
         return buf;
 }
 
+/* "  proof      frozen throughout: verified (probe EBUSY at 1.53s, 0 sectors
+ * written on loop1 while frozen)", or what broke it. */
+static void print_proof(const qz_snap_fs *f) {
+        const qz_snap_proof *p = &f->proof;
+        char b[32], counter[160];
+        if (p->known && p->sectors_written >= 0 && p->device)
+                snprintf(counter, sizeof(counter), "%" PRId64 " sector%s written on %s while frozen",
+                         p->sectors_written, p->sectors_written == 1 ? "" : "s", p->device);
+        else
+                snprintf(counter, sizeof(counter), "no write counter for this filesystem");
+        if (f->frozen_throughout && p->known && p->held)
+                printf("  proof      frozen throughout: verified (probe %s at %s, %s)\n",
+                       p->probe ? p->probe : "?",
+                       p->probe_ms >= 0 ? cli_duration(p->probe_ms, b, sizeof(b)) : "?", counter);
+        else if (p->known && !p->held)
+                printf("  proof      NOT frozen throughout: %s\n",
+                       p->breach ? p->breach : "its freeze was lifted by another process");
+        else
+                printf("  proof      NOT frozen throughout: it was no longer in the hold when its snapshot "
+                       "ended\n");
+}
+
 static void print_indented(const char *text) {
         const char *p = text;
         while (p && *p) {
@@ -87,12 +109,12 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                                          : "frozen by lvcreate's device-mapper suspend");
                 else
                         printf("  provider   %s\n", f->provider);
-                if (f->frozen)
-                        printf("  freeze     stall %s, frozen %s, %s\n",
+                if (f->frozen) {
+                        printf("  freeze     stall %s, frozen %s\n",
                                f->stall_ms >= 0 ? cli_duration(f->stall_ms, b1, sizeof(b1)) : "?",
-                               f->frozen_ms >= 0 ? cli_duration(f->frozen_ms, b2, sizeof(b2)) : "?",
-                               f->frozen_throughout ? "frozen throughout" : "NOT frozen throughout");
-                else if (strcmp(f->provider, "btrfs") != 0 && strcmp(f->provider, "lvm") != 0)
+                               f->frozen_ms >= 0 ? cli_duration(f->frozen_ms, b2, sizeof(b2)) : "?");
+                        print_proof(f);
+                } else if (strcmp(f->provider, "btrfs") != 0 && strcmp(f->provider, "lvm") != 0)
                         printf("  freeze     not frozen%s\n", m->no_freeze ? " (--no-freeze)" : "");
                 if (f->snapshot) {
                         const char *what = strcmp(f->provider, "btrfs") == 0 ? " used on the filesystem" : "";
@@ -308,7 +330,8 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                         if (strcmp(optarg, "reflink") && strcmp(optarg, "btrfs") && strcmp(optarg, "exec") &&
                             strcmp(optarg, "lvm") && strcmp(optarg, "auto"))
                                 return cli_usage_error(
-                                        "snapshot: unknown provider '%s' (reflink, btrfs, exec, lvm)", optarg);
+                                        "snapshot: unknown provider '%s' (reflink, btrfs, exec, lvm)",
+                                        optarg);
                         o.provider = optarg;
                         break;
                 case OPT_EXEC_CMD:

@@ -39,6 +39,33 @@ static void fill_row(const qz_fs_status *f, char cells[N_COLS][256]) {
         snprintf(cells[7], 256, "%zu", f->n_holds);
 }
 
+/* "  proof: held; probe EBUSY at 1.2s; 0 sectors written on loop1 since the freeze", or the breach. */
+static void print_proof(const qz_fs_status *f) {
+        const qz_proof *p = &f->fs.proof;
+        if (!p->known)
+                return;
+        if (!p->held) {
+                printf("  proof: BROKEN, %u breach%s: %s\n", p->breaches, p->breaches == 1 ? "" : "es",
+                       p->breach ? p->breach : "?");
+        } else {
+                char when[32], probe[64], counter[160];
+                if (p->probe[0])
+                        snprintf(probe, sizeof(probe), "probe %s at %s", p->probe,
+                                 cli_duration(p->probe_ms, when, sizeof(when)));
+                else
+                        snprintf(probe, sizeof(probe), "no probe yet");
+                if (p->sectors_written >= 0)
+                        snprintf(counter, sizeof(counter),
+                                 "%" PRId64 " sectors written on %s since the freeze", p->sectors_written,
+                                 p->device);
+                else
+                        snprintf(counter, sizeof(counter), "no write counter");
+                printf("  proof: held; %s; %s\n", probe, counter);
+        }
+        if (p->foreign)
+                printf("  the freeze in place is another process's: quiesce will not thaw it\n");
+}
+
 static void print_hold(const qz_hold_info *h) {
         char age[32], rem[32];
         char owner[64];
@@ -47,12 +74,13 @@ static void print_hold(const qz_hold_info *h) {
         else
                 snprintf(owner, sizeof(owner), "pid %ld", (long)h->pid);
         cli_duration(h->age_ms, age, sizeof(age));
+        const char *broken = h->broken ? ", BROKEN: its freeze did not hold" : "";
         if (h->remaining_ms < 0)
-                printf("  hold %" PRIu64 ": %s, uid %ld, age %s, no deadline\n", h->id, owner, (long)h->uid,
-                       age);
+                printf("  hold %" PRIu64 ": %s, uid %ld, age %s, no deadline%s\n", h->id, owner, (long)h->uid,
+                       age, broken);
         else
-                printf("  hold %" PRIu64 ": %s, uid %ld, age %s, deadline in %s\n", h->id, owner,
-                       (long)h->uid, age, cli_duration(h->remaining_ms, rem, sizeof(rem)));
+                printf("  hold %" PRIu64 ": %s, uid %ld, age %s, deadline in %s%s\n", h->id, owner,
+                       (long)h->uid, age, cli_duration(h->remaining_ms, rem, sizeof(rem)), broken);
 }
 
 /* "quiesced 0.1.0, max-frozen 1m; freezes 3, thaws 2" (counters if the daemon sends them). */
@@ -95,6 +123,7 @@ static void print_table(const qz_status *s, const char *reply) {
                 for (size_t i = 0; i < s->n_fs; i++) {
                         fill_row(&s->fs[i], cells);
                         print_row(cells, width);
+                        print_proof(&s->fs[i]);
                         for (size_t j = 0; j < s->fs[i].n_holds; j++)
                                 print_hold(&s->fs[i].holds[j]);
                 }

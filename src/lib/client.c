@@ -456,6 +456,38 @@ int qz_client_reset_timeout_hold(qz_client *c, uint64_t hold_id, int64_t timeout
         return call_on_hold(c, METHOD_RESET_TIMEOUT, hold_id, timeout_ms);
 }
 
+int qz_client_verify_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms, qz_hold **ret) {
+        if (!c || !ret)
+                return -EINVAL;
+        *ret = NULL;
+        int r = check_timeout(c, timeout_ms);
+        if (r < 0)
+                return r;
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "hold", json_object_new_int64((int64_t)hold_id));
+        json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
+        json_object *reply = NULL;
+        r = qz_client_call(c, method_name[METHOD_RESET_TIMEOUT], p, NULL, 0, &reply);
+        if (r == -QZ_EBROKEN && c->last_reply)
+                reply = json_tokener_parse(c->last_reply); /* the error carries the holds too */
+        if (r < 0 && r != -QZ_EBROKEN) {
+                json_object_put(reply);
+                return r;
+        }
+        json_object *holds = NULL, *h = NULL;
+        if (reply && json_object_object_get_ex(reply, "holds", &holds) &&
+            json_object_is_type(holds, json_type_array) && json_object_array_length(holds) > 0)
+                h = json_object_array_get_idx(holds, 0);
+        int d = qz_decode_hold(h, ret);
+        json_object_put(reply);
+        if (d < 0) {
+                qz_client_set_error(c, "quiesced at %s sent a ResetTimeout reply without a valid hold",
+                                    c->socket_path);
+                return d;
+        }
+        return r;
+}
+
 int qz_client_status(qz_client *c, qz_status **ret) {
         if (!c || !ret)
                 return -EINVAL;

@@ -35,10 +35,31 @@ static int dup_str(char **dst, const char *src, bool empty_if_absent) {
 }
 
 static void ref_done(qz_fs_ref *r) {
+        free(r->proof.breach);
         free(r->mountpoint);
         free(r->fstype);
         free(r->source);
         free(r->path);
+}
+
+static int decode_proof(json_object *o, qz_proof *p) {
+        memset(p, 0, sizeof(*p));
+        p->sectors_written = p->probe_ms = -1;
+        p->held = 1;
+        if (!o || json_object_is_type(o, json_type_null))
+                return 0;
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        p->known = 1;
+        p->held = get_bool(o, "held");
+        const char *owner = qz_json_get_string(o, "freeze_owner");
+        p->foreign = owner && strcmp(owner, "quiesce") != 0;
+        copy_str(p->device, sizeof(p->device), qz_json_get_string(o, "device"));
+        p->sectors_written = get_i64(o, "sectors_written", -1);
+        copy_str(p->probe, sizeof(p->probe), qz_json_get_string(o, "probe"));
+        p->probe_ms = get_i64(o, "probe_ms", -1);
+        p->breaches = (unsigned)get_i64(o, "breaches", 0);
+        return dup_str(&p->breach, qz_json_get_string(o, "breach"), false);
 }
 
 static int decode_ref(json_object *o, qz_fs_ref *r) {
@@ -47,6 +68,14 @@ static int decode_ref(json_object *o, qz_fs_ref *r) {
                 return -EBADMSG;
         copy_str(r->id, sizeof(r->id), qz_json_get_string(o, "id"));
         r->stall_ms = get_i64(o, "stall_ms", -1);
+        bool held = true;
+        qz_json_get_bool(o, "held", &held);
+        r->held = held;
+        json_object *proof = NULL;
+        json_object_object_get_ex(o, "proof", &proof);
+        int e = decode_proof(proof, &r->proof);
+        if (e < 0)
+                return e;
         if (dup_str(&r->mountpoint, qz_json_get_string(o, "mountpoint"), true) < 0 ||
             dup_str(&r->fstype, qz_json_get_string(o, "fstype"), true) < 0 ||
             dup_str(&r->source, qz_json_get_string(o, "source"), true) < 0 ||
@@ -77,6 +106,7 @@ void qz_hold_free(qz_hold *h) {
         for (size_t i = 0; i < h->n_fs; i++)
                 ref_done(&h->fs[i]);
         free(h->fs);
+        free(h->breach);
         free(h);
 }
 
@@ -98,6 +128,11 @@ int qz_decode_hold(json_object *o, qz_hold **ret) {
         h->id = (uint64_t)id;
         h->detached = get_bool(o, "detached");
         h->remaining_ms = get_i64(o, "remaining_ms", QZ_NO_DEADLINE);
+        h->broken = get_bool(o, "broken");
+        if (dup_str(&h->breach, qz_json_get_string(o, "breach"), false) < 0) {
+                qz_hold_free(h);
+                return -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++) {
                 r = decode_ref(json_object_array_get_idx(a, i), &h->fs[i]);
                 if (r < 0) {
@@ -131,6 +166,7 @@ static int decode_hold_info(json_object *o, qz_hold_info *h) {
         h->uid = (uid_t)get_i64(o, "uid", -1);
         h->age_ms = get_i64(o, "age_ms", 0);
         h->remaining_ms = get_i64(o, "remaining_ms", QZ_NO_DEADLINE);
+        h->broken = get_bool(o, "broken");
         return 0;
 }
 

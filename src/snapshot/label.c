@@ -39,6 +39,9 @@ qz_label qz_label_decide(const qz_label_input *in, const char **reason) {
         } else if (in->provider_failed) {
                 l = QZ_LABEL_CRASH;
                 why = "a provider failed or was killed: the snapshot is incomplete";
+        } else if (in->n_fs_broken > 0) {
+                l = QZ_LABEL_CRASH;
+                why = "a freeze was lifted by another process during the snapshot (the proof found a breach)";
         } else if (in->n_fs == 0 || in->n_fs_consistent < in->n_fs) {
                 l = QZ_LABEL_CRASH;
                 why = "a filesystem did not stay frozen until its snapshot ended (deadline, ceiling or "

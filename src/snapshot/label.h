@@ -19,6 +19,7 @@ typedef struct qz_label_input {
         bool provider_failed;         /* a provider failed, timed out or was interrupted */
         size_t n_fs;                  /* filesystems snapshotted */
         size_t n_fs_consistent;       /* of them: frozen throughout, or an atomic (btrfs) snapshot */
+        size_t n_fs_broken;           /* of them: their freeze was lifted by another process (the proof) */
         size_t n_freeze_hooks;        /* freeze hooks found (run or refused) */
         size_t n_freeze_hooks_failed; /* refused, not started, non-zero exit, signal, timeout */
 } qz_label_input;

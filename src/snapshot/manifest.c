@@ -71,6 +71,9 @@ static void fs_done(qz_snap_fs *f) {
         free(f->output);
         free(f->lvm_origin);
         free(f->lvm_snapshot);
+        free(f->proof.probe);
+        free(f->proof.device);
+        free(f->proof.breach);
 }
 
 static void hook_done(qz_snap_hook *h) {
@@ -122,6 +125,19 @@ static void put_bool(json_object *o, const char *key, bool v) {
         json_object_object_add(o, key, json_object_new_boolean(v));
 }
 
+static json_object *proof_to_json(const qz_snap_proof *p) {
+        json_object *o = json_object_new_object();
+        put_bool(o, "verified", p->held);
+        put_str(o, "probe", p->probe);
+        put_i64(o, "probe_ms", p->probe_ms, true);
+        put_str(o, "device", p->device);
+        put_i64(o, "sectors_written", p->sectors_written, true);
+        put_i64(o, "breaches", p->breaches, false);
+        put_str(o, "breach", p->breach);
+        put_str(o, "freeze_owner", p->foreign ? "another process" : "quiesce");
+        return o;
+}
+
 static json_object *fs_to_json(const qz_snap_fs *f) {
         json_object *o = json_object_new_object();
         put_str(o, "path", f->path);
@@ -141,6 +157,8 @@ static json_object *fs_to_json(const qz_snap_fs *f) {
         put_i64(o, "frozen_ms", f->frozen_ms, true);
         put_bool(o, "frozen", f->frozen);
         put_bool(o, "frozen_throughout", f->frozen_throughout);
+        if (f->proof.known)
+                json_object_object_add(o, "proof", proof_to_json(&f->proof));
         put_bool(o, "atomic", f->atomic);
         put_str(o, "error", f->error);
         if (f->output)
@@ -287,6 +305,21 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
                 f->frozen_ms = get_i64(e, "frozen_ms", -1);
                 f->frozen = get_bool(e, "frozen");
                 f->frozen_throughout = get_bool(e, "frozen_throughout");
+                json_object *pr = NULL;
+                if (json_object_object_get_ex(e, "proof", &pr) && json_object_is_type(pr, json_type_object)) {
+                        qz_snap_proof *p = &f->proof;
+                        p->known = true;
+                        p->held = get_bool(pr, "verified");
+                        p->probe = get_str(pr, "probe");
+                        p->probe_ms = get_i64(pr, "probe_ms", -1);
+                        p->device = get_str(pr, "device");
+                        p->sectors_written = get_i64(pr, "sectors_written", -1);
+                        p->breaches = get_i64(pr, "breaches", 0);
+                        p->breach = get_str(pr, "breach");
+                        char *owner = get_str(pr, "freeze_owner");
+                        p->foreign = owner && strcmp(owner, "quiesce") != 0;
+                        free(owner);
+                }
                 f->atomic = get_bool(e, "atomic");
                 f->error = get_str(e, "error");
                 f->output = get_str(e, "output");

@@ -183,27 +183,6 @@ static int mkdir_p(const char *dir, mode_t mode) {
         return r;
 }
 
-/* The JSON of the last reply: ids of the filesystems still in the hold. */
-static bool hold_has(json_object *reply, const char *id) {
-        json_object *holds, *fss;
-        if (!reply || !json_object_object_get_ex(reply, "holds", &holds) ||
-            !json_object_is_type(holds, json_type_array))
-                return false;
-        for (size_t i = 0; i < json_object_array_length(holds); i++) {
-                json_object *h = json_object_array_get_idx(holds, i);
-                if (!json_object_object_get_ex(h, "filesystems", &fss) ||
-                    !json_object_is_type(fss, json_type_array))
-                        continue;
-                for (size_t j = 0; j < json_object_array_length(fss); j++) {
-                        json_object *f = json_object_array_get_idx(fss, j), *v;
-                        if (json_object_object_get_ex(f, "id", &v) &&
-                            strcmp(json_object_get_string(v), id) == 0)
-                                return true;
-                }
-        }
-        return false;
-}
-
 /* The thaw reply: how long filesystem id was frozen, or -1. */
 static int64_t released_frozen_ms(json_object *reply, const char *id) {
         json_object *rel;
@@ -218,6 +197,18 @@ static int64_t released_frozen_ms(json_object *reply, const char *id) {
                         return json_object_get_int64(ms);
         }
         return -1;
+}
+
+static void proof_from_ref(qz_snap_proof *p, const qz_fs_ref *ref) {
+        p->known = ref->proof.known;
+        p->held = ref->held && ref->proof.known;
+        p->probe = ref->proof.probe[0] ? xstrdup(ref->proof.probe) : NULL;
+        p->probe_ms = ref->proof.probe_ms;
+        p->device = ref->proof.device[0] ? xstrdup(ref->proof.device) : NULL;
+        p->sectors_written = ref->proof.sectors_written;
+        p->breaches = ref->proof.breaches;
+        p->breach = xstrdup(ref->proof.breach);
+        p->foreign = ref->proof.foreign;
 }
 
 static void iso_now(char *buf, size_t size) {
@@ -492,29 +483,39 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
                 T[i].provider->take(&ctx, &T[i], &m->fs[i], budget_end, &pending[i]);
         }
 
-        /* 5. Is the hold whole? 6. Thaw. */
+        /* 5. Is the hold whole, and did every freeze hold? quiesced probes each
+         * filesystem now (DESIGN.md, "Proof of a freeze"). 6. Thaw. */
         if (frozen) {
-                e = qz_client_reset_timeout_hold(c, hold->id, CHECK_RESET_MS);
-                json_object *reply = e == 0 && qz_client_last_reply(c)
-                                             ? json_tokener_parse(qz_client_last_reply(c))
-                                             : NULL;
+                qz_hold *checked = NULL;
+                e = qz_client_verify_hold(c, hold->id, CHECK_RESET_MS, &checked);
                 char why[512];
-                snprintf(why, sizeof(why), "%s", e < 0 ? qz_client_error(c) : "");
-                for (size_t i = 0; i < nT; i++)
-                        if (m->fs[i].frozen) {
-                                m->fs[i].frozen_throughout = hold_has(reply, T[i].id);
-                                if (!m->fs[i].frozen_throughout)
-                                        add_note(
-                                                m,
-                                                "%s (%s %s) did not stay frozen until its snapshot ended%s%s",
-                                                T[i].path, T[i].fstype, T[i].id, why[0] ? ": " : "", why);
-                        }
-                json_object_put(reply);
+                snprintf(why, sizeof(why), "%s", e < 0 && e != -QZ_EBROKEN ? qz_client_error(c) : "");
+                for (size_t i = 0; i < nT; i++) {
+                        if (!m->fs[i].frozen)
+                                continue;
+                        const qz_fs_ref *ref = NULL;
+                        for (size_t j = 0; checked && j < checked->n_fs; j++)
+                                if (strcmp(checked->fs[j].id, T[i].id) == 0)
+                                        ref = &checked->fs[j];
+                        if (ref)
+                                proof_from_ref(&m->fs[i].proof, ref);
+                        m->fs[i].frozen_throughout = ref && ref->held;
+                        if (!ref)
+                                add_note(m, "%s (%s %s) did not stay frozen until its snapshot ended%s%s",
+                                         T[i].path, T[i].fstype, T[i].id, why[0] ? ": " : "", why);
+                        else if (!ref->held)
+                                add_note(m, "%s (%s %s): %s", T[i].path, T[i].fstype, T[i].id,
+                                         ref->proof.breach ? ref->proof.breach
+                                                           : "its freeze was lifted by another process");
+                }
+                qz_hold_free(checked);
 
                 e = qz_client_thaw_hold(c, hold->id);
                 int64_t thawed_t = qz_now_ms();
-                reply = e == 0 && qz_client_last_reply(c) ? json_tokener_parse(qz_client_last_reply(c))
-                                                          : NULL;
+                /* a breach after the providers ended does not touch the snapshot */
+                json_object *reply = (e == 0 || e == -QZ_EBROKEN) && qz_client_last_reply(c)
+                                             ? json_tokener_parse(qz_client_last_reply(c))
+                                             : NULL;
                 for (size_t i = 0; i < nT; i++)
                         if (m->fs[i].frozen) {
                                 m->fs[i].frozen_ms = released_frozen_ms(reply, T[i].id);
@@ -523,7 +524,7 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
                         }
                 json_object_put(reply);
                 m->frozen_ms = thawed_t - freeze_t;
-                if (e < 0 && e != -EINVAL) {
+                if (e < 0 && e != -EINVAL && e != -QZ_EBROKEN) {
                         /* closing the connection releases the hold too */
                         qz_client_close(c);
                         c = NULL;
@@ -565,10 +566,19 @@ thaw_hooks:
                         made++;
                 if ((m->fs[i].frozen_throughout || m->fs[i].atomic) && !m->fs[i].error)
                         li.n_fs_consistent++;
+                if (m->fs[i].proof.known && !m->fs[i].proof.held)
+                        li.n_fs_broken++;
         }
         const char *why;
         m->label = qz_label_decide(&li, &why);
-        m->label_reason = xstrdup(why);
+        const qz_snap_proof *first_breach = NULL;
+        for (size_t i = 0; i < nT && !first_breach; i++)
+                if (m->fs[i].proof.known && !m->fs[i].proof.held && m->fs[i].proof.breach)
+                        first_breach = &m->fs[i].proof;
+        if (li.n_fs_broken && first_breach && !o->no_freeze && !freeze_failed && !li.provider_failed)
+                m->label_reason = xasprintf("%s: %s", why, first_breach->breach);
+        else
+                m->label_reason = xstrdup(why);
         m->duration_ms = qz_now_ms() - t0;
         for (size_t i = 0; i < nT; i++)
                 if (m->fs[i].error)

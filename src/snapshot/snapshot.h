@@ -21,6 +21,21 @@
 #define QZ_BTRFS_SNAPSHOT_DIR ".quiesce-snapshots"
 #define QZ_REFLINK_SUFFIX ".quiesce-" /* IMAGE.quiesce-NAME */
 
+/* The proof that a filesystem stayed frozen (DESIGN.md, "Proof of a
+ * freeze"): quiesced's last probe before the thaw, and the block device's
+ * sectors written while it was frozen. A manifest's "proof" object. */
+typedef struct qz_snap_proof {
+        bool known;              /* quiesced reported it (the filesystem was frozen) */
+        bool held;               /* verified: no breach from the freeze to that probe */
+        char *probe;             /* its FIFREEZE answer: "EBUSY"; NULL none */
+        int64_t probe_ms;        /* when, after the freeze began; -1 none */
+        char *device;            /* the block device(s) counted; NULL: no counter */
+        int64_t sectors_written; /* while frozen, up to that probe; -1 unknown */
+        int64_t breaches;        /* found while frozen */
+        char *breach;            /* the last one, as quiesced said it; NULL none */
+        bool foreign;            /* at the end, the freeze in place was another process's */
+} qz_snap_proof;
+
 /* One filesystem of a snapshot (a manifest's "filesystems" entry). */
 typedef struct qz_snap_fs {
         char *path;             /* the path the user named */
@@ -38,7 +53,8 @@ typedef struct qz_snap_fs {
         int64_t stall_ms;       /* FIFREEZE's stall, -1 when not frozen */
         int64_t frozen_ms;      /* how long it was frozen, -1 when not frozen */
         bool frozen;            /* it was part of the group freeze */
-        bool frozen_throughout; /* still in the hold after its snapshot ended */
+        bool frozen_throughout; /* still in the hold after its snapshot ended, and its freeze held */
+        qz_snap_proof proof;    /* the evidence, when it was frozen */
         bool atomic;            /* btrfs: an atomic snapshot, not frozen */
         char *error;            /* the provider failed here (and why); NULL when it succeeded */
         char *output;           /* exec, lvm: what the command printed (stdout, then stderr), or NULL */
@@ -117,14 +133,14 @@ typedef void (*qz_snapshot_msg_fn)(void *userdata, const char *text);
 typedef struct qz_snapshot_opts {
         const char *const *paths;
         size_t n_paths;
-        const char *provider;               /* "reflink", "btrfs", "exec", "lvm", or NULL/"auto" */
-        const char *exec_cmd;               /* exec: argv template */
-        const char *exec_delete;            /* exec: delete template, stored in the manifest */
-        int64_t exec_timeout_ms;            /* -1: what is left of the deadline */
-        const char *lvm_size;               /* lvm: classic snapshot size (--size, or --extents with %), NULL: 20%ORIGIN */
-        int64_t timeout_ms;                 /* the freeze deadline (default QZ_SNAPSHOT_DEFAULT_TIMEOUT_MS) */
-        const char *name;                   /* NULL: the UTC time */
-        const char *hooks_dir;              /* NULL: QZ_DEFAULT_HOOKS_DIR */
+        const char *provider;    /* "reflink", "btrfs", "exec", "lvm", or NULL/"auto" */
+        const char *exec_cmd;    /* exec: argv template */
+        const char *exec_delete; /* exec: delete template, stored in the manifest */
+        int64_t exec_timeout_ms; /* -1: what is left of the deadline */
+        const char *lvm_size;  /* lvm: classic snapshot size (--size, or --extents with %), NULL: 20%ORIGIN */
+        int64_t timeout_ms;    /* the freeze deadline (default QZ_SNAPSHOT_DEFAULT_TIMEOUT_MS) */
+        const char *name;      /* NULL: the UTC time */
+        const char *hooks_dir; /* NULL: QZ_DEFAULT_HOOKS_DIR */
         int64_t hook_timeout_ms;            /* per hook */
         const char *store;                  /* NULL: qz_store_dir(NULL) */
         const char *socket;                 /* quiesced's socket, NULL: the default */
