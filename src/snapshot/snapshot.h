@@ -137,6 +137,27 @@ int qz_snapshot_reserve_unique(const char *store, const char *base, qz_reservati
 /* Removes and unlocks the reservation (idempotent). */
 void qz_reservation_release(qz_reservation *r);
 
+/* ---- verify.c: is a snapshot's storage still there? ---------------------- */
+
+/* In order of severity: a snapshot's state is its worst filesystem's. */
+typedef enum qz_snap_state {
+        QZ_SNAP_INTACT = 0, /* there, as the manifest recorded it */
+        QZ_SNAP_UNKNOWN,    /* cannot be checked here (no tool, no location, not mounted) */
+        QZ_SNAP_DAMAGED,    /* there, but not what was recorded (size, type, UUID) */
+        QZ_SNAP_MISSING,    /* gone (deleted by hand), or never made */
+} qz_snap_state;
+
+typedef struct qz_snap_check {
+        qz_snap_state state;
+        char reason[512]; /* one line: what was checked, what was found */
+} qz_snap_check;
+
+const char *qz_snap_state_name(qz_snap_state s);
+/* Checks each filesystem's snapshot with its provider's verify() into
+ * checks[0..m->n_fs) (may be NULL); returns the snapshot's state (the worst;
+ * missing when there is no filesystem). Reads only; never frozen. */
+qz_snap_state qz_snapshot_verify(const qz_manifest *m, qz_snap_check *checks);
+
 /* ---- snapshot.c: taking and deleting -------------------------------------- */
 
 /* Messages (errors, warnings) for the user; never called while anything is

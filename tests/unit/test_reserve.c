@@ -1,6 +1,7 @@
 /* test_reserve.c - unit tests of snapshot names in the store
  * (src/snapshot/reserve.c): reservations, unique default names, stale
- * reservations, and what a scan of the store sees.
+ * reservations, and what a scan of the store sees (src/snapshot/verify.c:
+ * the state of a snapshot's storage, on plain files in a temporary dir).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -196,12 +197,91 @@ static void test_store_removed_when_empty(void **state) {
         free(top);
 }
 
+/* ---- verify ---- */
+
+static void add_fs(qz_manifest *m, const char *provider, const char *snapshot, int64_t size) {
+        m->fs = realloc(m->fs, (m->n_fs + 1) * sizeof(*m->fs));
+        qz_snap_fs *f = &m->fs[m->n_fs++];
+        memset(f, 0, sizeof(*f));
+        f->provider = strdup(provider);
+        f->mountpoint = strdup("/mnt");
+        f->snapshot = snapshot ? strdup(snapshot) : NULL;
+        f->size_bytes = size;
+}
+
+static qz_snap_state verify1(const char *provider, const char *snapshot, int64_t size, char *reason) {
+        qz_manifest *m = manifest("v");
+        add_fs(m, provider, snapshot, size);
+        qz_snap_check c[1];
+        qz_snap_state s = qz_snapshot_verify(m, c);
+        assert_int_equal(s, c[0].state);
+        snprintf(reason, 512, "%s", c[0].reason);
+        qz_manifest_free(m);
+        return s;
+}
+
+static void test_verify(void **state) {
+        char *dir = tmpdir(), reason[512];
+        touch(dir, "img.quiesce-v", "0123456789");
+        char *clone = join(dir, "img.quiesce-v"), *gone = join(dir, "gone"), *nodir = join(dir, "no/such");
+        assert_int_equal(verify1("reflink", clone, 10, reason), QZ_SNAP_INTACT);
+        assert_non_null(strstr(reason, "10 bytes as recorded"));
+        assert_int_equal(verify1("reflink", clone, 4096, reason), QZ_SNAP_DAMAGED);
+        assert_non_null(strstr(reason, "is 10 bytes, the manifest recorded 4096"));
+        assert_int_equal(verify1("reflink", clone, -1, reason), QZ_SNAP_INTACT);
+        assert_int_equal(verify1("reflink", dir, 10, reason), QZ_SNAP_DAMAGED);
+        assert_non_null(strstr(reason, "not a regular file"));
+        assert_int_equal(verify1("reflink", gone, 10, reason), QZ_SNAP_MISSING);
+        assert_non_null(strstr(reason, "does not exist"));
+        assert_int_equal(verify1("reflink", nodir, 10, reason), QZ_SNAP_UNKNOWN);
+        assert_non_null(strstr(reason, "mounted?"));
+        /* btrfs: a plain directory is no subvolume */
+        assert_int_equal(verify1("btrfs", dir, -1, reason), QZ_SNAP_DAMAGED);
+        assert_non_null(strstr(reason, "not a btrfs subvolume"));
+        assert_int_equal(verify1("btrfs", gone, -1, reason), QZ_SNAP_MISSING);
+        /* exec: a path is checked, anything else cannot be */
+        assert_int_equal(verify1("exec", clone, -1, reason), QZ_SNAP_INTACT);
+        assert_int_equal(verify1("exec", gone, -1, reason), QZ_SNAP_MISSING);
+        assert_int_equal(verify1("exec", "s3://bucket/snap", -1, reason), QZ_SNAP_UNKNOWN);
+        /* lvm: a manifest without LV names cannot be checked */
+        assert_int_equal(verify1("lvm", "/dev/vg/lv-qz-v", -1, reason), QZ_SNAP_UNKNOWN);
+        assert_int_equal(verify1("nosuch", clone, -1, reason), QZ_SNAP_UNKNOWN);
+        assert_int_equal(verify1("reflink", NULL, -1, reason), QZ_SNAP_MISSING);
+        assert_non_null(strstr(reason, "never made"));
+
+        /* the snapshot's state is its worst filesystem's */
+        qz_manifest *m = manifest("v");
+        assert_int_equal(qz_snapshot_verify(m, NULL), QZ_SNAP_MISSING); /* no filesystem at all */
+        add_fs(m, "reflink", clone, 10);
+        assert_int_equal(qz_snapshot_verify(m, NULL), QZ_SNAP_INTACT);
+        add_fs(m, "exec", "token", -1);
+        assert_int_equal(qz_snapshot_verify(m, NULL), QZ_SNAP_UNKNOWN);
+        add_fs(m, "reflink", clone, 11);
+        assert_int_equal(qz_snapshot_verify(m, NULL), QZ_SNAP_DAMAGED);
+        add_fs(m, "reflink", gone, 11);
+        qz_snap_check c[4];
+        assert_int_equal(qz_snapshot_verify(m, c), QZ_SNAP_MISSING);
+        assert_int_equal(c[0].state, QZ_SNAP_INTACT);
+        assert_int_equal(c[3].state, QZ_SNAP_MISSING);
+        qz_manifest_free(m);
+        assert_string_equal(qz_snap_state_name(QZ_SNAP_INTACT), "intact");
+        assert_string_equal(qz_snap_state_name(QZ_SNAP_MISSING), "missing");
+        assert_string_equal(qz_snap_state_name(QZ_SNAP_DAMAGED), "damaged");
+        assert_string_equal(qz_snap_state_name(QZ_SNAP_UNKNOWN), "unknown");
+        rm_rf(dir);
+        free(clone);
+        free(gone);
+        free(nodir);
+        free(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unique_names),
                 cmocka_unit_test(test_explicit_names),
                 cmocka_unit_test(test_stale_reservations),
                 cmocka_unit_test(test_store_removed_when_empty),
+                cmocka_unit_test(test_verify),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
