@@ -211,18 +211,42 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
         }
         if (bad)
                 cli_error("%s: %zu file(s) that are not readable manifests skipped", store, bad);
+        /* Is each snapshot's storage still there, as recorded? */
+        qz_snap_state *states = calloc(n ? n : 1, sizeof(*states));
+        qz_snap_check **checks = calloc(n ? n : 1, sizeof(*checks));
+        if (!states || !checks)
+                abort();
+        for (size_t i = 0; i < n; i++) {
+                checks[i] = calloc(v[i]->n_fs ? v[i]->n_fs : 1, sizeof(**checks));
+                if (!checks[i])
+                        abort();
+                states[i] = qz_snapshot_verify(v[i], checks[i]);
+        }
         if (json) {
                 json_object *a = json_object_new_array();
                 for (size_t i = 0; i < n; i++) {
                         char *t = qz_manifest_to_json(v[i]);
-                        json_object_array_add(a, json_tokener_parse(t));
+                        json_object *mo = json_tokener_parse(t), *fss;
                         free(t);
+                        json_object_object_add(mo, "state",
+                                               json_object_new_string(qz_snap_state_name(states[i])));
+                        if (json_object_object_get_ex(mo, "filesystems", &fss) &&
+                            json_object_is_type(fss, json_type_array))
+                                for (size_t j = 0; j < v[i]->n_fs && j < json_object_array_length(fss); j++) {
+                                        json_object *fo = json_object_array_get_idx(fss, j);
+                                        json_object_object_add(fo, "state",
+                                                               json_object_new_string(qz_snap_state_name(
+                                                                       checks[i][j].state)));
+                                        json_object_object_add(fo, "state_reason",
+                                                               json_object_new_string(checks[i][j].reason));
+                                }
+                        json_object_array_add(a, mo);
                 }
                 puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(a);
         } else if (n) {
-                size_t wn = 4, wp = 8, wl = 5, wf = 11;
+                size_t wn = 4, wp = 8, wl = 5, wf = 11, ws = 7; /* "damaged" */
                 char **fss = calloc(n, sizeof(*fss));
                 char(*sizes)[32] = calloc(n, sizeof(*sizes));
                 if (!fss || !sizes)
@@ -252,17 +276,28 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                                                                      : wl;
                         wf = strlen(fss[i]) > wf ? strlen(fss[i]) : wf;
                 }
-                printf("%-*s %-20s %-*s %-*s %-*s %s\n", (int)wn, "NAME", "CREATED", (int)wl, "LABEL",
-                       (int)wp, "PROVIDER", (int)wf, "FILESYSTEMS", "SIZE");
+                printf("%-*s %-20s %-*s %-*s %-*s %-*s %s\n", (int)wn, "NAME", "CREATED", (int)wl, "LABEL",
+                       (int)ws, "STATE", (int)wp, "PROVIDER", (int)wf, "FILESYSTEMS", "SIZE");
                 for (size_t i = 0; i < n; i++) {
-                        printf("%-*s %-20s %-*s %-*s %-*s %s\n", (int)wn, v[i]->name,
+                        printf("%-*s %-20s %-*s %-*s %-*s %-*s %s\n", (int)wn, v[i]->name,
                                v[i]->created ? v[i]->created : "?", (int)wl, qz_label_name(v[i]->label),
-                               (int)wp, v[i]->provider ? v[i]->provider : "?", (int)wf, fss[i], sizes[i]);
+                               (int)ws, qz_snap_state_name(states[i]), (int)wp,
+                               v[i]->provider ? v[i]->provider : "?", (int)wf, fss[i], sizes[i]);
                         free(fss[i]);
+                        /* what is wrong, under the snapshot's line */
+                        for (size_t j = 0; j < v[i]->n_fs; j++)
+                                if (checks[i][j].state != QZ_SNAP_INTACT)
+                                        printf("  %s: %s: %s\n",
+                                               v[i]->fs[j].mountpoint ? v[i]->fs[j].mountpoint : "?",
+                                               qz_snap_state_name(checks[i][j].state), checks[i][j].reason);
                 }
                 free(fss);
                 free(sizes);
         }
+        for (size_t i = 0; i < n; i++)
+                free(checks[i]);
+        free(checks);
+        free(states);
         qz_manifest_list_free(v, n);
         free(store);
         return EXIT_SUCCESS;

@@ -1,13 +1,15 @@
 /* provider.h - the interface every snapshot provider (reflink, btrfs, exec, lvm)
  * implements, and the context the orchestration (snapshot.c) hands them.
  * check/prepare run before anything is frozen; take runs while frozen and
- * must neither print nor wait past its deadline; finish runs after the thaw.
+ * must neither print nor wait past its deadline; finish runs after the thaw;
+ * remove and verify serve `snapshot delete` and `snapshot list`.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "quiesce.h"
@@ -41,6 +43,9 @@ typedef struct qz_provider {
         void (*finish)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f);
         /* snapshot delete: removes what f names. 0, or -errno with the reason in err. */
         int (*remove)(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen);
+        /* snapshot list: is what f names (f->snapshot is set) still there as
+         * recorded? Its state, and one line saying why in why. Reads only. */
+        qz_snap_state (*verify)(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen);
 } qz_provider;
 
 extern const qz_provider qz_provider_reflink;
@@ -65,3 +70,8 @@ char *qz_exec_substitute(const char *arg, const char *const vars[][2], size_t n_
 /* Splits a template on blanks (no quoting, no expansion). NULL-terminated, malloc'd. */
 char **qz_exec_split(const char *tmpl, size_t *n);
 void qz_strv_free(char **v);
+/* verify(): lstat(path) into st; true when it is there. Else false with
+ * *state MISSING (no such file, its directory is there) or UNKNOWN (nor its
+ * directory: not mounted?; another error), and why. follow: stat, not lstat. */
+bool qz_verify_stat(const char *path, bool follow, struct stat *st, qz_snap_state *state, char *why,
+                    size_t whylen);

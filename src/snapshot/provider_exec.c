@@ -284,6 +284,21 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
         return ret;
 }
 
+/* Only a location that is an absolute path can be checked: that it exists. */
+static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen) {
+        if (f->snapshot[0] != '/') {
+                snprintf(why, whylen, "%s is not a path; the exec provider's snapshot cannot be checked",
+                         f->snapshot);
+                return QZ_SNAP_UNKNOWN;
+        }
+        struct stat st;
+        qz_snap_state s;
+        if (!qz_verify_stat(f->snapshot, true, &st, &s, why, whylen))
+                return s;
+        snprintf(why, whylen, "%s exists", f->snapshot);
+        return QZ_SNAP_INTACT;
+}
+
 const qz_provider qz_provider_exec = {
         .name = "exec",
         .freezes = true,
@@ -291,4 +306,5 @@ const qz_provider qz_provider_exec = {
         .take = take,
         .finish = finish,
         .remove = remove_,
+        .verify = verify,
 };

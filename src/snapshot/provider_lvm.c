@@ -96,7 +96,8 @@ static void trim(char *s) {
                 s[--n] = '\0';
 }
 
-/* lvs on what (a device path or VG/LV): 0, -ENOENT (not an LV), -errno with err set. */
+/* lvs on what (a device path or VG/LV): 0, -ENOENT (not an LV), -ENOPKG (no
+ * lvs), -errno with err set. */
 static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) {
         char *argv[] = {"lvs",         "--noheadings",
                         "--separator", "|",
@@ -112,7 +113,7 @@ static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) 
         int ret = 0;
         if (!r.started) {
                 snprintf(err, errlen, "lvs: %s (is lvm2 installed?)", strerror(r.exec_errno));
-                ret = -r.exec_errno;
+                ret = r.exec_errno == ENOENT ? -ENOPKG : -r.exec_errno; /* not "no such LV" */
         } else if (!exited_ok(&r)) {
                 snprintf(err, errlen, "lvs %s: %s%s%s", what,
                          r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
@@ -576,6 +577,35 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
         return ret;
 }
 
+/* The snapshot LV exists (lvs) and is still a snapshot of the origin. */
+static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen) {
+        if (!f->lvm_snapshot) {
+                snprintf(why, whylen, "%s: the manifest names no LVM volume; not checked", f->snapshot);
+                return QZ_SNAP_UNKNOWN;
+        }
+        struct lv lv;
+        char err[512];
+        int e = lv_query(f->lvm_snapshot, &lv, err, sizeof(err));
+        if (e == -ENOENT) {
+                snprintf(why, whylen, "the logical volume %s does not exist", f->lvm_snapshot);
+                return QZ_SNAP_MISSING;
+        }
+        if (e < 0) {
+                snprintf(why, whylen, "%s: cannot check: %s", f->lvm_snapshot, err);
+                return QZ_SNAP_UNKNOWN;
+        }
+        const char *slash = f->lvm_origin ? strchr(f->lvm_origin, '/') : NULL;
+        const char *origin_lv = slash ? slash + 1 : f->lvm_origin;
+        if (origin_lv && strcmp(lv.origin, origin_lv) != 0) {
+                snprintf(why, whylen, "%s is not a snapshot of %s (its origin: '%s')", f->lvm_snapshot,
+                         f->lvm_origin, lv.origin);
+                return QZ_SNAP_DAMAGED;
+        }
+        snprintf(why, whylen, "the logical volume %s exists%s%s", f->lvm_snapshot,
+                 f->lvm_origin ? ", a snapshot of " : "", f->lvm_origin ? f->lvm_origin : "");
+        return QZ_SNAP_INTACT;
+}
+
 const qz_provider qz_provider_lvm = {
         .name = "lvm",
         .freezes = true, /* by quiesce; check() leaves thin volumes out on kernels < 6.8 (see the top) */
@@ -583,4 +613,5 @@ const qz_provider qz_provider_lvm = {
         .take = take,
         .finish = finish,
         .remove = remove_,
+        .verify = verify,
 };

@@ -225,16 +225,13 @@ static int64_t clamp(int64_t v, int64_t lo, int64_t hi) {
 int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
         struct run R = {.o = o};
         int64_t t0 = qz_now_ms();
-        char namebuf[32], err[1024];
-        const char *name = o->name;
+        char err[1024];
+        const char *name = o->name ? o->name : "(default)"; /* the reserved one from below */
+        qz_reservation resv = {.fd = -1};
         int r = 0;
         *ret = NULL;
 
-        if (!name) {
-                qz_snapshot_default_name(namebuf, sizeof(namebuf));
-                name = namebuf;
-        }
-        if (!qz_snapshot_name_valid(name)) {
+        if (o->name && !qz_snapshot_name_valid(name)) {
                 say(&R,
                     "invalid snapshot name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, not starting with '.' or "
                     "'-')",
@@ -275,12 +272,14 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
         if (!T)
                 abort();
 
-        if (qz_manifest_exists(store, name)) {
-                say(&R, "a snapshot named %s exists already (%s/%s.json); choose another --name", name, store,
-                    name);
-                r = -EEXIST;
+        /* The name is ours (STORE/.NAME.reserved) until the manifest is written. */
+        if ((r = qz_snapshot_reserve(store, o->name, &resv, err, sizeof(err))) < 0) {
+                say(&R, "%s", err);
                 goto out;
         }
+        name = resv.name;
+        free(m->name);
+        m->name = xstrdup(name);
 
         /* 1. Resolve every path; refuse before anything happens. */
         int refusals = 0;
@@ -598,6 +597,7 @@ thaw_hooks:
         }
 
 out:
+        qz_reservation_release(&resv); /* the manifest is written, or nothing is kept */
         speak_again(&R);
         if (hooks_loaded)
                 qz_hooks_done(&hooks);

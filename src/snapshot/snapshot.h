@@ -124,6 +124,56 @@ void qz_manifest_list_free(qz_manifest **v, size_t n);
 /* true when a provider failed on some filesystem (the snapshot is incomplete). */
 bool qz_manifest_incomplete(const qz_manifest *m);
 
+/* ---- reserve.c: names ------------------------------------------------------ */
+
+#define QZ_RESERVATION_SUFFIX ".reserved" /* STORE/.NAME.reserved */
+
+/* A name held for one run: STORE/.NAME.reserved, created O_EXCL and held
+ * with flock(LOCK_EX) until released. A reservation file nobody holds a lock
+ * on is a killed run's: stale, and reclaimed by the next run that wants it. */
+typedef struct qz_reservation {
+        char name[QZ_SNAPSHOT_NAME_MAX + 1];
+        int fd;         /* the locked file, -1 when nothing is reserved */
+        char *path;     /* STORE/.NAME.reserved */
+        char *store;    /* the store when this run created it (removed at the release if empty) */
+        bool reclaimed; /* a stale reservation was taken over */
+} qz_reservation;
+
+/* STORE/.NAME.reserved (malloc'd). */
+char *qz_reservation_path(const char *store, const char *name);
+/* Reserves name in the store (created if missing), or with name NULL the
+ * default name (qz_snapshot_default_name()) or, when that is taken, its first
+ * free NAME-2, NAME-3, ... A name is taken by a manifest or a live
+ * reservation. 0; -EEXIST (err names the store, the name and what holds
+ * it), -EINVAL, -errno; err is set on every failure. */
+int qz_snapshot_reserve(const char *store, const char *name, qz_reservation *r, char *err, size_t errlen);
+/* The first free one of BASE, BASE-2, BASE-3, ... */
+int qz_snapshot_reserve_unique(const char *store, const char *base, qz_reservation *r, char *err,
+                               size_t errlen);
+/* Removes and unlocks the reservation (idempotent). */
+void qz_reservation_release(qz_reservation *r);
+
+/* ---- verify.c: is a snapshot's storage still there? ---------------------- */
+
+/* In order of severity: a snapshot's state is its worst filesystem's. */
+typedef enum qz_snap_state {
+        QZ_SNAP_INTACT = 0, /* there, as the manifest recorded it */
+        QZ_SNAP_UNKNOWN,    /* cannot be checked here (no tool, no location, not mounted) */
+        QZ_SNAP_DAMAGED,    /* there, but not what was recorded (size, type, UUID) */
+        QZ_SNAP_MISSING,    /* gone (deleted by hand), or never made */
+} qz_snap_state;
+
+typedef struct qz_snap_check {
+        qz_snap_state state;
+        char reason[512]; /* one line: what was checked, what was found */
+} qz_snap_check;
+
+const char *qz_snap_state_name(qz_snap_state s);
+/* Checks each filesystem's snapshot with its provider's verify() into
+ * checks[0..m->n_fs) (may be NULL); returns the snapshot's state (the worst;
+ * missing when there is no filesystem). Reads only; never frozen. */
+qz_snap_state qz_snapshot_verify(const qz_manifest *m, qz_snap_check *checks);
+
 /* ---- snapshot.c: taking and deleting -------------------------------------- */
 
 /* Messages (errors, warnings) for the user; never called while anything is

@@ -406,6 +406,30 @@ def test_backup_of_paths_makes_and_deletes_the_snapshot(h, qd, data):
     assert_nothing_left(h, clones)
 
 
+def test_backup_of_paths_takes_a_free_default_name(h, qd, data):
+    """quiesce backup names its snapshot as quiesce snapshot does: the UTC
+    time, or TIME-2 when a live run holds TIME (its STORE/.TIME.reserved)."""
+    import fcntl
+    store = h.tmp / "store"
+    store.mkdir()
+    fds = []
+    for i in range(4):  # the default names of the next seconds, held by live runs
+        n = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() + i))
+        fd = os.open(store / f".{n}.reserved", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fds.append(fd)
+    try:
+        r = backup(h, "--socket", qd.socket, "--hooks-dir", h.tmp / "no-hooks", "--store", store,
+                   "--to", h.tmp / "dn.tar", "--json", data.mnt)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert r.returncode == 0, r.stderr
+    name = json.loads(r.stdout)["snapshot"]["name"]
+    assert re.fullmatch(r"\d{8}-\d{6}-2", name), name
+    assert not (store / f".{name}.reserved").exists() and not (store / f"{name}.json").exists()
+
+
 def test_backup_of_paths_refuses_crash_consistent(h, qd, data):
     store = h.tmp / "store"
     r = backup(h, "--socket", qd.socket, "--no-freeze", "--store", store, "--name", "nf",

@@ -8,8 +8,10 @@ snap() before the command runs); the store and the hooks live in the test's
 temporary directory, never /var/lib or /etc.
 """
 
+import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -378,8 +380,8 @@ def test_list_and_delete(h, qd):
     lst = h.quiesce("snapshot", "list", "--store", store, daemon=qd)
     assert lst.returncode == 0, lst.stderr
     lines = lst.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "CREATED", "LABEL", "PROVIDER", "FILESYSTEMS", "SIZE"]
-    assert any(l.startswith("one ") and "filesystem-consistent" in l and "reflink" in l
+    assert lines[0].split() == ["NAME", "CREATED", "LABEL", "STATE", "PROVIDER", "FILESYSTEMS", "SIZE"]
+    assert any(l.startswith("one ") and "filesystem-consistent" in l and " intact " in l and "reflink" in l
                and str(data.mnt) in l for l in lines[1:])
     js = h.quiesce("snapshot", "list", "--store", store, "--json", daemon=qd)
     assert [x["name"] for x in json.loads(js.stdout)] == names
@@ -388,6 +390,7 @@ def test_list_and_delete(h, qd):
     before = qd.counters()
     again = snap(h, qd, "--name", "one", paths=[data.mnt])
     assert again.returncode == 1 and "exists" in again.stderr
+    assert f"{store}/one.json" in again.stderr
     assert qd.counters() == before
 
     clone = Path(str(data.img) + ".quiesce-one")
@@ -414,3 +417,235 @@ def test_delete_removes_only_what_the_manifest_names(h, qd):
     d = h.quiesce("snapshot", "delete", "--store", store, "t1", daemon=qd)
     assert d.returncode == 1 and "left alone" in d.stderr
     assert victim.exists() and mf.exists()
+
+
+# ------------------------------------------------------------------ reserved names
+
+
+DEFAULT_NAME = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?$")
+
+
+def reservations(store):
+    return sorted(p.name for p in Path(store).glob(".*.reserved"))
+
+
+def hold_reservation(store, name, pid=None):
+    """Another live run's reservation: STORE/.NAME.reserved, flock'ed by us."""
+    Path(store).mkdir(exist_ok=True)
+    fd = os.open(Path(store) / f".{name}.reserved", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, f"{pid or os.getpid()}\n".encode())
+    return fd
+
+
+def test_two_default_named_snapshots_at_once_get_distinct_names(h, qd):
+    pool = h.make_fs("xfs")
+    data = h.make_fs("ext4", parent=pool.mnt)
+    store = h.tmp / "store"
+    # a freeze hook that takes a while: the two runs overlap from their names on
+    hook(h, "10-slow", 'if [ "$1" = freeze ]; then sleep 1; fi\n')
+    while time.time() % 1 > 0.2:  # start both early in one second
+        time.sleep(0.02)
+    args = ["snapshot", "--store", store, "--hooks-dir", h.tmp / "hooks", "--json", data.mnt]
+    procs = [h.quiesce_bg(*args, daemon=qd) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    names = sorted(json.loads(out)["name"] for out, _ in outs)
+    m0, m1 = DEFAULT_NAME.match(names[0]), DEFAULT_NAME.match(names[1])
+    assert m0 and m1, names
+    assert m0.group(1) == m1.group(1), f"not started in the same second: {names}"
+    assert names == [m0.group(1), m0.group(1) + "-2"]
+    for n in names:
+        assert (store / f"{n}.json").is_file()
+        assert Path(f"{data.img}.quiesce-{n}").is_file()
+    assert reservations(store) == [], "reservations are removed at the end"
+    lst = h.quiesce("snapshot", "list", "--store", store, "--json", daemon=qd)
+    assert [x["name"] for x in json.loads(lst.stdout)] == names
+
+
+def test_reserved_names_live_stale_and_explicit(h, qd):
+    pool = h.make_fs("xfs")
+    data = h.make_fs("ext4", parent=pool.mnt)
+    store = h.tmp / "store"
+
+    # an explicit name reserved by a live run is refused before anything happens
+    fd = hold_reservation(store, "busy", pid=4242)
+    try:
+        before = qd.counters()
+        r = snap(h, qd, "--name", "busy", paths=[data.mnt])
+        assert r.returncode == 1
+        assert "a snapshot named busy is being taken by another quiesce (pid 4242" in r.stderr, r.stderr
+        assert f"{store}/.busy.reserved" in r.stderr and "choose another --name" in r.stderr
+        assert qd.counters() == before, "refused before the freeze"
+        assert not (store / "busy.json").exists()
+        assert reservations(store) == [".busy.reserved"], "the live run's reservation is left alone"
+    finally:
+        os.close(fd)
+
+    # the default names of the next seconds reserved by live runs: the run takes NAME-2
+    now = time.time()
+    bases = sorted({time.strftime("%Y%m%d-%H%M%S", time.gmtime(now + i)) for i in range(4)})
+    fds = [hold_reservation(store, b) for b in bases]
+    try:
+        r = snap(h, qd, paths=[data.mnt])
+        assert r.returncode == 0, r.stderr
+        name = r.manifest["name"]
+        m = DEFAULT_NAME.match(name)
+        assert m and m.group(1) in bases and m.group(2) == "2", name
+    finally:
+        for x in fds:
+            os.close(x)
+    assert not (store / f".{name}.reserved").exists()
+
+    # a killed run's reservation (there, locked by nobody) is stale: reclaimed
+    (store / ".stale.reserved").write_text("99999999\n")
+    r = snap(h, qd, "--name", "stale", paths=[data.mnt])
+    assert r.returncode == 0, r.stderr
+    assert r.manifest["name"] == "stale" and (store / "stale.json").is_file()
+    assert not (store / ".stale.reserved").exists()
+    # and a run killed by SIGKILL while it holds its name leaves a stale one too
+    hook(h, "10-slow", f'echo $$ > {h.tmp}/hook.pid; exec sleep 30\n')
+    p = h.quiesce_bg("snapshot", "--store", store, "--hooks-dir", h.tmp / "hooks", "--name", "killed",
+                     data.mnt, daemon=qd)
+    deadline = time.monotonic() + 15
+    while not (h.tmp / "hook.pid").exists() or not (h.tmp / "hook.pid").read_text().strip():
+        assert time.monotonic() < deadline and p.poll() is None, "the hook did not start"
+        time.sleep(0.05)
+    assert (store / ".killed.reserved").exists(), "reserved before the hooks run"
+    p.kill()
+    p.wait(timeout=10)
+    os.kill(int((h.tmp / "hook.pid").read_text()), 9)  # the hook (it holds no lock: O_CLOEXEC)
+    assert (store / ".killed.reserved").exists()
+    os.unlink(h.tmp / "hooks" / "10-slow")
+    r = snap(h, qd, "--name", "killed", "--hooks-dir", h.tmp / "hooks", paths=[data.mnt])
+    assert r.returncode == 0, r.stderr
+    assert r.manifest["name"] == "killed"
+    assert not (store / ".killed.reserved").exists()
+
+    # list never shows a reservation
+    fd = hold_reservation(store, "inflight")
+    try:
+        lst = h.quiesce("snapshot", "list", "--store", store, "--json", daemon=qd)
+        assert lst.returncode == 0 and lst.stderr == "", lst.stderr
+        assert "inflight" not in [x["name"] for x in json.loads(lst.stdout)]
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ list: the snapshot's state
+
+
+def list_store(h, qd, store):
+    t = h.quiesce("snapshot", "list", "--store", store, daemon=qd)
+    assert t.returncode == 0, t.stderr
+    js = h.quiesce("snapshot", "list", "--store", store, "--json", daemon=qd)
+    assert js.returncode == 0, js.stderr
+    return t.stdout.splitlines(), {x["name"]: x for x in json.loads(js.stdout)}
+
+
+def row(lines, name):
+    """The table's line for name, and the reason lines under it."""
+    for i, l in enumerate(lines):
+        if l.split()[0] == name:
+            under = []
+            for u in lines[i + 1:]:
+                if not u.startswith("  "):
+                    break
+                under.append(u)
+            return l.split(), under
+    raise AssertionError(f"{name} not listed: {lines}")
+
+
+def test_list_marks_reflink_clones_deleted_or_truncated_by_hand(h, qd):
+    pool = h.make_fs("xfs")
+    data = h.make_fs("ext4", parent=pool.mnt)
+    store = h.tmp / "store"
+    for n in ("ok", "gone", "short"):
+        assert snap(h, qd, "--name", n, paths=[data.mnt]).returncode == 0
+    os.unlink(f"{data.img}.quiesce-gone")
+    size = os.path.getsize(f"{data.img}.quiesce-short")
+    os.truncate(f"{data.img}.quiesce-short", size - 4096)
+
+    lines, js = list_store(h, qd, store)
+    state_col = lines[0].split().index("STATE")
+    cols, under = row(lines, "ok")
+    assert cols[state_col] == "intact" and under == []
+    cols, under = row(lines, "gone")
+    assert cols[state_col] == "missing"
+    assert under == [f"  {data.mnt}: missing: {data.img}.quiesce-gone does not exist"]
+    cols, under = row(lines, "short")
+    assert cols[state_col] == "damaged"
+    assert under == [f"  {data.mnt}: damaged: {data.img}.quiesce-short is {size - 4096} bytes, "
+                     f"the manifest recorded {size}"]
+
+    assert js["ok"]["state"] == "intact"
+    f = js["ok"]["filesystems"][0]
+    assert f["state"] == "intact" and "as recorded" in f["state_reason"]
+    assert js["gone"]["state"] == "missing"
+    assert js["gone"]["filesystems"][0]["state"] == "missing"
+    assert "does not exist" in js["gone"]["filesystems"][0]["state_reason"]
+    assert js["short"]["state"] == "damaged"
+    assert js["short"]["filesystems"][0]["state"] == "damaged"
+    # the manifest's own fields are all still there
+    assert js["short"]["filesystems"][0]["size_bytes"] == size
+
+    # a directory in the clone's place is not the clone
+    os.unlink(f"{data.img}.quiesce-short")
+    os.mkdir(f"{data.img}.quiesce-short")
+    _, js = list_store(h, qd, store)
+    assert js["short"]["state"] == "damaged"
+    assert "not a regular file" in js["short"]["filesystems"][0]["state_reason"]
+    os.rmdir(f"{data.img}.quiesce-short")
+
+    # what is gone counts as removed
+    d = h.quiesce("snapshot", "delete", "--store", store, "gone", daemon=qd)
+    assert d.returncode == 0, d.stderr
+
+
+def test_list_marks_a_btrfs_snapshot_deleted_by_hand(h, qd):
+    fs = h.make_fs("btrfs")
+    store = h.tmp / "store"
+    for n in ("b1", "b2"):
+        r = snap(h, qd, "--provider", "btrfs", "--name", n, paths=[fs.mnt])
+        assert r.returncode == 0, r.stderr
+    d = run(["btrfs", "subvolume", "delete", fs.mnt / ".quiesce-snapshots" / "b1"])
+    assert d.returncode == 0, d.stderr
+    lines, js = list_store(h, qd, store)
+    state_col = lines[0].split().index("STATE")
+    cols, under = row(lines, "b1")
+    assert cols[state_col] == "missing"
+    assert under == [f"  {fs.mnt}: missing: {fs.mnt}/.quiesce-snapshots/b1 does not exist"]
+    cols, under = row(lines, "b2")
+    assert cols[state_col] == "intact" and under == []
+    assert js["b1"]["state"] == "missing" and js["b1"]["filesystems"][0]["state"] == "missing"
+    f = js["b2"]["filesystems"][0]
+    assert js["b2"]["state"] == "intact" and f["snapshot_uuid"] in f["state_reason"]
+
+    # a plain directory in its place is no subvolume
+    os.mkdir(fs.mnt / ".quiesce-snapshots" / "b1")
+    _, js = list_store(h, qd, store)
+    assert js["b1"]["state"] == "damaged"
+    assert "not a btrfs subvolume" in js["b1"]["filesystems"][0]["state_reason"]
+    os.rmdir(fs.mnt / ".quiesce-snapshots" / "b1")
+
+
+def test_list_state_of_exec_snapshots(h, qd):
+    pool = h.make_fs("xfs")
+    data = h.make_fs("ext4", parent=pool.mnt)
+    store = h.tmp / "store"
+    script = h.tmp / "mk"
+    script.write_text(f"#!/bin/sh\ntouch {pool.mnt}/made-$1\necho {pool.mnt}/made-$1\n")
+    os.chmod(script, 0o755)
+    token = h.tmp / "token"
+    token.write_text("#!/bin/sh\necho snapshot-id-$1\n")
+    os.chmod(token, 0o755)
+    assert snap(h, qd, "--exec-cmd", f"{script} {{name}}", "--name", "p1", paths=[data.mnt]).returncode == 0
+    assert snap(h, qd, "--exec-cmd", f"{script} {{name}}", "--name", "p2", paths=[data.mnt]).returncode == 0
+    assert snap(h, qd, "--exec-cmd", f"{token} {{name}}", "--name", "t1", paths=[data.mnt]).returncode == 0
+    os.unlink(pool.mnt / "made-p2")
+    _, js = list_store(h, qd, store)
+    assert js["p1"]["state"] == "intact"
+    assert js["p2"]["state"] == "missing"
+    assert js["t1"]["state"] == "unknown"
+    assert "snapshot-id-t1 is not a path" in js["t1"]["filesystems"][0]["state_reason"]
