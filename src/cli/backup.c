@@ -92,7 +92,14 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                 json_object *j = json_object_new_object(), *snap = json_object_new_object(),
                             *fss = json_object_new_array();
                 json_object_object_add(snap, "name", json_object_new_string(s->name));
-                json_object_object_add(snap, "label", json_object_new_string(qz_label_name(s->label)));
+                const char *lowered;
+                qz_label label = qz_manifest_proven_label(s, &lowered);
+                json_object_object_add(snap, "label", json_object_new_string(qz_label_name(label)));
+                if (lowered) {
+                        json_object_object_add(snap, "manifest_label",
+                                               json_object_new_string(qz_label_name(s->label)));
+                        json_object_object_add(snap, "label_reason", json_object_new_string(lowered));
+                }
                 json_object_object_add(snap, "provider", json_object_new_string(s->provider));
                 if (s->created)
                         json_object_object_add(snap, "created", json_object_new_string(s->created));
@@ -149,8 +156,26 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                 return;
         }
         char b1[32], b2[32], b3[32], d[32];
-        printf("snapshot %s: %s, %s provider%s%s\n", s->name, qz_label_name(s->label), s->provider,
+        const char *lowered;
+        qz_label label = qz_manifest_proven_label(s, &lowered);
+        printf("snapshot %s: %s, %s provider%s%s\n", s->name, qz_label_name(label), s->provider,
                s->created ? ", made " : "", s->created ? s->created : "");
+        if (lowered)
+                printf("  not %s as its manifest says: %s\n", qz_label_name(s->label), lowered);
+        for (size_t i = 0; i < s->n_fs; i++) {
+                const qz_snap_proof *p = &s->fs[i].proof;
+                if (!p->known)
+                        continue;
+                if (p->held)
+                        printf("  %s: frozen throughout, verified (probe %s at %s, %" PRId64
+                               " sectors written on %s while frozen)\n",
+                               s->fs[i].mountpoint, p->probe ? p->probe : "?",
+                               cli_duration(p->probe_ms, d, sizeof(d)), p->sectors_written,
+                               p->device ? p->device : "?");
+                else
+                        printf("  %s: NOT frozen throughout: %s\n", s->fs[i].mountpoint,
+                               p->breach ? p->breach : "its freeze was lifted by another process");
+        }
         if (s->frozen_ms >= 0) {
                 printf("  frozen %s; stall", cli_duration(s->frozen_ms, d, sizeof(d)));
                 for (size_t i = 0; i < s->n_fs; i++)
@@ -219,7 +244,7 @@ static int make_snapshot(struct cli *cli, const struct opts *o, qz_manifest **re
         const char *why = NULL;
         if (qz_manifest_incomplete(m))
                 why = "is incomplete: a provider failed";
-        else if (m->label == QZ_LABEL_CRASH && !o->allow_crash)
+        else if (qz_manifest_proven_label(m, NULL) == QZ_LABEL_CRASH && !o->allow_crash)
                 why = "is crash-consistent (use --allow-crash-consistent to back it up anyway)";
         else if (bk_interrupted())
                 why = "was made, but the backup was interrupted";
@@ -433,7 +458,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                         return bk_interrupted() ? 128 + bk_interrupted() : EXIT_FAILURE;
                 made_now = true;
         }
-        if (s->label == QZ_LABEL_CRASH && !o.json)
+        if (qz_manifest_proven_label(s, NULL) == QZ_LABEL_CRASH && !o.json)
                 cli_error("warning: snapshot %s is crash-consistent: its filesystems were not frozen "
                           "throughout",
                           s->name);
@@ -519,7 +544,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                                                  .mountpoint = s->fs[i].mountpoint,
                                                  .fstype = s->fs[i].fstype,
                                                  .name = s->name,
-                                                 .label = qz_label_name(s->label),
+                                                 .label = qz_label_name(qz_manifest_proven_label(s, NULL)),
                                                  .stdout_to_stderr = o.json};
                         fflush(stdout);
                         r = bk_exec_run(o.exec, o.n_exec, &v, err, sizeof(err));

@@ -104,6 +104,30 @@ void qz_manifest_free(qz_manifest *m) {
         free(m);
 }
 
+qz_label qz_manifest_proven_label(const qz_manifest *m, const char **why) {
+        if (why)
+                *why = NULL;
+        if (m->label == QZ_LABEL_CRASH)
+                return m->label;
+        for (size_t i = 0; i < m->n_fs; i++) {
+                const qz_snap_fs *f = &m->fs[i];
+                if (f->atomic)
+                        continue;
+                if (f->proof.known && !f->proof.held) {
+                        if (why)
+                                *why = f->proof.breach ? f->proof.breach
+                                                       : "its proof records a breach of the freeze";
+                        return QZ_LABEL_CRASH;
+                }
+                if (f->frozen && !f->frozen_throughout) {
+                        if (why)
+                                *why = "a filesystem did not stay frozen until its snapshot ended";
+                        return QZ_LABEL_CRASH;
+                }
+        }
+        return m->label;
+}
+
 bool qz_manifest_incomplete(const qz_manifest *m) {
         for (size_t i = 0; i < m->n_fs; i++)
                 if (m->fs[i].error || !m->fs[i].snapshot)

@@ -123,6 +123,11 @@ int qz_manifest_list(const char *store, qz_manifest ***ret, size_t *n, size_t *n
 void qz_manifest_list_free(qz_manifest **v, size_t n);
 /* true when a provider failed on some filesystem (the snapshot is incomplete). */
 bool qz_manifest_incomplete(const qz_manifest *m);
+/* The label its evidence supports: the manifest's, or crash-consistent when
+ * a filesystem's proof records a breach (or it left the hold early) even
+ * though the label says otherwise (a hand-edited or older manifest). why
+ * (may be NULL) is set to the reason when the label is lowered, else NULL. */
+qz_label qz_manifest_proven_label(const qz_manifest *m, const char **why);
 
 /* ---- reserve.c: names ------------------------------------------------------ */
 
