@@ -51,6 +51,15 @@ static void test_not_frozen_throughout_is_crash(void **state) {
         assert_int_equal(qz_label_decide(&in, NULL), QZ_LABEL_CRASH);
 }
 
+static void test_breach_is_crash(void **state) {
+        (void)state;
+        qz_label_input in = good();
+        in.n_fs_broken = 1; /* still in the hold, but the proof found the freeze lifted */
+        const char *why;
+        assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_CRASH);
+        assert_non_null(strstr(why, "lifted by another process"));
+}
+
 static void test_no_freeze_is_crash(void **state) {
         (void)state;
         qz_label_input in = good();
@@ -112,6 +121,7 @@ int main(void) {
                 cmocka_unit_test(test_no_hooks_is_filesystem),
                 cmocka_unit_test(test_failed_hook_is_filesystem),
                 cmocka_unit_test(test_not_frozen_throughout_is_crash),
+                cmocka_unit_test(test_breach_is_crash),
                 cmocka_unit_test(test_no_freeze_is_crash),
                 cmocka_unit_test(test_freeze_failed_is_crash),
                 cmocka_unit_test(test_provider_failed_is_crash),

@@ -45,6 +45,8 @@ static qz_manifest *sample(const char *name) {
         f->stall_ms = 3;
         f->frozen_ms = 95;
         f->frozen = f->frozen_throughout = true;
+        f->proof = (qz_snap_proof){.known = true, .held = true, .probe = s("EBUSY"), .probe_ms = 1530,
+                                   .device = s("loop1"), .sectors_written = 0};
         m->n_hooks = 1;
         m->hooks = calloc(1, sizeof(*m->hooks));
         m->hooks[0].name = s("10-postgres");
@@ -83,6 +85,42 @@ static void test_round_trip(void **state) {
         free(again);
         free(text);
         qz_manifest_free(back);
+        qz_manifest_free(m);
+}
+
+/* The proof survives the round trip, and a recorded breach lowers the
+ * label the evidence supports, whatever the label field says. */
+static void test_proof_round_trip_and_proven_label(void **state) {
+        (void)state;
+        qz_manifest *m = sample("p"), *back;
+        char *text = qz_manifest_to_json(m);
+        assert_int_equal(qz_manifest_from_json(text, &back), 0);
+        const qz_snap_proof *p = &back->fs[0].proof;
+        assert_true(p->known);
+        assert_true(p->held);
+        assert_string_equal(p->probe, "EBUSY");
+        assert_int_equal(p->probe_ms, 1530);
+        assert_string_equal(p->device, "loop1");
+        assert_int_equal(p->sectors_written, 0);
+        assert_null(p->breach);
+        const char *why = "x";
+        assert_int_equal(qz_manifest_proven_label(back, &why), QZ_LABEL_APPLICATION);
+        assert_null(why);
+        qz_manifest_free(back);
+        free(text);
+
+        m->fs[0].proof.held = false;
+        m->fs[0].proof.breaches = 1;
+        m->fs[0].proof.breach = s("the freeze of ext4 7:1 (mounted at /srv/data) was lifted");
+        text = qz_manifest_to_json(m);
+        assert_int_equal(qz_manifest_from_json(text, &back), 0);
+        assert_false(back->fs[0].proof.held);
+        assert_int_equal(back->fs[0].proof.breaches, 1);
+        assert_int_equal(back->label, QZ_LABEL_APPLICATION); /* as written */
+        assert_int_equal(qz_manifest_proven_label(back, &why), QZ_LABEL_CRASH);
+        assert_non_null(strstr(why, "was lifted"));
+        qz_manifest_free(back);
+        free(text);
         qz_manifest_free(m);
 }
 
@@ -236,6 +274,7 @@ static void test_exec_template(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_proof_round_trip_and_proven_label),
                 cmocka_unit_test(test_unknowns_are_null),
                 cmocka_unit_test(test_refuses_non_manifests),
                 cmocka_unit_test(test_store_write_list_load),
