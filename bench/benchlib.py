@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from qzsys import children_of, loop_backing, mountinfo, pid_alive, size_bytes  # noqa: E402,F401
+from qga import QemuGA  # noqa: E402
 TMP_BASE = Path(os.environ.get("QUIESCE_BENCH_TMPDIR", "/tmp"))
 TMP_PREFIX = "qz-bench-"
 
@@ -245,124 +246,18 @@ class Daemon:
         self.logf.close()
 
 
-class QGA:
-    """qemu-ga on a Unix socket in our temp dir, with guest-fsfreeze-freeze
-    (the one without a list, which freezes every filesystem) blocked."""
-
-    BLOCKED = "guest-fsfreeze-freeze"
+class QGA(QemuGA):
+    """qemu-ga for a bench run (tests/qga.py): in the run's temp dir, its
+    freezes checked by Bench.check_freezable(), stopped by Bench.cleanup()."""
 
     def __init__(self, bench):
         self.bench = bench
-        d = bench.tmp / "qga"
-        d.mkdir(exist_ok=True)
-        self.sock = d / "qga.sock"
-        self.logf = open(d / "qga.log", "wb")
-        # no -F: no fsfreeze hook; -t: state files in our dir; -b: the unlisted freeze is refused
-        self.proc = subprocess.Popen(["qemu-ga", "-m", "unix-listen", "-p", str(self.sock), "-t", str(d),
-                                      "-f", str(d / "qga.pid"), "-b", self.BLOCKED],
-                                     stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
-        bench.qgas.append(self)
-        deadline = time.monotonic() + 10
-        while not self.sock.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"qemu-ga did not start: {(d / 'qga.log').read_text(errors='replace')}")
-            time.sleep(0.02)
-        self.conn = None
-        self.buf = b""
-        self.next_id = 1
-
-    def connect(self):
-        if self.conn:
-            return
-        deadline = time.monotonic() + 10
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(str(self.sock))
-                break
-            except OSError:
-                s.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.conn = s
-        self.buf = b""
-        # guest-sync-delimited: the reply is preceded by 0xFF; everything before it is stale
-        sid = 4242 + self.next_id
-        self.next_id += 1
-        self._send({"execute": "guest-sync-delimited", "arguments": {"id": sid}})
-        self._recv_until_ff(30)
-        r = self._recv(30)
-        if r.get("return") != sid:
-            raise RuntimeError(f"qemu-ga sync: {r}")
-
-    def _send(self, obj):
-        self.conn.sendall(json.dumps(obj).encode() + b"\n")
-
-    def _recv_until_ff(self, timeout):
-        deadline = time.monotonic() + timeout
-        while b"\xff" not in self.buf:
-            self._fill(deadline)
-        self.buf = self.buf.split(b"\xff", 1)[1]
-
-    def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("qemu-ga: no reply")
-        self.conn.settimeout(left)
-        chunk = self.conn.recv(65536)
-        if not chunk:
-            raise RuntimeError("qemu-ga closed the connection")
-        self.buf += chunk
-
-    def _recv(self, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.buf.decode(errors="replace").lstrip()
-            if text:
-                try:
-                    obj, end = json.JSONDecoder().raw_decode(text)
-                    self.buf = text[end:].encode()
-                    return obj
-                except ValueError:
-                    pass
-            self._fill(deadline)
-
-    def call(self, cmd, args=None, timeout=120):
-        if cmd == self.BLOCKED:
-            raise AssertionError("SAFETY: never guest-fsfreeze-freeze without a list")
-        self.connect()
-        req = {"execute": cmd}
-        if args is not None:
-            req["arguments"] = args
-        self._send(req)
-        r = self._recv(timeout)
-        if "error" in r:
-            raise RuntimeError(f"qemu-ga {cmd}: {r['error']}")
-        return r.get("return")
-
-    def freeze_list(self, mounts):
-        paths = [str(m) for m in mounts]
-        self.bench.check_freezable(paths)
-        if not paths:
-            raise AssertionError("SAFETY: an empty list would mean every filesystem")
-        return self.call("guest-fsfreeze-freeze-list", {"mountpoints": paths})
-
-    def thaw(self):
-        return self.call("guest-fsfreeze-thaw")
+        super().__init__(bench.tmp / "qga", bench.check_freezable, on_spawn=bench.qgas.append)
 
     def stop(self):
-        if self.conn:
-            self.conn.close()
-            self.conn = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.logf.close()
+        problems = super().stop()
+        if problems:
+            raise RuntimeError("; ".join(problems))
 
 
 class Bench:

@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 from qzsys import children_of, loop_backing, mountinfo, pid_alive, size_bytes, traced  # noqa: E402,F401
+from qga import QemuGA, QemuGAError  # noqa: E402,F401
 TMP_PREFIX = "qz-it-"
 TMP_BASE = Path(os.environ.get("QUIESCE_TEST_TMPDIR", "/tmp"))
 
@@ -457,6 +458,7 @@ class Harness:
         self.resources = []  # ("loop", dev) / ("mount", Mount), creation order
         self.mounts = []  # Mounts in creation order (outer before inner)
         self.daemons = []
+        self.qgas = []  # QemuGA instances (tests/qga.py)
         self.writers = []
         self.procs = []  # other children (CLI in the foreground, helpers)
         self.problems = []  # cleanup problems to report
@@ -558,6 +560,18 @@ class Harness:
             args += ["--group", group]
         args += list(extra)
         return Daemon(self, socket_path, log_path, args, **kw)
+
+    # -- qemu-guest-agent
+
+    def start_qga(self):
+        """qemu-ga on a socket in the temp dir (tests/qga.py), connected: its
+        freeze-lists go through check_freezable(); cleanup thaws what it froze
+        (through the agent) and stops it. Its guest-fsfreeze-thaw calls FITHAW
+        on every mounted filesystem: tests using it run under
+        /tmp/qz-freeze.lock like every freezing test."""
+        q = QemuGA(self.tmp / f"qga{len(self.qgas)}", self.check_freezable, on_spawn=self.qgas.append)
+        q.connect()
+        return q
 
     # -- the command line
 
@@ -735,6 +749,9 @@ class Harness:
                     pass
             except Exception:
                 pass
+        # 1b. qemu-ga instances: the agent thaws what it froze, then stops
+        for q in self.qgas:
+            self.problems.extend(q.stop())
         # 2. thaw everything we made, outer (created first) before inner
         self._thaw_all()
         # 3. daemons and their guards
