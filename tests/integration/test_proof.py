@@ -279,3 +279,59 @@ def test_status_json_carries_the_proof(h, qd, ext4):
     f = json.loads(r.stdout)["holds"][0]["filesystems"][0]
     assert f["held"] and f["proof"]["held"], f
     assert h.quiesce("thaw", "--hold", str(hold), daemon=qd).returncode == 0
+
+
+# ------------------------------------------------------------------ qemu-guest-agent
+
+
+@pytest.mark.timeout(60)
+def test_qga_thaw_during_a_quiesce_freeze_is_detected(h, qd, fs):
+    """qemu-ga (a real qemu-ga 7.2 on a private socket) froze another mount
+    of ours; its guest-fsfreeze-thaw calls FITHAW on every mounted
+    filesystem, and so lifts quiesce's freeze too: found, frozen again."""
+    other = h.make_fs("ext4")
+    q = h.start_qga()
+    assert q.freeze_list([other]) == 1  # an explicit list: never the whole machine
+    hold = h.freeze_detached(qd, fs.mnt, timeout="20s")
+    assert q.thaw() >= 2  # its own freeze and quiesce's
+    ho = wait_broken(qd, fs.mnt, hold)
+    assert "was lifted by another process" in ho["breach"], ho
+    h.assert_frozen(fs.mnt)  # frozen again, by quiesced
+    r = h.quiesce("thaw", "--hold", str(hold), daemon=qd)
+    assert r.returncode == 3, r.stderr
+    h.assert_thawed(fs.mnt)
+    h.assert_thawed(other.mnt)
+
+
+@pytest.mark.timeout(60)
+def test_qga_thaw_then_its_freeze_is_caught_by_the_counter_and_left_to_it(h, ext4):
+    """qemu-ga's thaw followed by its next freeze of the same mount: the
+    freeze in place is qemu-ga's. The thaw's probe answers EBUSY, the write
+    counter tells; quiesce's thaw says so (exit 3), calls no FITHAW, and
+    qemu-ga's own thaw still releases its freeze."""
+    qd = h.start_daemon(extra=["--probe-interval", "none"])  # only the requests' own probes
+    q = h.start_qga()
+    hold = h.freeze_detached(qd, ext4.mnt, timeout="20s")
+    assert q.thaw() >= 1
+    assert q.freeze_list([ext4]) == 1
+    r = h.quiesce("thaw", "--hold", str(hold), daemon=qd)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert "frozen again by someone else" in r.stderr, r.stderr
+    assert qd.counters() == (1, 0), "quiesced must not FITHAW qemu-ga's freeze"
+    w = h.blocked_writer(ext4)
+    assert q.status() == "frozen"
+    assert q.thaw() >= 1, "qemu-ga found nothing to thaw: its freeze was taken from it"
+    assert w.done(5)
+
+
+@pytest.mark.timeout(60)
+def test_quiesce_freeze_while_qga_holds_the_filesystem_is_ebusy(h, qd, fs):
+    q = h.start_qga()
+    assert q.freeze_list([fs]) == 1
+    r = h.quiesce("freeze", "--detach", "--timeout", "5s", fs.mnt, daemon=qd)
+    assert r.returncode == 1, r.stderr
+    assert "already frozen by another tool" in r.stderr and str(fs.mnt) in r.stderr, r.stderr
+    assert qd.counters() == (1, 0), "no FITHAW of qemu-ga's freeze"
+    h.assert_frozen(fs.mnt)
+    assert q.thaw() >= 1, "qemu-ga's freeze was gone: quiesce must never thaw it"
+    h.assert_thawed(fs.mnt)
