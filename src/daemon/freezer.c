@@ -52,9 +52,13 @@ typedef struct job {
         int wake_fd; /* eventfd */
         atomic_bool want_thaw, abandon;
         atomic_uint asked; /* probes asked for; the keeper answers the count it saw */
-        /* the keeper's own state */
-        usec_t hard_deadline; /* the guard's */
-        usec_t probe_until;   /* no probe FIFREEZE after the ceiling: the thaw is due */
+        /* the keeper's own state, under mu (the prober probes it too) */
+        pthread_mutex_t mu;
+        bool ended;                /* thawed or abandoned: nobody probes it any more */
+        atomic_uint refs;          /* the loop's, and the prober's while it probes */
+        struct job *kprev, *knext; /* the prober's list of frozen filesystems */
+        usec_t hard_deadline;      /* the guard's */
+        usec_t probe_until;        /* no probe FIFREEZE after the ceiling: the thaw is due */
         qz_blockstat stat;
         bool ours, armed;
         uint64_t base; /* the counter when the freeze was last known in place */
@@ -86,6 +90,13 @@ struct qz_freezer {
         void *ud;
         pthread_mutex_t lock;
         report *finished; /* LIFO of reports, reversed on drain */
+        /* the prober: one thread for every frozen filesystem's periodic probe */
+        pthread_t prober;
+        bool have_prober;
+        int prober_wake; /* eventfd: stop */
+        pthread_mutex_t keepers_lock;
+        job *keepers; /* frozen, not ended */
+        atomic_bool stopping;
         atomic_uint inflight;
         atomic_ullong fifreeze_calls, fithaw_calls, probe_calls;
 };
@@ -236,17 +247,39 @@ static void fill_probe(report *r, const job *j, const qz_probe *p, qz_verdict v,
         r->r.have_sectors = p->have_sectors;
 }
 
-/* While frozen: probe at every interval and when asked, report what the
- * loop asked for and every breach, until told to thaw (or to go). */
+/* One probe of j under its lock, reported when asked for, on a breach,
+ * or when it first cannot tell. false: j has ended (nothing probed). */
+static bool probe_and_report(job *j, bool asked, unsigned seq) {
+        pthread_mutex_lock(&j->mu);
+        if (j->ended) {
+                pthread_mutex_unlock(&j->mu);
+                return false;
+        }
+        qz_probe p;
+        usec_t at;
+        qz_verdict verdict = probe(j, asked, &p, &at);
+        bool news = asked || qz_verdict_is_breach(verdict) ||
+                    (verdict == QZ_VERDICT_UNKNOWN && j->last_verdict != QZ_VERDICT_UNKNOWN);
+        j->last_verdict = verdict;
+        if (news) {
+                report *r = report_new(j, QZ_REPORT_PROBE);
+                fill_probe(r, j, &p, verdict, at);
+                r->r.probe_seq = asked ? seq : 0;
+                report_send(r);
+        }
+        pthread_mutex_unlock(&j->mu);
+        return true;
+}
+
+/* While frozen: the probes the loop asks for, until told to thaw (or to
+ * go). The periodic probes are the prober's (below). */
 static void keep(job *j) {
-        qz_freezer *f = j->f;
         unsigned answered = 0;
-        int interval = f->probe_interval_ms > 0 ? (int)f->probe_interval_ms : -1;
         for (;;) {
                 if (atomic_load(&j->asked) == answered && !atomic_load(&j->want_thaw) &&
                     !atomic_load(&j->abandon)) {
                         struct pollfd pfd = {.fd = j->wake_fd, .events = POLLIN};
-                        (void)poll(&pfd, 1, interval);
+                        (void)poll(&pfd, 1, -1);
                 }
                 uint64_t v;
                 while (read(j->wake_fd, &v, sizeof(v)) > 0)
@@ -254,20 +287,67 @@ static void keep(job *j) {
                 if (atomic_load(&j->abandon) || atomic_load(&j->want_thaw))
                         return;
                 unsigned asked = atomic_load(&j->asked);
-                qz_probe p;
-                usec_t at;
-                qz_verdict verdict = probe(j, asked != answered, &p, &at);
-                bool news = asked != answered || qz_verdict_is_breach(verdict) ||
-                            (verdict == QZ_VERDICT_UNKNOWN && j->last_verdict != QZ_VERDICT_UNKNOWN);
+                if (asked != answered)
+                        probe_and_report(j, true, asked);
                 answered = asked;
-                j->last_verdict = verdict;
-                if (news) {
-                        report *r = report_new(j, QZ_REPORT_PROBE);
-                        fill_probe(r, j, &p, verdict, at);
-                        r->r.probe_seq = asked;
-                        report_send(r);
+        }
+}
+
+static void job_unref(job *j);
+
+/* The prober: every interval, one probe of each frozen filesystem, one
+ * after another, from one thread (a wake-up per filesystem would cost more
+ * than its probe). A filesystem whose keeper is busy (probing on request,
+ * thawing) is skipped this round. */
+static void *prober_main(void *arg) {
+        qz_freezer *f = arg;
+        for (;;) {
+                struct pollfd pfd = {.fd = f->prober_wake, .events = POLLIN};
+                (void)poll(&pfd, 1, (int)f->probe_interval_ms);
+                if (atomic_load(&f->stopping))
+                        return NULL;
+                job *round[256];
+                size_t n = 0;
+                pthread_mutex_lock(&f->keepers_lock);
+                for (job *k = f->keepers; k && n < sizeof(round) / sizeof(round[0]); k = k->knext) {
+                        atomic_fetch_add(&k->refs, 1);
+                        round[n++] = k;
+                }
+                pthread_mutex_unlock(&f->keepers_lock);
+                for (size_t i = 0; i < n; i++) {
+                        job *k = round[i];
+                        if (!atomic_load(&k->want_thaw) && !atomic_load(&k->abandon) &&
+                            pthread_mutex_trylock(&k->mu) == 0) {
+                                pthread_mutex_unlock(&k->mu);
+                                probe_and_report(k, false, 0);
+                        }
+                        job_unref(k);
                 }
         }
+}
+
+static void keepers_add(job *j) {
+        qz_freezer *f = j->f;
+        pthread_mutex_lock(&f->keepers_lock);
+        j->kprev = NULL;
+        j->knext = f->keepers;
+        if (f->keepers)
+                f->keepers->kprev = j;
+        f->keepers = j;
+        pthread_mutex_unlock(&f->keepers_lock);
+}
+
+static void keepers_remove(job *j) {
+        qz_freezer *f = j->f;
+        pthread_mutex_lock(&f->keepers_lock);
+        if (j->kprev)
+                j->kprev->knext = j->knext;
+        else if (f->keepers == j)
+                f->keepers = j->knext;
+        if (j->knext)
+                j->knext->kprev = j->kprev;
+        j->kprev = j->knext = NULL;
+        pthread_mutex_unlock(&f->keepers_lock);
 }
 
 /* The end of a freeze: a last probe, then FITHAW if the freeze in place is
@@ -275,6 +355,9 @@ static void keep(job *j) {
 static void thaw(job *j) {
         qz_freezer *f = j->f;
         int unused = 0;
+        keepers_remove(j);
+        pthread_mutex_lock(&j->mu); /* waits for a probe of the prober's */
+        j->ended = true;
         report *r = report_new(j, QZ_REPORT_THAWED);
         if (!atomic_load(&j->abandon)) {
                 qz_probe p;
@@ -296,6 +379,7 @@ static void thaw(job *j) {
         }
         r->last = true;
         report_send(r);
+        pthread_mutex_unlock(&j->mu);
 }
 
 static void *keeper_main(void *arg) {
@@ -355,6 +439,7 @@ static void *keeper_main(void *arg) {
         report_send(r);
         if (!frozen)
                 return NULL;
+        keepers_add(j);
         keep(j);
         thaw(j);
         return NULL;
@@ -369,12 +454,17 @@ static void *preflush_main(void *arg) {
         return NULL;
 }
 
-static void job_free(job *j) {
+/* The loop drops its reference after the job's last report; the prober
+ * may still hold one for a moment. */
+static void job_unref(job *j) {
+        if (atomic_fetch_sub(&j->refs, 1) != 1)
+                return;
         qz_blockstat_close(&j->stat);
         if (j->fd >= 0)
                 close(j->fd);
         if (j->wake_fd >= 0)
                 close(j->wake_fd);
+        pthread_mutex_destroy(&j->mu);
         free(j);
 }
 
@@ -413,7 +503,7 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
                 if (deliver)
                         f->done(f->ud, fs, &rev->r);
                 if (rev->last)
-                        job_free(j);
+                        job_unref(j);
                 free(rev);
                 rev = n;
         }
@@ -433,10 +523,24 @@ qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, b
         f->probe_interval_ms = probe_interval_ms;
         f->done = done;
         f->ud = ud;
+        pthread_mutex_init(&f->keepers_lock, NULL);
         f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (!f->throttle || f->efd < 0 || sd_event_add_io(e, &f->src, f->efd, EPOLLIN, on_finished, f) < 0) {
+        f->prober_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!f->throttle || f->efd < 0 || f->prober_wake < 0 ||
+            sd_event_add_io(e, &f->src, f->efd, EPOLLIN, on_finished, f) < 0) {
                 qz_freezer_free(f);
                 return NULL;
+        }
+        if (probe_interval_ms > 0) {
+                pthread_attr_t attr;
+                pthread_attr_init(&attr);
+                pthread_attr_setstacksize(&attr, WORKER_STACK);
+                f->have_prober = pthread_create(&f->prober, &attr, prober_main, f) == 0;
+                pthread_attr_destroy(&attr);
+                if (!f->have_prober) {
+                        qz_freezer_free(f);
+                        return NULL;
+                }
         }
         /* Completions before new requests: a thaw result is never queued behind clients. */
         sd_event_source_set_priority(f->src, SD_EVENT_PRIORITY_IMPORTANT);
@@ -446,6 +550,18 @@ qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, b
 void qz_freezer_free(qz_freezer *f) {
         if (!f)
                 return;
+        if (f->have_prober) {
+                /* No keeper is left (the caller checked inflight), so it is not
+                 * in a probe: it returns at once. */
+                atomic_store(&f->stopping, true);
+                uint64_t one = 1;
+                if (write(f->prober_wake, &one, sizeof(one)) < 0)
+                        log_error("freezer: cannot stop the prober: %s", strerror(errno));
+                pthread_join(f->prober, NULL);
+        }
+        if (f->prober_wake > 0)
+                close(f->prober_wake);
+        pthread_mutex_destroy(&f->keepers_lock);
         sd_event_source_unref(f->src);
         qz_throttle_free(f->throttle);
         if (f->efd >= 0)
@@ -480,11 +596,14 @@ static job *job_new(qz_freezer *f, qz_fs *fs, job_kind kind) {
         j->kind = kind;
         j->wake_fd = -1;
         j->last_verdict = QZ_VERDICT_HELD;
+        pthread_mutex_init(&j->mu, NULL);
+        atomic_store(&j->refs, 1);
         for (size_t i = 0; i < QZ_BLOCKSTAT_MAX_DEVS; i++)
                 j->stat.fds[i] = -1;
         snprintf(j->fstype, sizeof(j->fstype), "%s", fs->fstype ? fs->fstype : "");
         j->fd = kind == JOB_NO_KEEPER ? -1 : fcntl(fs->ioctl_fd, F_DUPFD_CLOEXEC, 3);
         if (kind != JOB_NO_KEEPER && j->fd < 0) {
+                pthread_mutex_destroy(&j->mu);
                 free(j);
                 return NULL;
         }
@@ -498,7 +617,7 @@ int qz_freezer_preflush(qz_freezer *f, qz_fs *fs) {
         int r = spawn(j, preflush_main);
         if (r != 0) {
                 atomic_fetch_sub(&f->inflight, 1);
-                job_free(j);
+                job_unref(j);
                 return -r;
         }
         return 0;
