@@ -169,7 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 i += 2;
                 refresh(h);
                 int owner = arg % N_OWNERS;
-                switch (op % 11) {
+                switch (op % 12) {
                 case 0: { /* a group freeze: arg's high bits pick the filesystems */
                         if (K.busy[owner])
                                 break; /* a connection has one request in progress */
@@ -268,6 +268,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         qz_holds_prune(h, arg % 3);
                         refresh(h);
                         break;
+                case 11: { /* a probe found the freeze lifted; maybe someone else's is in place now */
+                        fake_fs *f = &K.fs[arg % N_FS];
+                        if (f->fs->state == QZ_FS_FROZEN) {
+                                f->fs->foreign = arg & 0x80;
+                                qz_holds_breach(h, f->fs, "fuzz breach", now);
+                        }
+                        break;
+                }
                 }
                 /* Invariants at every step. */
                 for (int f = 0; f < N_FS; f++) {
@@ -277,6 +285,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         if (fs->state == QZ_FS_FROZEN && fs->refs == 0)
                                 abort(); /* frozen without a reference and no thaw started */
                 }
+                /* A broken hold's marks name only its filesystems. */
+                for (qzd_hold *x = qz_holds_first(h); x; x = x->next)
+                        if (x->n_fs < 64 && (x->broken_mask >> x->n_fs) != 0)
+                                abort();
                 /* The kept earliest deadline is the one a walk of everything finds. */
                 usec_t earliest = QZ_USEC_INFINITY;
                 for (qzd_hold *x = qz_holds_first(h); x; x = x->next)

@@ -482,3 +482,30 @@ def test_backup_of_btrfs_uses_the_snapshot_in_place(h, qd):
     prefix = str(b.mnt).lstrip("/")
     assert f"{prefix}/file" in names
     assert not any(".quiesce-snapshots" in n for n in names), names
+
+
+def test_backup_never_calls_a_broken_snapshot_consistent(h, data):
+    """A manifest whose proof records a breach (here written by hand with a
+    consistent label, as an older or edited manifest could be): the backup's
+    report calls it crash-consistent, says why, and shows the proof."""
+    store = h.tmp / "store"
+    m = make_snapshot(h, [data], store, "broken", label="filesystem-consistent")
+    breach = (f"the freeze of ext4 {m['filesystems'][0]['id']} (mounted at {data.mnt}) was lifted by "
+              "another process 0.6 s after it began")
+    m["filesystems"][0]["proof"] = {"verified": False, "probe": "froze it", "probe_ms": 600,
+                                    "device": "loop9", "sectors_written": 24, "breaches": 1,
+                                    "breach": breach, "freeze_owner": "quiesce"}
+    (store / "broken.json").write_text(json.dumps(m, indent=2))
+    out = h.tmp / "broken.tar"
+    r = backup(h, "--store", store, "--snapshot", "broken", "--to", out)
+    assert r.returncode == 0, r.stderr  # a named snapshot is backed up, with the warning
+    assert "snapshot broken: crash-consistent" in r.stdout, r.stdout
+    assert "not filesystem-consistent as its manifest says: " + breach in r.stdout, r.stdout
+    assert f"{data.mnt}: NOT frozen throughout: {breach}" in r.stdout, r.stdout
+    assert "is crash-consistent" in r.stderr
+    r = backup(h, "--store", store, "--snapshot", "broken", "--to", h.tmp / "broken2.tar", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["snapshot"]["label"] == "crash-consistent", j
+    assert j["snapshot"]["manifest_label"] == "filesystem-consistent", j
+    assert breach in j["snapshot"]["label_reason"], j
