@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,10 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
+        /* One malloc arena: the keeper and prober threads allocate a report
+         * now and then, and an arena of their own each would stay resident
+         * (and locked) for nothing. */
+        mallopt(M_ARENA_MAX, 1);
         qz_log_init(level);
         /* Lock every page we touch, as we touch it (MCL_ONFAULT): nothing of ours
          * is ever swapped out, and untouched library pages cost no memory. A
