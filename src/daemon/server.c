@@ -16,6 +16,7 @@
 #include "confirm.h"
 #include "daemon.h"
 #include "jsonutil.h"
+#include "mkdirp.h"
 #include "log.h"
 
 static void conn_free(qz_conn *c) {
@@ -274,24 +275,6 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int mkdir_parents(const char *path, mode_t mode) {
-        char buf[4096];
-        if (strlen(path) >= sizeof(buf))
-                return -ENAMETOOLONG;
-        strcpy(buf, path);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 int qz_server_listen(qz_daemon *d) {
         int n = sd_listen_fds(1);
         if (n > 1) {
@@ -329,7 +312,7 @@ int qz_server_listen(qz_daemon *d) {
                         return -ENAMETOOLONG;
                 }
                 strcpy(sa.sun_path, d->socket_path);
-                int r = mkdir_parents(d->runtime_dir, 0755);
+                int r = qz_mkdir_p(d->runtime_dir, 0755, NULL);
                 if (r < 0) {
                         log_error("%s: cannot create the runtime directory: %s", d->runtime_dir,
                                   strerror(-r));

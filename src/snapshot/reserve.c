@@ -11,35 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mkdirp.h"
 #include "snapshot.h"
 
 #define RESERVE_TRIES 9999 /* BASE, BASE-2 ... BASE-9999 */
-
-/* mkdir -p; *created when the last component was made here. */
-static int mkdir_p(const char *dir, mode_t mode, bool *created) {
-        char *p = strdup(dir);
-        if (!p)
-                abort();
-        *created = false;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST) {
-                        int r = -errno;
-                        free(p);
-                        return r;
-                }
-                *s = '/';
-        }
-        int r = 0;
-        if (mkdir(p, mode) == 0)
-                *created = true;
-        else if (errno != EEXIST)
-                r = -errno;
-        free(p);
-        return r;
-}
 
 char *qz_reservation_path(const char *store, const char *name) {
         char *p;
@@ -150,7 +125,7 @@ static void init(qz_reservation *r) {
 
 static int prepare_store(const char *store, qz_reservation *r, char *err, size_t errlen) {
         bool created;
-        int e = mkdir_p(store, 0755, &created);
+        int e = qz_mkdir_p(store, 0755, &created);
         if (e < 0) {
                 snprintf(err, errlen, "cannot create the snapshot store %s: %s", store, strerror(-e));
                 return e;

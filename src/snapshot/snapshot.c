@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "mkdirp.h"
 #include "hooks.h"
 #include "provider.h"
 #include "xalloc.h"
@@ -163,24 +164,6 @@ static void add_note(qz_manifest *m, const char *fmt, ...) {
         if (!m->notes)
                 abort();
         m->notes[m->n_notes++] = s;
-}
-
-static int mkdir_p(const char *dir, mode_t mode) {
-        char *p = xstrdup(dir);
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST) {
-                        int r = -errno;
-                        free(p);
-                        return r;
-                }
-                *s = '/';
-        }
-        int r = mkdir(p, mode) < 0 && errno != EEXIST ? -errno : 0;
-        free(p);
-        return r;
 }
 
 /* The thaw reply: how long filesystem id was frozen, or -1. */
@@ -357,7 +340,7 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
         if (refusals)
                 goto out;
 
-        int e = mkdir_p(store, 0755);
+        int e = qz_mkdir_p(store, 0755, NULL); /* made with the reservation; here if removed since */
         if (e < 0) {
                 say(&R, "cannot create the snapshot store %s: %s", store, strerror(-e));
                 r = e;
