@@ -682,6 +682,14 @@ static int demo(struct cli *cli) {
         say("stall           %" PRId64 " ms: writes blocked by FIFREEZE; frozen %" PRId64
             " ms in all; the snapshot command took %s",
             m->fs[0].stall_ms, m->frozen_ms, cli_duration(snap_ms, d1, sizeof(d1)));
+        const qz_snap_proof *pr = &m->fs[0].proof;
+        if (pr->known && pr->held)
+                say("freeze proof    verified: quiesced's probe at %s answered %s, and %" PRId64
+                    " sectors were written on %s while frozen",
+                    cli_duration(pr->probe_ms, d1, sizeof(d1)), pr->probe ? pr->probe : "?",
+                    pr->sectors_written, pr->device ? pr->device : "?");
+        else
+                say("freeze proof    NOT verified: %s", pr->breach ? pr->breach : "no proof from quiesced");
         say("snapshot image  %s, a copy-on-write clone (FICLONE) of the %s ext4 image",
             bk_human_bytes((uint64_t)st_img.st_size, b1, sizeof(b1)),
             bk_human_bytes((uint64_t)DATA_SIZE, b2, sizeof(b2)));
@@ -690,7 +698,7 @@ static int demo(struct cli *cli) {
         say("consistency     fsck %s; %u/%ld acknowledged files intact", fsck_clean ? "clean" : "FAILED",
             v.acked_ok, acked + 1);
         say("time            %s in all", cli_duration(bk_now_ms() - D.t0, d1, sizeof(d1)));
-        bool ok = fsck_clean && !recovery && all && m->label != QZ_LABEL_CRASH;
+        bool ok = fsck_clean && !recovery && all && m->label != QZ_LABEL_CRASH && pr->known && pr->held;
         qz_manifest_free(m);
         return ok ? 0 : fail("the snapshot did not prove consistent");
 }
