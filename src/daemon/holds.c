@@ -57,6 +57,7 @@ qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, int64_t max_frozen_ms,
 static void hold_free(qzd_hold *hold) {
         for (size_t i = 0; i < hold->n_fs; i++)
                 free(hold->paths[i]);
+        free(hold->breach);
         free(hold->paths);
         free(hold->fs);
         free(hold);
@@ -599,7 +600,7 @@ void qz_holds_breach(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
                                 continue;
                         if (!hold->broken_mask) {
                                 hold->broken_at = now;
-                                snprintf(hold->breach, sizeof(hold->breach), "%s", why);
+                                hold->breach = strdup(why); /* NULL: the messages say less */
                         }
                         hold->broken_mask |= UINT64_C(1) << i;
                 }

@@ -83,7 +83,7 @@ struct qzd_hold {
         /* A breach of a freeze under it (proof.h): its promise is broken. */
         uint64_t broken_mask; /* bit i: fs[i]'s freeze did not hold since this hold began */
         usec_t broken_at;
-        char breach[448]; /* the first breach's sentence */
+        char *breach; /* the first breach's sentence (malloc'd), NULL none */
         qzd_hold *prev, *next;
 };
 

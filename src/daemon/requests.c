@@ -126,7 +126,7 @@ static json_object *hold_json(const qzd_hold *hold, usec_t now) {
         json_object_object_add(o, "detached", json_object_new_boolean(hold->detached));
         json_object_object_add(o, "remaining_ms", json_object_new_int64(ms_until(hold->deadline, now)));
         json_object_object_add(o, "broken", json_object_new_boolean(qz_hold_broken(hold, NULL)));
-        if (qz_hold_broken(hold, NULL))
+        if (qz_hold_broken(hold, NULL) && hold->breach)
                 json_object_object_add(o, "breach", json_object_new_string(hold->breach));
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < hold->n_fs; i++) {
@@ -572,14 +572,15 @@ static void confirm_then(qz_conn *c, qz_fs *const *fs, size_t n, qz_confirm_fn f
 /* The answer to a Thaw or ResetTimeout: parameters p, or, when a freeze did
  * not hold, an error with errno ESTALE carrying p's members as well
  * (QZ_EBROKEN in quiesce.h: the release or re-arm took place). */
-static void reply_held_or_broken(qz_conn *c, json_object *p, const qzd_hold *broken, const char *done) {
-        if (!broken) {
+static void reply_held_or_broken(qz_conn *c, json_object *p, uint64_t id, const char *breach,
+                                 const char *done) {
+        if (!breach) {
                 reply_ok(c, p);
                 return;
         }
         json_object *e = qz_json_error("io.quiesce.FreezeBroken", ESTALE, NULL,
-                                       "hold %" PRIu64 ": the freeze did not hold throughout: %s; %s",
-                                       broken->id, broken->breach, done);
+                                       "hold %" PRIu64 ": the freeze did not hold throughout: %s; %s", id,
+                                       breach, done);
         json_object *ep = NULL;
         json_object_object_get_ex(e, "parameters", &ep);
         json_object_object_foreach(p, k, v) json_object_object_add(ep, k, json_object_get(v));
@@ -599,8 +600,8 @@ static void thaw_go(qz_daemon *d, void *arg) {
         c->confirm = NULL;
         usec_t now = qz_now();
         json_object *released = json_object_new_array();
-        bool broken = false;
-        qzd_hold copy = {0}; /* what the message needs of the broken hold, which the release frees */
+        uint64_t broken_id = 0;
+        char breach[448] = ""; /* what the message needs of the broken hold, which the release frees */
         if (g->by_hold) {
                 qzd_hold *hold = qz_holds_find(d->holds, g->ids[0]);
                 if (!hold) {
@@ -614,9 +615,8 @@ static void thaw_go(qz_daemon *d, void *arg) {
                         json_object_array_add(released, released_json(hold, fs, hold->paths[i], thaws, now));
                 }
                 if (qz_hold_broken(hold, NULL)) {
-                        copy.id = hold->id;
-                        snprintf(copy.breach, sizeof(copy.breach), "%s", hold->breach);
-                        broken = true;
+                        broken_id = hold->id;
+                        snprintf(breach, sizeof(breach), "%s", hold->breach ? hold->breach : "a breach");
                 }
                 qz_holds_release(d->holds, hold, "released: thawed by request", now);
         } else {
@@ -636,17 +636,17 @@ static void thaw_go(qz_daemon *d, void *arg) {
                         }
                         bool thaws = fs->refs == 1 && fs->state == QZ_FS_FROZEN;
                         json_object_array_add(released, released_json(h, fs, g->paths[i], thaws, now));
-                        if (qz_hold_broken(h, fs) && !broken) {
-                                copy.id = h->id;
-                                snprintf(copy.breach, sizeof(copy.breach), "%s", h->breach);
-                                broken = true;
+                        if (qz_hold_broken(h, fs) && !breach[0]) {
+                                broken_id = h->id;
+                                snprintf(breach, sizeof(breach), "%s",
+                                         fs->proof.breach[0] ? fs->proof.breach : "a breach");
                         }
                         qz_holds_release_fs(d->holds, h, fs, "released: thawed by request", now);
                 }
         }
         json_object *p = json_object_new_object();
         json_object_object_add(p, "released", released);
-        reply_held_or_broken(c, p, broken ? &copy : NULL, "the hold was released");
+        reply_held_or_broken(c, p, broken_id, breach[0] ? breach : NULL, "the hold was released");
 out:
         hold_go_free(g);
         conn_done(c);
@@ -711,7 +711,9 @@ static void reset_go(qz_daemon *d, void *arg) {
         }
         json_object *p = json_object_new_object();
         json_object_object_add(p, "holds", a);
-        reply_held_or_broken(c, p, broken, "its deadline was re-armed");
+        reply_held_or_broken(c, p, broken ? broken->id : 0,
+                             broken ? (broken->breach ? broken->breach : "a breach") : NULL,
+                             "its deadline was re-armed");
 out:
         hold_go_free(g);
         conn_done(c);
@@ -808,7 +810,7 @@ static json_object *status_hold_json(const qzd_hold *h, usec_t now) {
         json_object_object_add(ho, "age_ms", json_object_new_int64((int64_t)((now - h->created) / 1000)));
         json_object_object_add(ho, "remaining_ms", json_object_new_int64(ms_until(h->deadline, now)));
         json_object_object_add(ho, "broken", json_object_new_boolean(qz_hold_broken(h, NULL)));
-        if (qz_hold_broken(h, NULL))
+        if (qz_hold_broken(h, NULL) && h->breach)
                 json_object_object_add(ho, "breach", json_object_new_string(h->breach));
         return ho;
 }

@@ -447,6 +447,66 @@ static void test_idle_descriptors_of_group_members(void **state) {
         assert_int_equal(F.done, 2);
 }
 
+/* A breach marks every hold on that filesystem, and only that filesystem of
+ * a group hold (the marks follow a release of one member); later holds are
+ * not broken. */
+static void test_breach_marks_holds(void **state) {
+        qz_holds *h = *state;
+        qz_fs *a = mkfs(h, 0), *b = mkfs(h, 1);
+        int o1, o2, o3;
+        assert_non_null(begin(h, &o1, true, -1, 0, 2, a, b));
+        qz_holds_freeze_done(h, a, 0, NULL, 10, 20);
+        qz_holds_freeze_done(h, b, 0, NULL, 10, 20);
+        qzd_hold *g = F.last_hold;
+        assert_null(begin(h, &o2, true, -1, 30, 1, b));
+        qzd_hold *n = F.last_hold;
+        assert_false(qz_hold_broken(g, NULL));
+        qz_holds_breach(h, b, "the freeze of ext4 7:1 was lifted", 40);
+        assert_true(qz_hold_broken(g, NULL));
+        assert_true(qz_hold_broken(g, b));
+        assert_false(qz_hold_broken(g, a));
+        assert_true(qz_hold_broken(n, b));
+        assert_string_equal(g->breach, "the freeze of ext4 7:1 was lifted");
+        /* a later hold on b, once the freeze is in place again, is not broken */
+        assert_null(begin(h, &o3, true, -1, 50, 1, b));
+        assert_false(qz_hold_broken(F.last_hold, NULL));
+        /* g loses a: its mark for b moves with it */
+        qz_holds_release_fs(h, g, a, "test", 60);
+        assert_int_equal(g->n_fs, 1);
+        assert_true(qz_hold_broken(g, b));
+        assert_int_equal(g->broken_mask, 1);
+}
+
+/* A filesystem whose freeze in place is another process's gets no new hold. */
+static void test_foreign_freeze_refuses_new_holds(void **state) {
+        qz_holds *h = *state;
+        qz_fs *a = mkfs(h, 0);
+        int o1, o2;
+        assert_non_null(begin(h, &o1, true, -1, 0, 1, a));
+        qz_holds_freeze_done(h, a, 0, NULL, 10, 20);
+        a->foreign = true;
+        assert_null(begin(h, &o2, true, -1, 30, 1, a));
+        assert_int_equal(F.failed, 1);
+        assert_int_equal(F.last_err, EBUSY);
+        assert_non_null(strstr(F.last_msg, "frozen by another process"));
+        assert_int_equal(a->refs, 1);
+        assert_int_equal(a->state, QZ_FS_FROZEN);
+}
+
+/* A pinned filesystem (a request waits for its probe) is neither idle nor pruned. */
+static void test_pins_keep_a_filesystem(void **state) {
+        qz_holds *h = *state;
+        qz_fs *a = mkfs(h, 0);
+        a->pins = 1;
+        qz_holds_fs_maybe_idle(h, a);
+        assert_int_equal(F.idle, 0);
+        qz_holds_prune(h, 0);
+        assert_ptr_equal(qz_holds_find_fs(h, a->devno), a);
+        a->pins = 0;
+        qz_holds_fs_maybe_idle(h, a);
+        assert_int_equal(F.idle, 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_nesting, setup, teardown),
@@ -467,6 +527,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_hold_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_prune_keeps_group_targets, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_idle_descriptors_of_group_members, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_breach_marks_holds, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_foreign_freeze_refuses_new_holds, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pins_keep_a_filesystem, setup, teardown),
         };
         return cmocka_run_group_tests_name("holds", tests, NULL, NULL);
 }
