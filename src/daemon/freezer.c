@@ -302,10 +302,19 @@ static void job_unref(job *j);
 static void *prober_main(void *arg) {
         qz_freezer *f = arg;
         for (;;) {
+                /* Nothing frozen: sleep until a keeper joins (keepers_add wakes us). */
+                pthread_mutex_lock(&f->keepers_lock);
+                bool idle = !f->keepers;
+                pthread_mutex_unlock(&f->keepers_lock);
                 struct pollfd pfd = {.fd = f->prober_wake, .events = POLLIN};
-                (void)poll(&pfd, 1, (int)f->probe_interval_ms);
+                (void)poll(&pfd, 1, idle ? -1 : (int)f->probe_interval_ms);
+                uint64_t v;
+                while (read(f->prober_wake, &v, sizeof(v)) > 0)
+                        ;
                 if (atomic_load(&f->stopping))
                         return NULL;
+                if (idle)
+                        continue; /* woken: the first probe one interval after the freeze */
                 job *round[256];
                 size_t n = 0;
                 pthread_mutex_lock(&f->keepers_lock);
@@ -334,7 +343,11 @@ static void keepers_add(job *j) {
         if (f->keepers)
                 f->keepers->kprev = j;
         f->keepers = j;
+        bool first = !j->knext;
         pthread_mutex_unlock(&f->keepers_lock);
+        uint64_t one = 1;
+        if (first && f->have_prober && write(f->prober_wake, &one, sizeof(one)) < 0)
+                log_error("freezer: cannot wake the prober: %s", strerror(errno));
 }
 
 static void keepers_remove(job *j) {
