@@ -160,6 +160,11 @@ def test_fsfreeze_u_during_a_detached_hold(h, qd, fs):
     log = qd.log_text()
     assert f"the freeze of {fs.fstype} " in log and "was lifted by another process" in log
     assert f"hold {hold} (pid" in log and "is broken" in log
+    # a re-arm is done, and says so (exit 3)
+    r = h.quiesce("reset-timeout", "--timeout", "20s", "--hold", str(hold), "--json", daemon=qd)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert "did not hold throughout" in r.stderr and "its deadline was re-armed" in r.stderr
+    assert json.loads(r.stdout)["holds"][0]["broken"] is True
     # the thaw is done, and says the freeze did not hold (exit 3)
     r = h.quiesce("thaw", "--hold", str(hold), daemon=qd)
     assert r.returncode == 3, (r.returncode, r.stderr)
@@ -244,7 +249,7 @@ def test_thaw_and_refreeze_microseconds_apart_is_caught_by_the_counter(h, qd, fs
 
 @pytest.mark.timeout(60)
 def test_seed_api_thaw_answers_estale_and_run_exits_123(h, qd, ext4):
-    p = h.qzcall(qd, f"open:{ext4.mnt}", "freeze:20", "wait", "thaw", "thaw", background=True)
+    p = h.qzcall(qd, f"open:{ext4.mnt}", "freeze:20", "wait", "reset:20", "thaw", "thaw", background=True)
     line = p.stdout.readline()  # open
     line = p.stdout.readline()
     assert "freeze rc=0" in line, line
@@ -253,7 +258,8 @@ def test_seed_api_thaw_answers_estale_and_run_exits_123(h, qd, ext4):
     p.stdin.write("\n")
     p.stdin.flush()
     out, err = p.communicate(timeout=20)
-    thaw1, thaw2 = out.splitlines()[-2:]
+    reset, thaw1, thaw2 = out.splitlines()[-3:]
+    assert "reset rc=-1 errno=ESTALE" in reset and "its deadline was re-armed" in reset, out
     assert "thaw rc=-1 errno=ESTALE" in thaw1 and "did not hold throughout" in thaw1, out
     assert "thaw rc=-1 errno=EINVAL" in thaw2, out  # the hold is gone: the seed's EINVAL
     h.assert_thawed(ext4.mnt)
@@ -304,21 +310,23 @@ def test_qga_thaw_during_a_quiesce_freeze_is_detected(h, qd, fs):
 
 
 @pytest.mark.timeout(60)
-def test_qga_thaw_then_its_freeze_is_caught_by_the_counter_and_left_to_it(h, ext4):
+@pytest.mark.parametrize("fstype", ["ext4", "xfs"])  # an idle btrfs refreeze writes nothing (docs/snapshots.md)
+def test_qga_thaw_then_its_freeze_is_caught_by_the_counter_and_left_to_it(h, fstype):
     """qemu-ga's thaw followed by its next freeze of the same mount: the
     freeze in place is qemu-ga's. The thaw's probe answers EBUSY, the write
     counter tells; quiesce's thaw says so (exit 3), calls no FITHAW, and
     qemu-ga's own thaw still releases its freeze."""
+    fs = h.make_fs(fstype)
     qd = h.start_daemon(extra=["--probe-interval", "none"])  # only the requests' own probes
     q = h.start_qga()
-    hold = h.freeze_detached(qd, ext4.mnt, timeout="20s")
+    hold = h.freeze_detached(qd, fs.mnt, timeout="20s")
     assert q.thaw() >= 1
-    assert q.freeze_list([ext4]) == 1
+    assert q.freeze_list([fs]) == 1
     r = h.quiesce("thaw", "--hold", str(hold), daemon=qd)
     assert r.returncode == 3, (r.returncode, r.stderr)
     assert "frozen again by someone else" in r.stderr, r.stderr
     assert qd.counters() == (1, 0), "quiesced must not FITHAW qemu-ga's freeze"
-    w = h.blocked_writer(ext4)
+    w = h.blocked_writer(fs)
     assert q.status() == "frozen"
     assert q.thaw() >= 1, "qemu-ga found nothing to thaw: its freeze was taken from it"
     assert w.done(5)
