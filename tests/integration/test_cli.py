@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from qzharness import cli_bin, pid_alive
+from qzharness import cli_bin, pid_alive, project_version
 
 
 def test_run_exit_status(h, qd, fs):
@@ -131,7 +131,7 @@ def test_help_and_version(h):
         assert r.returncode == 0, f"quiesce {' '.join(args)}: exit {r.returncode}"
         assert "usage" in r.stdout.lower(), r.stdout
     r = h.quiesce("--version")
-    assert r.returncode == 0 and "0.1.0" in r.stdout, r.stdout
+    assert r.returncode == 0 and r.stdout == f"quiesce from quiesce {project_version()}\n", r.stdout
 
 
 @pytest.mark.parametrize("args", [
@@ -159,6 +159,8 @@ def test_quiesced_help_version():
         r = subprocess.run([str(daemon_bin())] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, timeout=10)
         assert r.returncode == 0, f"quiesced {args[0]}: exit {r.returncode}"
+        if args == ["--version"]:
+            assert r.stdout == f"quiesced from quiesce {project_version()}\n", r.stdout
     r = subprocess.run([str(daemon_bin()), "--no-such-option"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=10)
     assert r.returncode != 0
