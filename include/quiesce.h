@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "quiesce-version.h" /* QZ_VERSION_STRING: meson.build's project version */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -169,7 +171,8 @@ int qz_parse_duration(const char *text, int64_t *ret_ms);
 /* "1.5s", "250ms", "2m", "none" into buf. */
 const char *qz_format_duration(int64_t ms, char *buf, size_t size);
 
-#define QZ_VERSION_STRING "0.1.0"
+/* QZ_VERSION_STRING (quiesce-version.h) at build time; qz_version() the
+ * library's at run time. */
 const char *qz_version(void);
 
 /* ---- Additions for event loops and tools (libquiesce 0.1) -------------------

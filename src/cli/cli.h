@@ -42,6 +42,9 @@ int cmd_demo(struct cli *cli, int argc, char **argv);
 /* ---- output.c ---- */
 
 void cli_help(FILE *out);
+/* help.c: the subcommand cmd's own --help ("snapshot list" ...); NULL or an
+ * unknown one: cli_help. */
+void cli_command_help(const char *cmd, FILE *out);
 void cli_version(void);
 /* "quiesce: MESSAGE" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -57,6 +57,8 @@ void cli_help(FILE *out) {
               "Exit status: 0 success, 1 failure, 2 usage error; run: the command's status,\n"
               "124 deadline passed, 125 quiesce failed, 126/127 command not executable/found.\n"
               "\n"
+              "'quiesce COMMAND --help' shows a command's own usage and options.\n"
+              "\n"
               "For more details see quiesce(8).\n",
               out);
 }
@@ -112,7 +114,7 @@ int cli_common_option(struct cli *cli, const char *cmd, int opt, char **argv) {
                 cli->socket = optarg;
                 return -1;
         case 'h':
-                cli_help(stdout);
+                cli_command_help(cmd, stdout);
                 return EXIT_SUCCESS;
         case 'V':
                 cli_version();

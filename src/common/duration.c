@@ -15,7 +15,8 @@ int qz_parse_duration(const char *text, int64_t *ret_ms) {
                 const char *suffix;
                 int64_t ms;
         } units[] = {
-                {"ms", 1}, {"s", 1000}, {"sec", 1000}, {"m", 60000}, {"min", 60000}, {"h", 3600000}, {"", 1000},
+                {"ms", 1},      {"s", 1000},    {"sec", 1000}, {"m", 60000},
+                {"min", 60000}, {"h", 3600000}, {"", 1000},
         };
         if (!text || !*text)
                 return -EINVAL;

@@ -8,14 +8,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define QZ_WIRE_MAX_MESSAGE (64 * 1024)        /* a request, as quiesced accepts it */
-#define QZ_WIRE_MAX_REPLY (16 * 1024 * 1024)    /* a reply, as clients accept it (Status grows with holds) */
+#define QZ_WIRE_MAX_MESSAGE (64 * 1024)      /* a request, as quiesced accepts it */
+#define QZ_WIRE_MAX_REPLY (16 * 1024 * 1024) /* a reply, as clients accept it (Status grows with holds) */
 #define QZ_WIRE_MAX_FDS 64
 
 typedef struct qz_wire_reader {
         char *buf;
         size_t len, cap;
-        size_t max; /* the largest message accepted: QZ_WIRE_MAX_MESSAGE unless set */
+        size_t max;               /* the largest message accepted: QZ_WIRE_MAX_MESSAGE unless set */
         int fds[QZ_WIRE_MAX_FDS]; /* received, not yet claimed, in arrival order */
         size_t n_fds;
         bool eof;

@@ -84,9 +84,6 @@ void qz_conn_reply_text(qz_conn *c, const char *text);
 void qz_conn_resume(qz_conn *c); /* a pending request finished */
 void qz_server_close_all(qz_daemon *d);
 
-/* server.c: connections of uid now open */
-size_t qz_server_conns_of(qz_daemon *d, uid_t uid);
-
 /* requests.c */
 void qz_request_dispatch(qz_conn *c, const char *text); /* one message, NUL excluded */
 extern const qz_holds_ops qz_daemon_holds_ops;

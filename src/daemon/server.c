@@ -196,7 +196,8 @@ void qz_conn_resume(qz_conn *c) {
                 conn_free(c);
 }
 
-size_t qz_server_conns_of(qz_daemon *d, uid_t uid) {
+/* Connections of uid now open. */
+static size_t qz_server_conns_of(qz_daemon *d, uid_t uid) {
         size_t n = 0;
         for (qz_conn *c = d->conns; c; c = c->next)
                 n += c->cred.uid == uid;

@@ -26,8 +26,6 @@ int qz_client_call(qz_client *c, const char *method, json_object *params, const 
 void qz_client_set_error(qz_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Forget the socket without closing it (it was already closed after fork). */
 void qz_client_forget_fd(qz_client *c);
-/* The last qz_client_open failure of this thread. */
-const char *qz_client_open_error(void);
 
 /* decode.c: reply objects into the public structs; 0 or -EBADMSG. */
 int qz_decode_hold(json_object *o, qz_hold **ret);

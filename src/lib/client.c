@@ -18,10 +18,6 @@
 
 static __thread char open_error[1024];
 
-const char *qz_client_open_error(void) {
-        return open_error;
-}
-
 void qz_client_set_error(qz_client *c, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);

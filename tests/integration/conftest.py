@@ -108,6 +108,7 @@ def helpers(tmp_path_factory):
         exe = out / "bin" / src.stem
         cmd = [os.environ.get("CC", "cc"), "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
                "-D_GNU_SOURCE", "-o", str(exe), str(src), f"-I{qzharness.REPO / 'include'}",
+               f"-I{qzharness.build_dir() / 'include'}",  # quiesce-version.h, made by meson
                f"-L{libdir}", "-Wl,-rpath,$ORIGIN/../lib", "-lquiesce"]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=120)

@@ -62,6 +62,11 @@ def lib_dir():
     return build_dir() / "src" / "lib"
 
 
+def project_version():
+    """The build's version: meson.build's project(version:), the one place it is written."""
+    return json.loads((build_dir() / "meson-info" / "intro-projectinfo.json").read_text())["version"]
+
+
 def run(cmd, timeout=30, check=True, **kw):
     """subprocess.run with a timeout always, text output captured."""
     kw.setdefault("stdout", subprocess.PIPE)

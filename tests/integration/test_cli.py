@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from qzharness import cli_bin, pid_alive
+from qzharness import cli_bin, pid_alive, project_version
 
 
 def test_run_exit_status(h, qd, fs):
@@ -131,7 +131,47 @@ def test_help_and_version(h):
         assert r.returncode == 0, f"quiesce {' '.join(args)}: exit {r.returncode}"
         assert "usage" in r.stdout.lower(), r.stdout
     r = h.quiesce("--version")
-    assert r.returncode == 0 and "0.1.0" in r.stdout, r.stdout
+    assert r.returncode == 0 and r.stdout == f"quiesce from quiesce {project_version()}\n", r.stdout
+
+
+SNAPSHOT_OPTIONS = ["--provider", "--exec-cmd", "--exec-delete", "--exec-timeout", "--lvm-size", "--timeout",
+                    "--name", "--hooks-dir", "--hook-timeout", "--store", "--allow-crash-consistent",
+                    "--no-freeze"]
+SUBCOMMAND_OPTIONS = {
+    "freeze": ["--timeout", "--detach", "--json", "--socket"],
+    "thaw": ["--hold", "--json", "--socket"],
+    "reset-timeout": ["--timeout", "--hold", "--json", "--socket"],
+    "status": ["--json", "--socket"],
+    "run": ["--timeout", "--socket", "--"],
+    "snapshot": SNAPSHOT_OPTIONS + ["--json", "--socket", "list", "delete"],
+    "snapshot list": ["--store", "--json"],
+    "snapshot delete": ["--store"],
+    "backup": SNAPSHOT_OPTIONS + ["--snapshot", "--to", "--exec", "--keep-snapshot", "--json", "--socket"],
+    "demo": ["--use-running", "--socket"],
+}
+
+
+@pytest.mark.parametrize("cmd", list(SUBCOMMAND_OPTIONS), ids=lambda c: c.replace(" ", "_"))
+def test_subcommand_help(cmd):
+    """util-linux style: each subcommand's --help (and -h) prints its own usage
+    and options on stdout and exits 0; quiesce --help keeps the global list."""
+    import subprocess
+    top = subprocess.run([str(cli_bin()), "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, timeout=10)
+    assert top.returncode == 0 and top.stderr == ""
+    for flag in ("--help", "-h"):
+        r = subprocess.run([str(cli_bin())] + cmd.split() + [flag], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=10)
+        assert r.returncode == 0, f"quiesce {cmd} {flag}: exit {r.returncode}; {r.stderr!r}"
+        assert r.stderr == "", f"quiesce {cmd} {flag} wrote to stderr: {r.stderr!r}"
+        assert r.stdout != top.stdout, f"quiesce {cmd} {flag} printed the global help"
+        assert r.stdout.startswith("\nUsage:\n quiesce " + cmd + " "), r.stdout
+        for opt in SUBCOMMAND_OPTIONS[cmd] + ["--help", "--version"]:
+            assert opt in r.stdout, f"quiesce {cmd} {flag} does not name {opt}:\n{r.stdout}"
+        assert "quiesce(8)" in r.stdout
+    # the global help lists every command
+    for cmd_name in {c.split()[0] for c in SUBCOMMAND_OPTIONS}:
+        assert f" {cmd_name} " in top.stdout, f"quiesce --help does not list {cmd_name}"
 
 
 @pytest.mark.parametrize("args", [
@@ -159,6 +199,8 @@ def test_quiesced_help_version():
         r = subprocess.run([str(daemon_bin())] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, timeout=10)
         assert r.returncode == 0, f"quiesced {args[0]}: exit {r.returncode}"
+        if args == ["--version"]:
+            assert r.stdout == f"quiesced from quiesce {project_version()}\n", r.stdout
     r = subprocess.run([str(daemon_bin()), "--no-such-option"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=10)
     assert r.returncode != 0

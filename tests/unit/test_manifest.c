@@ -45,8 +45,12 @@ static qz_manifest *sample(const char *name) {
         f->stall_ms = 3;
         f->frozen_ms = 95;
         f->frozen = f->frozen_throughout = true;
-        f->proof = (qz_snap_proof){.known = true, .held = true, .probe = s("EBUSY"), .probe_ms = 1530,
-                                   .device = s("loop1"), .sectors_written = 0};
+        f->proof = (qz_snap_proof){.known = true,
+                                   .held = true,
+                                   .probe = s("EBUSY"),
+                                   .probe_ms = 1530,
+                                   .device = s("loop1"),
+                                   .sectors_written = 0};
         m->n_hooks = 1;
         m->hooks = calloc(1, sizeof(*m->hooks));
         m->hooks[0].name = s("10-postgres");

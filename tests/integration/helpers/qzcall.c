@@ -24,23 +24,20 @@
 
 #include "quiesce.h"
 
-static double now_ms(void)
-{
+static double now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-static void report(const char *op, int rc, int err, double start, const char *detail)
-{
+static void report(const char *op, int rc, int err, double start, const char *detail) {
         const char *name = rc == 0 ? "0" : strerrorname_np(err);
-        printf("%s rc=%d errno=%s ms=%.0f mono=%.3f detail=%s\n", op, rc, name ? name : "?",
-               now_ms() - start, now_ms() / 1000.0, detail ? detail : "");
+        printf("%s rc=%d errno=%s ms=%.0f mono=%.3f detail=%s\n", op, rc, name ? name : "?", now_ms() - start,
+               now_ms() / 1000.0, detail ? detail : "");
         fflush(stdout);
 }
 
-static int do_write(const char *file)
-{
+static int do_write(const char *file) {
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -1;
@@ -54,8 +51,7 @@ static int do_write(const char *file)
         return close(fd);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
         int fd = -1;
 
         if (argc < 2) {
@@ -92,7 +88,7 @@ int main(int argc, char **argv)
                         err = errno;
                 } else if (strcmp(op, "sleep") == 0 && arg) {
                         long ms = strtol(arg, NULL, 10);
-                        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+                        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
                         nanosleep(&ts, NULL);
                 } else if (strcmp(op, "wait") == 0) {
                         char buf[64];
@@ -103,8 +99,8 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 const char *detail = "";
-                if (rc != 0 && (strcmp(op, "freeze") == 0 || strcmp(op, "thaw") == 0 ||
-                                strcmp(op, "reset") == 0))
+                if (rc != 0 &&
+                    (strcmp(op, "freeze") == 0 || strcmp(op, "thaw") == 0 || strcmp(op, "reset") == 0))
                         detail = qz_strerror_detail();
                 report(op, rc, err, start, detail);
         }

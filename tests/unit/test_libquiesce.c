@@ -1,12 +1,17 @@
-/* test-libquiesce.c - libquiesce checked against a fake quiesced in a thread:
+/* test_libquiesce.c - libquiesce checked against a fake quiesced in a thread:
  * request encoding (method, paths, fds, timeouts), reply and error decoding,
- * connection failures, and the seed API's lazy, fork-safe connection.
+ * connection failures, and the seed API's lazy, fork-safe connection. The
+ * tests run in order on one fake daemon (the group's setup): test_seed counts
+ * the connections test_freeze left and uses the directories it made.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +21,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "jsonutil.h"
 #include "quiesce.h"
 #include "wire.h"
 
-#define CHECK(cond)                                                                                          \
+/* The fake daemon's own checks: cmocka's assertions belong to the test's
+ * thread, this runs in the daemon's. */
+#define SERVER_CHECK(cond)                                                                                   \
         do {                                                                                                 \
                 if (!(cond)) {                                                                               \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);             \
-                        exit(1);                                                                             \
+                        fprintf(stderr, "%s:%d: fake quiesced: check failed: %s\n", __FILE__, __LINE__,      \
+                                #cond);                                                                      \
+                        abort();                                                                             \
                 }                                                                                            \
         } while (0)
 
@@ -133,7 +143,7 @@ static void *serve_conn(void *arg) {
                         break;
                 json_object *req = json_tokener_parse(msg);
                 free(msg);
-                CHECK(req);
+                SERVER_CHECK(req);
                 json_object *p = NULL;
                 json_object_object_get_ex(req, "parameters", &p);
                 int64_t n = 0;
@@ -142,7 +152,7 @@ static void *serve_conn(void *arg) {
                 int got = n > 0 && qz_wire_take_fds(&r, fds, (size_t)n) == 0 ? (int)n : 0;
                 for (int i = 0; i < got; i++) {
                         struct stat st;
-                        CHECK(fstat(fds[i], &st) == 0);
+                        SERVER_CHECK(fstat(fds[i], &st) == 0);
                         close(fds[i]);
                 }
                 bool close_after = false;
@@ -154,7 +164,7 @@ static void *serve_conn(void *arg) {
                 pthread_mutex_unlock(&lock);
                 if (close_after)
                         break;
-                CHECK(qz_wire_send(fd, qz_json_text(rep), NULL, 0) == 0);
+                SERVER_CHECK(qz_wire_send(fd, qz_json_text(rep), NULL, 0) == 0);
                 json_object_put(rep);
         }
         qz_wire_reader_done(&r);
@@ -197,64 +207,65 @@ static const char *request_method(void) {
         return m;
 }
 
-static void test_no_daemon(void) {
+static void test_no_daemon(void **state) {
         char missing[300];
         snprintf(missing, sizeof(missing), "%s/nothing.sock", tmpdir);
         qz_client *c = (qz_client *)1;
-        CHECK(qz_client_open(missing, &c) == -ENOENT);
-        CHECK(c == NULL);
+        assert_true(qz_client_open(missing, &c) == -ENOENT);
+        assert_true(c == NULL);
         char want[400];
         snprintf(want, sizeof(want),
                  "cannot connect to quiesced at %s: No such file or directory (is quiesced running?)",
                  missing);
-        CHECK(strcmp(qz_client_error(NULL), want) == 0);
+        assert_true(strcmp(qz_client_error(NULL), want) == 0);
 }
 
-static void test_freeze(void) {
+static void test_freeze(void **state) {
         qz_client *c;
-        CHECK(qz_client_open(sock_path, &c) == 0);
-        CHECK(qz_client_fd(c) >= 0);
-        CHECK(qz_client_last_reply(c) == NULL);
+        assert_true(qz_client_open(sock_path, &c) == 0);
+        assert_true(qz_client_fd(c) >= 0);
+        assert_true(qz_client_last_reply(c) == NULL);
 
         char sub[256];
         snprintf(sub, sizeof(sub), "%s/sub", tmpdir);
-        CHECK(mkdir(sub, 0700) == 0);
-        CHECK(chdir(tmpdir) == 0);
+        assert_true(mkdir(sub, 0700) == 0);
+        assert_true(chdir(tmpdir) == 0);
         const char *paths[] = {"sub", tmpdir};
         qz_hold *h;
-        CHECK(qz_client_freeze(c, paths, 2, 5000, QZ_FREEZE_DETACHED, &h) == 0);
-        CHECK(strcmp(request_method(), "io.quiesce.Freeze") == 0);
-        CHECK(last_n_fds == 2);
+        assert_true(qz_client_freeze(c, paths, 2, 5000, QZ_FREEZE_DETACHED, &h) == 0);
+        assert_true(strcmp(request_method(), "io.quiesce.Freeze") == 0);
+        assert_true(last_n_fds == 2);
         json_object *rp = request_param("paths");
-        CHECK(json_object_array_length(rp) == 2);
-        CHECK(strcmp(json_object_get_string(json_object_array_get_idx(rp, 0)), sub) == 0); /* realpath */
+        assert_true(json_object_array_length(rp) == 2);
+        assert_true(strcmp(json_object_get_string(json_object_array_get_idx(rp, 0)), sub) ==
+                    0); /* realpath */
         json_object_put(rp);
         json_object *det = request_param("detached");
-        CHECK(json_object_get_boolean(det));
+        assert_true(json_object_get_boolean(det));
         json_object_put(det);
-        CHECK(h->id == 1 && h->detached && h->remaining_ms == 5000 && h->n_fs == 2);
-        CHECK(strcmp(h->fs[0].id, "7:0") == 0 && strcmp(h->fs[0].mountpoint, "/mnt/a") == 0);
-        CHECK(strcmp(h->fs[0].path, sub) == 0 && h->fs[0].stall_ms == 3);
-        CHECK(strstr(qz_client_last_reply(c), "\"hold\""));
+        assert_true(h->id == 1 && h->detached && h->remaining_ms == 5000 && h->n_fs == 2);
+        assert_true(strcmp(h->fs[0].id, "7:0") == 0 && strcmp(h->fs[0].mountpoint, "/mnt/a") == 0);
+        assert_true(strcmp(h->fs[0].path, sub) == 0 && h->fs[0].stall_ms == 3);
+        assert_true(strstr(qz_client_last_reply(c), "\"hold\""));
         qz_hold_free(h);
 
         /* no deadline, not detached */
-        CHECK(qz_client_freeze(c, paths, 1, QZ_NO_DEADLINE, 0, &h) == 0);
+        assert_true(qz_client_freeze(c, paths, 1, QZ_NO_DEADLINE, 0, &h) == 0);
         json_object *t = request_param("timeout_ms");
-        CHECK(json_object_get_int64(t) == -1);
+        assert_true(json_object_get_int64(t) == -1);
         json_object_put(t);
-        CHECK(!h->detached && h->remaining_ms == -1);
+        assert_true(!h->detached && h->remaining_ms == -1);
         qz_hold_free(h);
 
         /* bad timeouts never reach the daemon */
-        CHECK(qz_client_freeze(c, paths, 1, 0, 0, &h) == -EINVAL);
-        CHECK(qz_client_freeze(c, paths, 1, -5, 0, &h) == -EINVAL);
-        CHECK(qz_client_freeze(c, paths, 0, 1000, 0, &h) == -EINVAL);
+        assert_true(qz_client_freeze(c, paths, 1, 0, 0, &h) == -EINVAL);
+        assert_true(qz_client_freeze(c, paths, 1, -5, 0, &h) == -EINVAL);
+        assert_true(qz_client_freeze(c, paths, 0, 1000, 0, &h) == -EINVAL);
 
         /* a missing path fails locally, named */
         const char *missing[] = {"/nonexistent/quiesce-test"};
-        CHECK(qz_client_freeze(c, missing, 1, 1000, 0, &h) == -ENOENT);
-        CHECK(strcmp(qz_client_error(c), "/nonexistent/quiesce-test: No such file or directory") == 0);
+        assert_true(qz_client_freeze(c, missing, 1, 1000, 0, &h) == -ENOENT);
+        assert_true(strcmp(qz_client_error(c), "/nonexistent/quiesce-test: No such file or directory") == 0);
 
         /* an unreadable file is passed as O_PATH (as root, make it a socket) */
         char sockfile[300];
@@ -262,96 +273,98 @@ static void test_freeze(void) {
         int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         strcpy(sa.sun_path, sockfile);
-        CHECK(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        assert_true(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
         const char *sp[] = {sockfile};
-        CHECK(qz_client_freeze(c, sp, 1, 1000, 0, &h) == 0);
-        CHECK(last_n_fds == 1);
+        assert_true(qz_client_freeze(c, sp, 1, 1000, 0, &h) == 0);
+        assert_true(last_n_fds == 1);
         qz_hold_free(h);
         close(sfd);
 
         /* daemon errors: errno and message */
         char busy[256];
         snprintf(busy, sizeof(busy), "%s/busy", tmpdir);
-        CHECK(mkdir(busy, 0700) == 0);
+        assert_true(mkdir(busy, 0700) == 0);
         const char *bp[] = {busy};
-        CHECK(qz_client_freeze(c, bp, 1, 1000, 0, &h) == -EBUSY);
-        CHECK(strstr(qz_client_error(c), "was frozen by another tool") && strstr(qz_client_error(c), busy));
-        CHECK(strstr(qz_client_last_reply(c), "\"errno\":16"));
+        assert_true(qz_client_freeze(c, bp, 1, 1000, 0, &h) == -EBUSY);
+        assert_true(strstr(qz_client_error(c), "was frozen by another tool") &&
+                    strstr(qz_client_error(c), busy));
+        assert_true(strstr(qz_client_last_reply(c), "\"errno\":16"));
 
         /* thaw / reset */
-        CHECK(qz_client_thaw_hold(c, 999) == -EINVAL);
-        CHECK(strcmp(qz_client_error(c), "hold 999: no such hold") == 0);
-        CHECK(qz_client_thaw_hold(c, 1) == 0);
-        CHECK(qz_client_thaw_paths(c, paths, 2) == 0);
-        CHECK(last_n_fds == 2);
-        CHECK(qz_client_reset_timeout_paths(c, paths, 1, 2000) == 0);
-        CHECK(strcmp(request_method(), "io.quiesce.ResetTimeout") == 0);
-        CHECK(qz_client_reset_timeout_hold(c, 3, 0) == -EINVAL);
-        CHECK(qz_client_reset_timeout_hold(c, 3, QZ_NO_DEADLINE) == 0);
+        assert_true(qz_client_thaw_hold(c, 999) == -EINVAL);
+        assert_true(strcmp(qz_client_error(c), "hold 999: no such hold") == 0);
+        assert_true(qz_client_thaw_hold(c, 1) == 0);
+        assert_true(qz_client_thaw_paths(c, paths, 2) == 0);
+        assert_true(last_n_fds == 2);
+        assert_true(qz_client_reset_timeout_paths(c, paths, 1, 2000) == 0);
+        assert_true(strcmp(request_method(), "io.quiesce.ResetTimeout") == 0);
+        assert_true(qz_client_reset_timeout_hold(c, 3, 0) == -EINVAL);
+        assert_true(qz_client_reset_timeout_hold(c, 3, QZ_NO_DEADLINE) == 0);
         int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
-        CHECK(qz_client_thaw_fds(c, &fd, 1) == 0);
+        assert_true(qz_client_thaw_fds(c, &fd, 1) == 0);
         rp = request_param("paths");
-        CHECK(rp && strcmp(json_object_get_string(json_object_array_get_idx(rp, 0)), tmpdir) == 0);
+        assert_true(rp && strcmp(json_object_get_string(json_object_array_get_idx(rp, 0)), tmpdir) == 0);
         json_object_put(rp);
         close(fd);
 
         /* status */
         qz_status *s;
-        CHECK(qz_client_status(c, &s) == 0);
-        CHECK(strcmp(s->version, "0.1.0") == 0 && s->max_frozen_ms == 60000 && s->n_fs == 2);
-        CHECK(strcmp(s->fs[0].state, "frozen") == 0 && s->fs[0].n_holds == 2);
-        CHECK(s->fs[0].holds[0].id == 12 && s->fs[0].holds[0].pid == 4242 &&
-              s->fs[0].holds[0].remaining_ms == 8800);
-        CHECK(s->fs[0].holds[1].detached && s->fs[0].holds[1].remaining_ms == -1);
-        CHECK(s->fs[0].last_stall_ms == 4 && s->fs[0].fs.stall_ms == -1 && s->fs[0].ceiling_ms == 58800);
-        CHECK(s->fs[1].last_stall_ms == -1 && s->fs[1].n_holds == 0 && s->fs[1].fs.path == NULL);
+        assert_true(qz_client_status(c, &s) == 0);
+        assert_true(strcmp(s->version, "0.1.0") == 0 && s->max_frozen_ms == 60000 && s->n_fs == 2);
+        assert_true(strcmp(s->fs[0].state, "frozen") == 0 && s->fs[0].n_holds == 2);
+        assert_true(s->fs[0].holds[0].id == 12 && s->fs[0].holds[0].pid == 4242 &&
+                    s->fs[0].holds[0].remaining_ms == 8800);
+        assert_true(s->fs[0].holds[1].detached && s->fs[0].holds[1].remaining_ms == -1);
+        assert_true(s->fs[0].last_stall_ms == 4 && s->fs[0].fs.stall_ms == -1 &&
+                    s->fs[0].ceiling_ms == 58800);
+        assert_true(s->fs[1].last_stall_ms == -1 && s->fs[1].n_holds == 0 && s->fs[1].fs.path == NULL);
         qz_status_free(s);
         char *js;
-        CHECK(qz_client_status_json(c, &js) == 0);
-        CHECK(strstr(js, "\"counters\""));
+        assert_true(qz_client_status_json(c, &js) == 0);
+        assert_true(strstr(js, "\"counters\""));
         free(js);
 
         /* permission denied without errno */
-        CHECK(qz_client_freeze(c, paths, 1, 4343, 0, &h) == -EPERM);
+        assert_true(qz_client_freeze(c, paths, 1, 4343, 0, &h) == -EPERM);
 
         /* the daemon hangs up without a reply */
-        CHECK(qz_client_freeze(c, paths, 1, 4242, 0, &h) == -ECONNRESET);
-        CHECK(strstr(qz_client_error(c), "closed the connection"));
-        CHECK(qz_client_fd(c) == -1);
-        CHECK(qz_client_thaw_hold(c, 1) == -ENOTCONN);
+        assert_true(qz_client_freeze(c, paths, 1, 4242, 0, &h) == -ECONNRESET);
+        assert_true(strstr(qz_client_error(c), "closed the connection"));
+        assert_true(qz_client_fd(c) == -1);
+        assert_true(qz_client_thaw_hold(c, 1) == -ENOTCONN);
         qz_client_close(c);
 }
 
-static void test_seed(void) {
+static void test_seed(void **state) {
         setenv(QZ_SOCKET_ENV, sock_path, 1);
         int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
         long t = 5;
         int before = n_accepted;
-        CHECK(qz_freeze(fd, &t) == 0);
-        CHECK(n_accepted == before + 1);
+        assert_true(qz_freeze(fd, &t) == 0);
+        assert_true(n_accepted == before + 1);
         json_object *v = request_param("timeout_ms");
-        CHECK(json_object_get_int64(v) == 5000);
+        assert_true(json_object_get_int64(v) == 5000);
         json_object_put(v);
         t = 1;
-        CHECK(qz_freeze(fd, &t) == 0);
+        assert_true(qz_freeze(fd, &t) == 0);
         v = request_param("timeout_ms");
-        CHECK(json_object_get_int64(v) == -1);
+        assert_true(json_object_get_int64(v) == -1);
         json_object_put(v);
-        CHECK(n_accepted == before + 1); /* one connection per process */
-        CHECK(qz_reset_timeout(fd, &t) == 0);
-        CHECK(qz_thaw(fd) == 0);
-        CHECK(strcmp(request_method(), "io.quiesce.Thaw") == 0);
+        assert_true(n_accepted == before + 1); /* one connection per process */
+        assert_true(qz_reset_timeout(fd, &t) == 0);
+        assert_true(qz_thaw(fd) == 0);
+        assert_true(strcmp(request_method(), "io.quiesce.Thaw") == 0);
         t = -3;
         errno = 0;
-        CHECK(qz_freeze(fd, &t) == -1 && errno == EINVAL);
-        CHECK(qz_thaw(-1) == -1 && errno == EBADF);
+        assert_true(qz_freeze(fd, &t) == -1 && errno == EINVAL);
+        assert_true(qz_thaw(-1) == -1 && errno == EBADF);
 
         char busy[256];
         snprintf(busy, sizeof(busy), "%s/busy", tmpdir);
         int bfd = open(busy, O_RDONLY | O_DIRECTORY);
         t = 10;
-        CHECK(qz_freeze(bfd, &t) == -1 && errno == EBUSY);
-        CHECK(strstr(qz_strerror_detail(), "frozen by another tool"));
+        assert_true(qz_freeze(bfd, &t) == -1 && errno == EBUSY);
+        assert_true(strstr(qz_strerror_detail(), "frozen by another tool"));
         close(bfd);
 
         /* a forked child gets its own connection */
@@ -361,12 +374,12 @@ static void test_seed(void) {
                 _exit(qz_freeze(fd, &tt) == 0 ? 0 : 1);
         }
         int st;
-        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        assert_true(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
         pthread_mutex_lock(&lock);
-        CHECK(n_accepted == before + 2 && last_peer_pid == pid);
+        assert_true(n_accepted == before + 2 && last_peer_pid == pid);
         pthread_mutex_unlock(&lock);
-        CHECK(qz_thaw(fd) == 0); /* the parent's connection still works */
-        CHECK(n_accepted == before + 2);
+        assert_true(qz_thaw(fd) == 0); /* the parent's connection still works */
+        assert_true(n_accepted == before + 2);
         close(fd);
 
         /* no daemon */
@@ -381,38 +394,44 @@ static void test_seed(void) {
                          strstr(qz_strerror_detail(), "is quiesced running?");
                 _exit(ok ? 0 : 1);
         }
-        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        assert_true(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-static void test_durations(void) {
+static void test_durations(void **state) {
         int64_t ms;
-        CHECK(qz_parse_duration("500ms", &ms) == 0 && ms == 500);
-        CHECK(qz_parse_duration("none", &ms) == 0 && ms == QZ_NO_DEADLINE);
-        CHECK(qz_parse_duration("2m", &ms) == 0 && ms == 120000);
-        CHECK(qz_parse_duration("x", &ms) < 0);
-        CHECK(strcmp(qz_version(), QZ_VERSION_STRING) == 0);
+        assert_true(qz_parse_duration("500ms", &ms) == 0 && ms == 500);
+        assert_true(qz_parse_duration("none", &ms) == 0 && ms == QZ_NO_DEADLINE);
+        assert_true(qz_parse_duration("2m", &ms) == 0 && ms == 120000);
+        assert_true(qz_parse_duration("x", &ms) < 0);
+        assert_true(strcmp(qz_version(), QZ_VERSION_STRING) == 0);
 }
 
-int main(void) {
+static int setup(void **state) {
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/qz-libtest.XXXXXX");
-        CHECK(mkdtemp(tmpdir));
+        if (!mkdtemp(tmpdir))
+                return -1;
         snprintf(sock_path, sizeof(sock_path), "%s/q.sock", tmpdir);
         listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         strcpy(sa.sun_path, sock_path);
-        CHECK(bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        CHECK(listen(listen_fd, 16) == 0);
+        if (bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(listen_fd, 16) < 0)
+                return -1;
         pthread_t t;
-        pthread_create(&t, NULL, serve, NULL);
+        return pthread_create(&t, NULL, serve, NULL) == 0 ? 0 : -1;
+}
 
-        test_durations();
-        test_no_daemon();
-        test_freeze();
-        test_seed();
-
+static int teardown(void **state) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        CHECK(system(cmd) == 0);
-        printf("libquiesce: all checks passed\n");
-        return 0;
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_durations),
+                cmocka_unit_test(test_no_daemon),
+                cmocka_unit_test(test_freeze),
+                cmocka_unit_test(test_seed),
+        };
+        return cmocka_run_group_tests_name("libquiesce", tests, setup, teardown);
 }

@@ -1,0 +1,315 @@
+/* help.c - each subcommand's --help, util-linux style: its usage, what it
+ * does, its options, then --help and --version; on stdout, exit 0. The
+ * command's own --help (cli_help, output.c) lists every subcommand.
+ */
+#include <string.h>
+
+#include "cli.h"
+#include "snapshot.h"
+
+static void usage_freeze(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce freeze [options] PATH...\n"
+              "\n"
+              "Freeze the filesystems of PATHs as one hold and print its id. Without\n"
+              "--detach the hold lasts until SIGINT, SIGTERM or SIGHUP, or its deadline.\n"
+              "\n"
+              "Options:\n"
+              " -t, --timeout DURATION   deadline of the hold: 500ms, 10s, 2m, 1h, or none\n"
+              "                            (default: none; with --detach 30s)\n"
+              " -d, --detach             the hold outlives this command (thaw it later)\n"
+              " -J, --json               print the hold as JSON\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "Exit status: 0 success, 1 failure, 2 usage error, 3 the freeze did not hold\n"
+              "throughout.\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_thaw(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce thaw [options] PATH...\n"
+              " quiesce thaw [options] --hold ID\n"
+              "\n"
+              "Release the caller's most recent hold on each path's filesystem, or one\n"
+              "hold by id; the release of the last hold thaws the filesystem.\n"
+              "\n"
+              "Options:\n"
+              "     --hold ID            release hold ID (all its filesystems)\n"
+              " -J, --json               print the daemon's answer as JSON\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "Exit status: 0 success, 1 failure, 2 usage error, 3 the freeze did not hold\n"
+              "throughout.\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_reset_timeout(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce reset-timeout [options] --timeout DURATION PATH...\n"
+              " quiesce reset-timeout [options] --timeout DURATION --hold ID\n"
+              "\n"
+              "Re-arm a hold's deadline to DURATION from now: the caller's most recent hold\n"
+              "on each path's filesystem, or one hold by id.\n"
+              "\n"
+              "Options:\n"
+              " -t, --timeout DURATION   the new deadline: 500ms, 10s, 2m, 1h, or none\n"
+              "                            (required)\n"
+              "     --hold ID            re-arm hold ID\n"
+              " -J, --json               print the re-armed holds as JSON\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "Exit status: 0 success, 1 failure, 2 usage error, 3 the freeze did not hold\n"
+              "throughout.\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_status(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce status [options]\n"
+              "\n"
+              "Show the filesystems quiesced has frozen, their proof, holds and deadlines.\n"
+              "\n"
+              "Options:\n"
+              " -J, --json               print quiesced's Status answer as JSON\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_run(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce run [options] PATH... -- COMMAND [ARG...]\n"
+              "\n"
+              "Freeze the filesystems of PATHs, run COMMAND (no shell), always thaw.\n"
+              "\n"
+              "Options:\n"
+              " -t, --timeout DURATION   deadline of the hold (default 30s); when it passes\n"
+              "                            the command is killed\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "Exit status: the command's; 123 the freeze did not hold throughout, 124 the\n"
+              "deadline passed, 125 quiesce failed, 126/127 command not executable/found,\n"
+              "2 usage error.\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_snapshot(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce snapshot [options] PATH...\n"
+              " quiesce snapshot list [--store DIR] [--json]\n"
+              " quiesce snapshot delete [--store DIR] NAME...\n"
+              "\n"
+              "Run the freeze hooks, freeze PATHs' filesystems, snapshot each, thaw, run the\n"
+              "thaw hooks; then label the snapshot and write its manifest.\n"
+              "\n"
+              "Options:\n"
+              " -p, --provider reflink|btrfs|exec|lvm\n"
+              "                          the snapshot provider for every path\n"
+              "                            (default: chosen per filesystem)\n"
+              "     --exec-cmd TEMPLATE  the exec provider's command ({device}, {mountpoint},\n"
+              "                            {fstype}, {name}, {id})\n"
+              "     --exec-delete TEMPLATE\n"
+              "                          the exec provider's delete command (also {location})\n"
+              "     --exec-timeout DURATION\n"
+              "                          the exec provider's time limit\n"
+              "     --lvm-size SIZE      the lvm snapshot's size (2G) or extents (50%ORIGIN;\n"
+              "                            default 20%ORIGIN)\n"
+              " -t, --timeout DURATION   the freeze's deadline (default 10s)\n"
+              " -n, --name NAME          the snapshot's name (default: the UTC time)\n"
+              "     --hooks-dir DIR      the freeze and thaw hooks\n"
+              "                            (default " QZ_DEFAULT_HOOKS_DIR ")\n"
+              "     --hook-timeout DURATION\n"
+              "                          each hook's time limit (default 10s)\n"
+              "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
+              "                            else " QZ_DEFAULT_STORE ")\n"
+              "     --allow-crash-consistent\n"
+              "                          accept a crash-consistent snapshot, and go on\n"
+              "                            without the freeze when it fails\n"
+              "     --no-freeze          snapshot without freezing (crash-consistent)\n"
+              " -J, --json               print the manifest as JSON\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "Exit status: 0 the snapshot is application- or filesystem-consistent (or\n"
+              "crash-consistent with --allow-crash-consistent), 1 otherwise, 2 usage error.\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_snapshot_list(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce snapshot list [options]\n"
+              "\n"
+              "List the snapshots in the store and whether each is still intact.\n"
+              "\n"
+              "Options:\n"
+              "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
+              "                            else " QZ_DEFAULT_STORE ")\n"
+              " -J, --json               print the manifests as JSON\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_snapshot_delete(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce snapshot delete [options] NAME...\n"
+              "\n"
+              "Remove each snapshot's storage, then its manifest.\n"
+              "\n"
+              "Options:\n"
+              "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
+              "                            else " QZ_DEFAULT_STORE ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_backup(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce backup [options] --snapshot NAME (--to FILE | --exec CMD [ARG...] --)\n"
+              " quiesce backup [options] [snapshot options] PATH...\n"
+              "                (--to FILE | --exec CMD [ARG...] --)\n"
+              "\n"
+              "Back up from a snapshot, named or made now (and then deleted), mounted\n"
+              "read-only in private: into one tar archive, or through a command run once\n"
+              "per filesystem.\n"
+              "\n"
+              "Options:\n"
+              "     --snapshot NAME      back up the snapshot NAME of the store\n"
+              "     --to FILE            write one archive: FILE.tar, .tar.gz or .tar.zst\n"
+              "     --exec CMD [ARG...] --\n"
+              "                          run CMD in each mounted snapshot ({path},\n"
+              "                            {mountpoint}, {fstype}, {name}, {label})\n"
+              "     --keep-snapshot      keep the snapshot made now\n"
+              "     --store DIR          where the snapshots' manifests are (default:\n"
+              "                            $QUIESCE_STORE, else " QZ_DEFAULT_STORE ")\n"
+              " -J, --json               print the report as JSON\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              "Snapshot options (with PATHs, as quiesce snapshot):\n"
+              " -p, --provider reflink|btrfs|exec|lvm\n"
+              "                          the snapshot provider for every path\n"
+              "                            (default: chosen per filesystem)\n"
+              "     --exec-cmd TEMPLATE  the exec provider's command ({device}, {mountpoint},\n"
+              "                            {fstype}, {name}, {id})\n"
+              "     --exec-delete TEMPLATE\n"
+              "                          the exec provider's delete command (also {location})\n"
+              "     --exec-timeout DURATION\n"
+              "                          the exec provider's time limit\n"
+              "     --lvm-size SIZE      the lvm snapshot's size (2G) or extents (50%ORIGIN;\n"
+              "                            default 20%ORIGIN)\n"
+              " -t, --timeout DURATION   the freeze's deadline (default 10s)\n"
+              " -n, --name NAME          the snapshot's name (default: the UTC time)\n"
+              "     --hooks-dir DIR      the freeze and thaw hooks\n"
+              "                            (default " QZ_DEFAULT_HOOKS_DIR ")\n"
+              "     --hook-timeout DURATION\n"
+              "                          each hook's time limit (default 10s)\n"
+              "     --allow-crash-consistent\n"
+              "                          accept a crash-consistent snapshot, and go on\n"
+              "                            without the freeze when it fails\n"
+              "     --no-freeze          snapshot without freezing (crash-consistent)\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static void usage_demo(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce demo [options]\n"
+              "\n"
+              "As root, on loop devices of its own: nested freezes, a deadline, a snapshot\n"
+              "and a backup of a filesystem being written, and the proof that it is\n"
+              "consistent.\n"
+              "\n"
+              "Options:\n"
+              " -r, --use-running        use the quiesced at --socket (or the default one)\n"
+              "                            instead of starting one\n"
+              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
+              "                            else " QZ_DEFAULT_SOCKET ")\n"
+              "\n"
+              " -h, --help               display this help\n"
+              " -V, --version            display version\n"
+              "\n"
+              "For more details see quiesce(8).\n",
+              out);
+}
+
+static const struct {
+        const char *cmd;
+        void (*usage)(FILE *out);
+} usages[] = {
+        {"freeze", usage_freeze},
+        {"thaw", usage_thaw},
+        {"reset-timeout", usage_reset_timeout},
+        {"status", usage_status},
+        {"run", usage_run},
+        {"snapshot", usage_snapshot},
+        {"snapshot list", usage_snapshot_list},
+        {"snapshot delete", usage_snapshot_delete},
+        {"backup", usage_backup},
+        {"demo", usage_demo},
+};
+
+void cli_command_help(const char *cmd, FILE *out) {
+        for (size_t i = 0; cmd && i < sizeof(usages) / sizeof(usages[0]); i++)
+                if (strcmp(cmd, usages[i].cmd) == 0) {
+                        usages[i].usage(out);
+                        return;
+                }
+        cli_help(out);
+}
