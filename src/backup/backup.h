@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"
+
 /* Error messages are written into a caller's buffer of this size. */
 #define BK_ERRLEN 512
 
@@ -88,7 +90,6 @@ struct bk_progress {
         int64_t start_ms, last_draw_ms;
 };
 
-int64_t bk_now_ms(void); /* CLOCK_MONOTONIC */
 void bk_progress_init(struct bk_progress *p, bool enabled);
 /* Adds the regular files under dir (one mount, links counted once) to the totals. */
 void bk_progress_measure(struct bk_progress *p, const char *dir);

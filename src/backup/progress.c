@@ -13,12 +13,6 @@
 #define DRAW_INTERVAL_MS 100
 #define BAR_WIDTH 24
 
-int64_t bk_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 const char *bk_human_bytes(uint64_t n, char *buf, size_t size) {
         static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
         double v = (double)n;
@@ -35,7 +29,7 @@ const char *bk_human_bytes(uint64_t n, char *buf, size_t size) {
 }
 
 void bk_progress_init(struct bk_progress *p, bool enabled) {
-        *p = (struct bk_progress){.enabled = enabled, .start_ms = bk_now_ms()};
+        *p = (struct bk_progress){.enabled = enabled, .start_ms = qz_now_ms()};
 }
 
 static struct bk_progress *measuring;
@@ -84,7 +78,7 @@ void bk_progress_update(struct bk_progress *p, uint64_t bytes, uint64_t files) {
         p->done_files += files;
         if (!p->enabled)
                 return;
-        int64_t now = bk_now_ms();
+        int64_t now = qz_now_ms();
         if (now - p->last_draw_ms >= DRAW_INTERVAL_MS)
                 draw(p, now);
 }

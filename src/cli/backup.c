@@ -434,7 +434,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
         struct bk_archive *arc = NULL;
         bool made_now = false, deleted = false, ok = false;
         uint64_t archive_bytes = 0;
-        int64_t t0 = bk_now_ms();
+        int64_t t0 = qz_now_ms();
 
         if ((r = bk_cleanup_init()) < 0) {
                 cli_error("backup: cannot set up signal handling: %s", strerror(-r));
@@ -517,7 +517,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                         cli_error("backup: %s", err);
                         goto out_tmp;
                 }
-                prog.start_ms = bk_now_ms();
+                prog.start_ms = qz_now_ms();
                 for (size_t i = 0; i < s->n_fs; i++) {
                         r = bk_archive_add_tree(arc, res[i].m.dir, res[i].prefix, &prog, &res[i].counts, err,
                                                 sizeof(err));
@@ -597,7 +597,7 @@ out:
                         deleted = true;
         }
         if (ok) {
-                print_report(&o, s, res, archive_bytes, bk_now_ms() - t0, made_now, deleted);
+                print_report(&o, s, res, archive_bytes, qz_now_ms() - t0, made_now, deleted);
                 ret = EXIT_SUCCESS;
         }
         if (res)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "quiesce.h"
 
 #define EXIT_USAGE 2
@@ -72,8 +73,6 @@ const char *cli_duration(int64_t ms, char *buf, size_t size);
 char *cli_join(char *const *v, size_t n, const char *sep);
 /* Pretty-print a JSON text, or its member key, to stdout. 0 or -EBADMSG. */
 int cli_print_json(const char *text, const char *key);
-/* CLOCK_BOOTTIME in ms: the clock quiesced's deadlines run on. */
-int64_t cli_now_ms(void);
 
 /* ---- hold_target.c: thaw and reset-timeout ---- */
 

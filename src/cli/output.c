@@ -202,9 +202,3 @@ int cli_print_json(const char *text, const char *key) {
         json_object_put(o);
         return 0;
 }
-
-int64_t cli_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

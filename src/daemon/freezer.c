@@ -101,12 +101,6 @@ struct qz_freezer {
         atomic_ullong fifreeze_calls, fithaw_calls, probe_calls;
 };
 
-usec_t qz_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (usec_t)ts.tv_sec * 1000000 + (usec_t)ts.tv_nsec / 1000;
-}
-
 static report *report_new(job *j, qz_report_kind kind) {
         report *r = calloc(1, sizeof(*r));
         if (!r)

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "caps.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,12 +73,6 @@ static void bdi_put_back(const struct bdi_entry *b) {
                 return;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void say(const char *fmt, dev_t key, int err) {
         char line[256];
         int n = snprintf(line, sizeof(line), fmt, major(key), minor(key), err ? strerror(err) : "");
@@ -128,7 +123,7 @@ static void guard_main(int sock) {
         struct bdi_entry *bdis = NULL;
         size_t n_bdis = 0, cap_bdis = 0;
         for (;;) {
-                uint64_t now = now_usec(), next = UINT64_MAX;
+                uint64_t now = qz_now(), next = UINT64_MAX;
                 for (size_t i = 0; i < n;) {
                         if (tab[i].deadline > now) {
                                 if (tab[i].deadline < next)

@@ -199,6 +199,8 @@ static void *ramp_thread(void *arg) {
                 pthread_mutex_unlock(&b->m);
                 (void)ramp_step(b);
                 pthread_mutex_lock(&b->m);
+                /* Not qz_now(): a condition variable waits on CLOCK_MONOTONIC at best
+                 * (pthread_condattr_setclock refuses CLOCK_BOOTTIME). */
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 ts.tv_nsec += RAMP_PERIOD_NS;
                 if (ts.tv_nsec >= 1000000000L) {
