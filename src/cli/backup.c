@@ -170,14 +170,14 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                         printf("  %s: frozen throughout, verified (probe %s at %s, %" PRId64
                                " sectors written on %s while frozen)\n",
                                s->fs[i].mountpoint, p->probe ? p->probe : "?",
-                               cli_duration(p->probe_ms, d, sizeof(d)), p->sectors_written,
+                               qz_format_duration(p->probe_ms, d, sizeof(d)), p->sectors_written,
                                p->device ? p->device : "?");
                 else
                         printf("  %s: NOT frozen throughout: %s\n", s->fs[i].mountpoint,
                                p->breach ? p->breach : "its freeze was lifted by another process");
         }
         if (s->frozen_ms >= 0) {
-                printf("  frozen %s; stall", cli_duration(s->frozen_ms, d, sizeof(d)));
+                printf("  frozen %s; stall", qz_format_duration(s->frozen_ms, d, sizeof(d)));
                 for (size_t i = 0; i < s->n_fs; i++)
                         printf("%s %s %" PRId64 " ms", i ? "," : "", s->fs[i].mountpoint, s->fs[i].stall_ms);
                 putchar('\n');
@@ -196,11 +196,11 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
         if (o->to)
                 printf("archive %s: %s (%s), %" PRIu64 " files, %s in %s (%s/s)\n", o->to,
                        bk_human_bytes(archive_bytes, b1, sizeof(b1)), bk_archive_compression(o->to), files,
-                       bk_human_bytes(bytes, b2, sizeof(b2)), cli_duration(ms, d, sizeof(d)),
+                       bk_human_bytes(bytes, b2, sizeof(b2)), qz_format_duration(ms, d, sizeof(d)),
                        bk_human_bytes(rate, b3, sizeof(b3)));
         else
                 printf("command ran on %zu filesystem%s in %s\n", s->n_fs, s->n_fs == 1 ? "" : "s",
-                       cli_duration(ms, d, sizeof(d)));
+                       qz_format_duration(ms, d, sizeof(d)));
         if (made_now)
                 printf("snapshot %s %s\n", s->name, deleted ? "deleted" : "kept");
 }

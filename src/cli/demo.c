@@ -681,12 +681,12 @@ static int demo(struct cli *cli) {
             m->label_reason ? m->label_reason : "", m->label_reason ? ")" : "");
         say("stall           %" PRId64 " ms: writes blocked by FIFREEZE; frozen %" PRId64
             " ms in all; the snapshot command took %s",
-            m->fs[0].stall_ms, m->frozen_ms, cli_duration(snap_ms, d1, sizeof(d1)));
+            m->fs[0].stall_ms, m->frozen_ms, qz_format_duration(snap_ms, d1, sizeof(d1)));
         const qz_snap_proof *pr = &m->fs[0].proof;
         if (pr->known && pr->held)
                 say("freeze proof    verified: quiesced's probe at %s answered %s, and %" PRId64
                     " sectors were written on %s while frozen",
-                    cli_duration(pr->probe_ms, d1, sizeof(d1)), pr->probe ? pr->probe : "?",
+                    qz_format_duration(pr->probe_ms, d1, sizeof(d1)), pr->probe ? pr->probe : "?",
                     pr->sectors_written, pr->device ? pr->device : "?");
         else
                 say("freeze proof    NOT verified: %s", pr->breach ? pr->breach : "no proof from quiesced");
@@ -694,10 +694,11 @@ static int demo(struct cli *cli) {
             bk_human_bytes((uint64_t)st_img.st_size, b1, sizeof(b1)),
             bk_human_bytes((uint64_t)DATA_SIZE, b2, sizeof(b2)));
         say("archive         %s: %s, written in %s", D.archive,
-            bk_human_bytes((uint64_t)st_arc.st_size, b3, sizeof(b3)), cli_duration(bk_ms, d1, sizeof(d1)));
+            bk_human_bytes((uint64_t)st_arc.st_size, b3, sizeof(b3)),
+            qz_format_duration(bk_ms, d1, sizeof(d1)));
         say("consistency     fsck %s; %u/%ld acknowledged files intact", fsck_clean ? "clean" : "FAILED",
             v.acked_ok, acked + 1);
-        say("time            %s in all", cli_duration(qz_now_ms() - D.t0, d1, sizeof(d1)));
+        say("time            %s in all", qz_format_duration(qz_now_ms() - D.t0, d1, sizeof(d1)));
         bool ok = fsck_clean && !recovery && all && m->label != QZ_LABEL_CRASH && pr->known && pr->held;
         qz_manifest_free(m);
         return ok ? 0 : fail("the snapshot did not prove consistent");

@@ -66,7 +66,7 @@ static void print_proof(const qz_snap_fs *f) {
         if (f->frozen_throughout && p->known && p->held)
                 printf("  proof      frozen throughout: verified (probe %s at %s, %s)\n",
                        p->probe ? p->probe : "?",
-                       p->probe_ms >= 0 ? cli_duration(p->probe_ms, b, sizeof(b)) : "?", counter);
+                       p->probe_ms >= 0 ? qz_format_duration(p->probe_ms, b, sizeof(b)) : "?", counter);
         else if (p->known && !p->held)
                 printf("  proof      NOT frozen throughout: %s\n",
                        p->breach ? p->breach : "its freeze was lifted by another process");
@@ -111,8 +111,8 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         printf("  provider   %s\n", f->provider);
                 if (f->frozen) {
                         printf("  freeze     stall %s, frozen %s\n",
-                               f->stall_ms >= 0 ? cli_duration(f->stall_ms, b1, sizeof(b1)) : "?",
-                               f->frozen_ms >= 0 ? cli_duration(f->frozen_ms, b2, sizeof(b2)) : "?");
+                               f->stall_ms >= 0 ? qz_format_duration(f->stall_ms, b1, sizeof(b1)) : "?",
+                               f->frozen_ms >= 0 ? qz_format_duration(f->frozen_ms, b2, sizeof(b2)) : "?");
                         print_proof(f);
                 } else if (strcmp(f->provider, "btrfs") != 0 && strcmp(f->provider, "lvm") != 0)
                         printf("  freeze     not frozen%s\n", m->no_freeze ? " (--no-freeze)" : "");
@@ -147,7 +147,7 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         else
                                 snprintf(res, sizeof(res), "exit %d", h->exit_status);
                         printf("  %-20s %-6s %8s  %s\n", h->name, h->phase,
-                               h->refused ? "-" : cli_duration(h->duration_ms, b1, sizeof(b1)), res);
+                               h->refused ? "-" : qz_format_duration(h->duration_ms, b1, sizeof(b1)), res);
                         if (h->output && *h->output)
                                 print_indented(h->output);
                         if (h->output_truncated)
@@ -165,10 +165,10 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                 printf("\n");
         if (m->hold >= 0)
                 printf("Total %s, frozen %s (hold %" PRId64 ")\n",
-                       cli_duration(m->duration_ms, b1, sizeof(b1)),
-                       cli_duration(m->frozen_ms, b2, sizeof(b2)), m->hold);
+                       qz_format_duration(m->duration_ms, b1, sizeof(b1)),
+                       qz_format_duration(m->frozen_ms, b2, sizeof(b2)), m->hold);
         else
-                printf("Total %s, nothing frozen\n", cli_duration(m->duration_ms, b1, sizeof(b1)));
+                printf("Total %s, nothing frozen\n", qz_format_duration(m->duration_ms, b1, sizeof(b1)));
         if (m->file)
                 printf("Manifest: %s\n", m->file);
 }
