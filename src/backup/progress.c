@@ -13,21 +13,6 @@
 #define DRAW_INTERVAL_MS 100
 #define BAR_WIDTH 24
 
-const char *bk_human_bytes(uint64_t n, char *buf, size_t size) {
-        static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-        double v = (double)n;
-        unsigned u = 0;
-        while (v >= 1024.0 && u < sizeof(units) / sizeof(units[0]) - 1) {
-                v /= 1024.0;
-                u++;
-        }
-        if (u == 0)
-                snprintf(buf, size, "%" PRIu64 " B", n);
-        else
-                snprintf(buf, size, "%.1f %s", v, units[u]);
-        return buf;
-}
-
 void bk_progress_init(struct bk_progress *p, bool enabled) {
         *p = (struct bk_progress){.enabled = enabled, .start_ms = qz_now_ms()};
 }
@@ -66,9 +51,9 @@ static void draw(struct bk_progress *p, int64_t now) {
                 bar[i] = i < fill ? '#' : '.';
         bar[BAR_WIDTH] = '\0';
         fprintf(stderr, "\r\033[K%3d%% [%s] %s / %s  %s/s  %" PRIu64 "/%" PRIu64 " files", (int)(frac * 100),
-                bar, bk_human_bytes(p->done_bytes, done, sizeof(done)),
-                bk_human_bytes(p->total_bytes, total, sizeof(total)), bk_human_bytes(bps, rate, sizeof(rate)),
-                p->done_files, p->total_files);
+                bar, qz_format_bytes(p->done_bytes, done, sizeof(done)),
+                qz_format_bytes(p->total_bytes, total, sizeof(total)),
+                qz_format_bytes(bps, rate, sizeof(rate)), p->done_files, p->total_files);
         fflush(stderr);
         p->last_draw_ms = now;
 }

@@ -186,7 +186,7 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                 if (o->to)
                         printf("  %-24s %-6s %8" PRIu64 " files %12s  -> %s/\n", s->fs[i].mountpoint,
                                s->fs[i].fstype, res[i].counts.files,
-                               bk_human_bytes(res[i].counts.bytes, b1, sizeof(b1)), res[i].prefix);
+                               qz_format_bytes(res[i].counts.bytes, b1, sizeof(b1)), res[i].prefix);
                 else
                         printf("  %-24s %-6s exit status %d\n", s->fs[i].mountpoint, s->fs[i].fstype,
                                res[i].exit_status);
@@ -195,9 +195,9 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
         }
         if (o->to)
                 printf("archive %s: %s (%s), %" PRIu64 " files, %s in %s (%s/s)\n", o->to,
-                       bk_human_bytes(archive_bytes, b1, sizeof(b1)), bk_archive_compression(o->to), files,
-                       bk_human_bytes(bytes, b2, sizeof(b2)), qz_format_duration(ms, d, sizeof(d)),
-                       bk_human_bytes(rate, b3, sizeof(b3)));
+                       qz_format_bytes(archive_bytes, b1, sizeof(b1)), bk_archive_compression(o->to), files,
+                       qz_format_bytes(bytes, b2, sizeof(b2)), qz_format_duration(ms, d, sizeof(d)),
+                       qz_format_bytes(rate, b3, sizeof(b3)));
         else
                 printf("command ran on %zu filesystem%s in %s\n", s->n_fs, s->n_fs == 1 ? "" : "s",
                        qz_format_duration(ms, d, sizeof(d)));

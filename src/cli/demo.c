@@ -691,10 +691,10 @@ static int demo(struct cli *cli) {
         else
                 say("freeze proof    NOT verified: %s", pr->breach ? pr->breach : "no proof from quiesced");
         say("snapshot image  %s, a copy-on-write clone (FICLONE) of the %s ext4 image",
-            bk_human_bytes((uint64_t)st_img.st_size, b1, sizeof(b1)),
-            bk_human_bytes((uint64_t)DATA_SIZE, b2, sizeof(b2)));
+            qz_format_bytes((uint64_t)st_img.st_size, b1, sizeof(b1)),
+            qz_format_bytes((uint64_t)DATA_SIZE, b2, sizeof(b2)));
         say("archive         %s: %s, written in %s", D.archive,
-            bk_human_bytes((uint64_t)st_arc.st_size, b3, sizeof(b3)),
+            qz_format_bytes((uint64_t)st_arc.st_size, b3, sizeof(b3)),
             qz_format_duration(bk_ms, d1, sizeof(d1)));
         say("consistency     fsck %s; %u/%ld acknowledged files intact", fsck_clean ? "clean" : "FAILED",
             v.acked_ok, acked + 1);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "cli.h"
 #include "snapshot.h"
 
@@ -32,25 +33,6 @@ static void on_signal(int sig) {
 
 static void print_msg(void *userdata, const char *text) {
         cli_error("%s", text);
-}
-
-static const char *human_bytes(int64_t n, char *buf, size_t size) {
-        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-        if (n < 0) {
-                snprintf(buf, size, "-");
-                return buf;
-        }
-        double v = (double)n;
-        unsigned u = 0;
-        while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
-                v /= 1024.0;
-                u++;
-        }
-        if (u == 0)
-                snprintf(buf, size, "%" PRId64 " B", n);
-        else
-                snprintf(buf, size, "%.1f %s", v, units[u]);
-        return buf;
 }
 
 /* "  proof      frozen throughout: verified (probe EBUSY at 1.53s, 0 sectors
@@ -120,7 +102,7 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         const char *what = strcmp(f->provider, "btrfs") == 0 ? " used on the filesystem" : "";
                         if (f->size_bytes >= 0)
                                 printf("  snapshot   %s (%s%s)\n", f->snapshot,
-                                       human_bytes(f->size_bytes, sz, sizeof(sz)), what);
+                                       qz_format_bytes((uint64_t)f->size_bytes, sz, sizeof(sz)), what);
                         else
                                 printf("  snapshot   %s\n", f->snapshot);
                 }
@@ -267,7 +249,7 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                         fss[i] = cli_join(mps, v[i]->n_fs, ",");
                         free(mps);
                         if (known)
-                                human_bytes(total, sizes[i], sizeof(sizes[i]));
+                                qz_format_bytes((uint64_t)total, sizes[i], sizeof(sizes[i]));
                         else
                                 snprintf(sizes[i], sizeof(sizes[i]), "-");
                         wn = strlen(v[i]->name) > wn ? strlen(v[i]->name) : wn;
