@@ -25,6 +25,7 @@
 #include "backup.h"
 #include "cli.h"
 #include "snapshot.h"
+#include "sysfs.h"
 
 #define POOL_SIZE (320ULL << 20) /* xfsprogs refuses XFS under 300 MiB */
 #define DATA_SIZE (192ULL << 20)
@@ -292,12 +293,8 @@ static pid_t spawn_probe(const char *name) {
 static bool blocked_on_freeze(pid_t pid) {
         char p[64], buf[256] = "";
         snprintf(p, sizeof(p), "/proc/%d/wchan", pid);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-                ssize_t n = read(fd, buf, sizeof(buf) - 1);
-                buf[n > 0 ? n : 0] = '\0';
-                close(fd);
-        }
+        if (qz_read_text_at(AT_FDCWD, p, buf, sizeof(buf)) < 0)
+                buf[0] = '\0';
         return strstr(buf, "percpu_rwsem") || strstr(buf, "sb_start") || strstr(buf, "freeze");
 }
 
