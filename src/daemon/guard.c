@@ -11,6 +11,7 @@
 
 #include "caps.h"
 #include "clock.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -243,29 +244,10 @@ int qz_guard_start(void) {
         return sv[0];
 }
 
+/* One SOCK_SEQPACKET message: all of it or nothing, never a part. */
 static int guard_send(int sock, const struct guard_msg *m, int fd) {
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control;
-        struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (fd >= 0) {
-                memset(&control, 0, sizeof(control));
-                mh.msg_control = &control;
-                mh.msg_controllen = sizeof(control);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        }
-        for (;;) {
-                if (sendmsg(sock, &mh, MSG_NOSIGNAL) >= 0)
-                        return 0;
-                if (errno != EINTR)
-                        return -errno;
-        }
+        ssize_t n = qz_send_with_fds(sock, m, sizeof(*m), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+        return n < 0 ? (int)n : 0;
 }
 
 int qz_guard_arm(int sock, dev_t key, int fd, uint64_t hard_deadline) {
