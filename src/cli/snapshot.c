@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "cli.h"
+#include "jsonutil.h"
 #include "snapshot.h"
 
 enum {
@@ -208,12 +209,12 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                 json_object *a = json_object_new_array();
                 for (size_t i = 0; i < n; i++) {
                         char *t = qz_manifest_to_json(v[i]);
-                        json_object *mo = json_tokener_parse(t), *fss;
+                        json_object *mo = json_tokener_parse(t);
                         free(t);
                         json_object_object_add(mo, "state",
                                                json_object_new_string(qz_snap_state_name(states[i])));
-                        if (json_object_object_get_ex(mo, "filesystems", &fss) &&
-                            json_object_is_type(fss, json_type_array))
+                        json_object *fss = qz_json_get_array(mo, "filesystems");
+                        if (fss)
                                 for (size_t j = 0; j < v[i]->n_fs && j < json_object_array_length(fss); j++) {
                                         json_object *fo = json_object_array_get_idx(fss, j);
                                         json_object_object_add(fo, "state",

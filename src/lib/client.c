@@ -475,9 +475,8 @@ int qz_client_verify_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms, qz
                 json_object_put(reply);
                 return r;
         }
-        json_object *holds = NULL, *h = NULL;
-        if (reply && json_object_object_get_ex(reply, "holds", &holds) &&
-            json_object_is_type(holds, json_type_array) && json_object_array_length(holds) > 0)
+        json_object *holds = qz_json_get_array(reply, "holds"), *h = NULL;
+        if (holds && json_object_array_length(holds) > 0)
                 h = json_object_array_get_idx(holds, 0);
         int d = qz_decode_hold(h, ret);
         json_object_put(reply);
