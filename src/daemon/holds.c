@@ -600,6 +600,8 @@ void qz_holds_breach(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
                                 continue;
                         if (!hold->broken_mask) {
                                 hold->broken_at = now;
+                                /* a sentence may be left from a broken member since released */
+                                free(hold->breach);
                                 hold->breach = strdup(why); /* NULL: the messages say less */
                         }
                         hold->broken_mask |= UINT64_C(1) << i;
