@@ -598,12 +598,10 @@ void qz_holds_breach(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
                 for (size_t i = 0; i < hold->n_fs; i++) {
                         if (hold->fs[i] != fs)
                                 continue;
-                        if (!hold->broken_mask) {
+                        if (!hold->broken_mask)
                                 hold->broken_at = now;
-                                /* a sentence may be left from a broken member since released */
-                                free(hold->breach);
+                        if (!hold->breach) /* the first; a member's release may clear the mask, not it */
                                 hold->breach = strdup(why); /* NULL: the messages say less */
-                        }
                         hold->broken_mask |= UINT64_C(1) << i;
                 }
 }
