@@ -168,7 +168,7 @@ void qz_status_free(qz_status *s);
 /* Durations as users write them: "500ms", "10s", "2m", "1h", a bare number
  * is seconds; "none" gives QZ_NO_DEADLINE. 0 or -errno. */
 int qz_parse_duration(const char *text, int64_t *ret_ms);
-/* "1.5s", "250ms", "2m", "none" into buf. */
+/* "250ms", "2s", "1.5s", "2m", "2m05s", "1h", "1h30m", "none" into buf. */
 const char *qz_format_duration(int64_t ms, char *buf, size_t size);
 
 /* QZ_VERSION_STRING (quiesce-version.h) at build time; qz_version() the

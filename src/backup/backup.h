@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bytes.h"
+#include "clock.h"
+
 /* Error messages are written into a caller's buffer of this size. */
 #define BK_ERRLEN 512
 
@@ -88,14 +91,11 @@ struct bk_progress {
         int64_t start_ms, last_draw_ms;
 };
 
-int64_t bk_now_ms(void); /* CLOCK_MONOTONIC */
 void bk_progress_init(struct bk_progress *p, bool enabled);
 /* Adds the regular files under dir (one mount, links counted once) to the totals. */
 void bk_progress_measure(struct bk_progress *p, const char *dir);
 void bk_progress_update(struct bk_progress *p, uint64_t bytes, uint64_t files);
 void bk_progress_done(struct bk_progress *p);
-/* "1.5 MiB", "12 KiB", "512 B" */
-const char *bk_human_bytes(uint64_t n, char *buf, size_t size);
 
 /* ---- archive.c: a tar archive written with libarchive ---- */
 

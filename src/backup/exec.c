@@ -79,9 +79,9 @@ static int wait_child(pid_t pid, bool *interrupted) {
                 if (bk_interrupted() && !*interrupted) {
                         *interrupted = true;
                         kill(pid, SIGTERM);
-                        kill_at = bk_now_ms() + KILL_GRACE_MS;
+                        kill_at = qz_now_ms() + KILL_GRACE_MS;
                 }
-                if (kill_at >= 0 && bk_now_ms() >= kill_at) {
+                if (kill_at >= 0 && qz_now_ms() >= kill_at) {
                         kill(pid, SIGKILL);
                         kill_at = -1;
                 }

@@ -13,29 +13,8 @@
 #define DRAW_INTERVAL_MS 100
 #define BAR_WIDTH 24
 
-int64_t bk_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-const char *bk_human_bytes(uint64_t n, char *buf, size_t size) {
-        static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-        double v = (double)n;
-        unsigned u = 0;
-        while (v >= 1024.0 && u < sizeof(units) / sizeof(units[0]) - 1) {
-                v /= 1024.0;
-                u++;
-        }
-        if (u == 0)
-                snprintf(buf, size, "%" PRIu64 " B", n);
-        else
-                snprintf(buf, size, "%.1f %s", v, units[u]);
-        return buf;
-}
-
 void bk_progress_init(struct bk_progress *p, bool enabled) {
-        *p = (struct bk_progress){.enabled = enabled, .start_ms = bk_now_ms()};
+        *p = (struct bk_progress){.enabled = enabled, .start_ms = qz_now_ms()};
 }
 
 static struct bk_progress *measuring;
@@ -72,9 +51,9 @@ static void draw(struct bk_progress *p, int64_t now) {
                 bar[i] = i < fill ? '#' : '.';
         bar[BAR_WIDTH] = '\0';
         fprintf(stderr, "\r\033[K%3d%% [%s] %s / %s  %s/s  %" PRIu64 "/%" PRIu64 " files", (int)(frac * 100),
-                bar, bk_human_bytes(p->done_bytes, done, sizeof(done)),
-                bk_human_bytes(p->total_bytes, total, sizeof(total)), bk_human_bytes(bps, rate, sizeof(rate)),
-                p->done_files, p->total_files);
+                bar, qz_format_bytes(p->done_bytes, done, sizeof(done)),
+                qz_format_bytes(p->total_bytes, total, sizeof(total)),
+                qz_format_bytes(bps, rate, sizeof(rate)), p->done_files, p->total_files);
         fflush(stderr);
         p->last_draw_ms = now;
 }
@@ -84,7 +63,7 @@ void bk_progress_update(struct bk_progress *p, uint64_t bytes, uint64_t files) {
         p->done_files += files;
         if (!p->enabled)
                 return;
-        int64_t now = bk_now_ms();
+        int64_t now = qz_now_ms();
         if (now - p->last_draw_ms >= DRAW_INTERVAL_MS)
                 draw(p, now);
 }

@@ -170,14 +170,14 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                         printf("  %s: frozen throughout, verified (probe %s at %s, %" PRId64
                                " sectors written on %s while frozen)\n",
                                s->fs[i].mountpoint, p->probe ? p->probe : "?",
-                               cli_duration(p->probe_ms, d, sizeof(d)), p->sectors_written,
+                               qz_format_duration(p->probe_ms, d, sizeof(d)), p->sectors_written,
                                p->device ? p->device : "?");
                 else
                         printf("  %s: NOT frozen throughout: %s\n", s->fs[i].mountpoint,
                                p->breach ? p->breach : "its freeze was lifted by another process");
         }
         if (s->frozen_ms >= 0) {
-                printf("  frozen %s; stall", cli_duration(s->frozen_ms, d, sizeof(d)));
+                printf("  frozen %s; stall", qz_format_duration(s->frozen_ms, d, sizeof(d)));
                 for (size_t i = 0; i < s->n_fs; i++)
                         printf("%s %s %" PRId64 " ms", i ? "," : "", s->fs[i].mountpoint, s->fs[i].stall_ms);
                 putchar('\n');
@@ -186,7 +186,7 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                 if (o->to)
                         printf("  %-24s %-6s %8" PRIu64 " files %12s  -> %s/\n", s->fs[i].mountpoint,
                                s->fs[i].fstype, res[i].counts.files,
-                               bk_human_bytes(res[i].counts.bytes, b1, sizeof(b1)), res[i].prefix);
+                               qz_format_bytes(res[i].counts.bytes, b1, sizeof(b1)), res[i].prefix);
                 else
                         printf("  %-24s %-6s exit status %d\n", s->fs[i].mountpoint, s->fs[i].fstype,
                                res[i].exit_status);
@@ -195,12 +195,12 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
         }
         if (o->to)
                 printf("archive %s: %s (%s), %" PRIu64 " files, %s in %s (%s/s)\n", o->to,
-                       bk_human_bytes(archive_bytes, b1, sizeof(b1)), bk_archive_compression(o->to), files,
-                       bk_human_bytes(bytes, b2, sizeof(b2)), cli_duration(ms, d, sizeof(d)),
-                       bk_human_bytes(rate, b3, sizeof(b3)));
+                       qz_format_bytes(archive_bytes, b1, sizeof(b1)), bk_archive_compression(o->to), files,
+                       qz_format_bytes(bytes, b2, sizeof(b2)), qz_format_duration(ms, d, sizeof(d)),
+                       qz_format_bytes(rate, b3, sizeof(b3)));
         else
                 printf("command ran on %zu filesystem%s in %s\n", s->n_fs, s->n_fs == 1 ? "" : "s",
-                       cli_duration(ms, d, sizeof(d)));
+                       qz_format_duration(ms, d, sizeof(d)));
         if (made_now)
                 printf("snapshot %s %s\n", s->name, deleted ? "deleted" : "kept");
 }
@@ -434,7 +434,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
         struct bk_archive *arc = NULL;
         bool made_now = false, deleted = false, ok = false;
         uint64_t archive_bytes = 0;
-        int64_t t0 = bk_now_ms();
+        int64_t t0 = qz_now_ms();
 
         if ((r = bk_cleanup_init()) < 0) {
                 cli_error("backup: cannot set up signal handling: %s", strerror(-r));
@@ -517,7 +517,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                         cli_error("backup: %s", err);
                         goto out_tmp;
                 }
-                prog.start_ms = bk_now_ms();
+                prog.start_ms = qz_now_ms();
                 for (size_t i = 0; i < s->n_fs; i++) {
                         r = bk_archive_add_tree(arc, res[i].m.dir, res[i].prefix, &prog, &res[i].counts, err,
                                                 sizeof(err));
@@ -597,7 +597,7 @@ out:
                         deleted = true;
         }
         if (ok) {
-                print_report(&o, s, res, archive_bytes, bk_now_ms() - t0, made_now, deleted);
+                print_report(&o, s, res, archive_bytes, qz_now_ms() - t0, made_now, deleted);
                 ret = EXIT_SUCCESS;
         }
         if (res)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "quiesce.h"
 
 #define EXIT_USAGE 2
@@ -69,14 +70,10 @@ int cli_common_option(struct cli *cli, const char *cmd, int opt, char **argv);
 /* A duration or "none"; on a bad one prints the usage error and returns -1. */
 int cli_parse_timeout(const char *text, int64_t *ret_ms);
 int cli_parse_hold_id(const char *text, uint64_t *ret);
-/* "2s", "500ms", "1.5s", "2m30s", "none". */
-const char *cli_duration(int64_t ms, char *buf, size_t size);
 /* The strings joined with sep (malloc'd; never NULL: aborts on OOM). */
 char *cli_join(char *const *v, size_t n, const char *sep);
 /* Pretty-print a JSON text, or its member key, to stdout. 0 or -EBADMSG. */
 int cli_print_json(const char *text, const char *key);
-/* CLOCK_BOOTTIME in ms: the clock quiesced's deadlines run on. */
-int64_t cli_now_ms(void);
 
 /* ---- hold_target.c: thaw and reset-timeout ---- */
 

@@ -25,6 +25,7 @@
 #include "backup.h"
 #include "cli.h"
 #include "snapshot.h"
+#include "sysfs.h"
 
 #define POOL_SIZE (320ULL << 20) /* xfsprogs refuses XFS under 300 MiB */
 #define DATA_SIZE (192ULL << 20)
@@ -292,12 +293,8 @@ static pid_t spawn_probe(const char *name) {
 static bool blocked_on_freeze(pid_t pid) {
         char p[64], buf[256] = "";
         snprintf(p, sizeof(p), "/proc/%d/wchan", pid);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-                ssize_t n = read(fd, buf, sizeof(buf) - 1);
-                buf[n > 0 ? n : 0] = '\0';
-                close(fd);
-        }
+        if (qz_read_text_at(AT_FDCWD, p, buf, sizeof(buf)) < 0)
+                buf[0] = '\0';
         return strstr(buf, "percpu_rwsem") || strstr(buf, "sb_start") || strstr(buf, "freeze");
 }
 
@@ -459,7 +456,7 @@ static int act_nested(void) {
         qz_hold_free(b);
 
         act("2. A freeze with a 2 s deadline that nobody thaws");
-        int64_t t = bk_now_ms();
+        int64_t t = qz_now_ms();
         r = qz_client_freeze(D.c, paths, 1, 2000, QZ_FREEZE_DETACHED, &a);
         if (r < 0)
                 return fail("freeze: %s", qz_client_error(D.c));
@@ -470,7 +467,7 @@ static int act_nested(void) {
         if (!wait_done(w, 8000))
                 return fail("the deadline did not thaw the filesystem");
         say("the deadline thawed it by itself: the writer finished %.1f s after the freeze",
-            (double)(bk_now_ms() - t) / 1000.0);
+            (double)(qz_now_ms() - t) / 1000.0);
         qz_hold_free(a);
         return bk_interrupted() ? -1 : 0;
 }
@@ -604,7 +601,7 @@ static int demo(struct cli *cli) {
         say("writer pid %d: %ld files written and fsync'd so far, still writing", w.pid, acked + 1);
 
         act("4. A reflink snapshot through quiesce, while the writer writes");
-        int64_t t_snap = bk_now_ms();
+        int64_t t_snap = qz_now_ms();
         char *out = NULL;
         char name[40];
         snprintf(name, sizeof(name), "demo-%ld", (long)time(NULL));
@@ -629,7 +626,7 @@ static int demo(struct cli *cli) {
         }
         indent(out);
         free(out);
-        int64_t snap_ms = bk_now_ms() - t_snap;
+        int64_t snap_ms = qz_now_ms() - t_snap;
         sleep_ms(300);
         writer_drain(&w);
         long acked_after = w.acked;
@@ -641,11 +638,11 @@ static int demo(struct cli *cli) {
 
         act("5. The backup: the snapshot mounted read-only in private, archived with libarchive");
         char *bk_argv[] = {D.self, "backup", "--snapshot", name, "--store", D.store, "--to", D.archive, NULL};
-        int64_t t_bk = bk_now_ms();
+        int64_t t_bk = qz_now_ms();
         r = run(bk_argv, &out, true);
         indent(out);
         free(out);
-        int64_t bk_ms = bk_now_ms() - t_bk;
+        int64_t bk_ms = qz_now_ms() - t_bk;
         if (r != 0) {
                 qz_manifest_free(m);
                 return bk_interrupted() ? -1 : fail("quiesce backup failed (%d)", r);
@@ -681,23 +678,24 @@ static int demo(struct cli *cli) {
             m->label_reason ? m->label_reason : "", m->label_reason ? ")" : "");
         say("stall           %" PRId64 " ms: writes blocked by FIFREEZE; frozen %" PRId64
             " ms in all; the snapshot command took %s",
-            m->fs[0].stall_ms, m->frozen_ms, cli_duration(snap_ms, d1, sizeof(d1)));
+            m->fs[0].stall_ms, m->frozen_ms, qz_format_duration(snap_ms, d1, sizeof(d1)));
         const qz_snap_proof *pr = &m->fs[0].proof;
         if (pr->known && pr->held)
                 say("freeze proof    verified: quiesced's probe at %s answered %s, and %" PRId64
                     " sectors were written on %s while frozen",
-                    cli_duration(pr->probe_ms, d1, sizeof(d1)), pr->probe ? pr->probe : "?",
+                    qz_format_duration(pr->probe_ms, d1, sizeof(d1)), pr->probe ? pr->probe : "?",
                     pr->sectors_written, pr->device ? pr->device : "?");
         else
                 say("freeze proof    NOT verified: %s", pr->breach ? pr->breach : "no proof from quiesced");
         say("snapshot image  %s, a copy-on-write clone (FICLONE) of the %s ext4 image",
-            bk_human_bytes((uint64_t)st_img.st_size, b1, sizeof(b1)),
-            bk_human_bytes((uint64_t)DATA_SIZE, b2, sizeof(b2)));
+            qz_format_bytes((uint64_t)st_img.st_size, b1, sizeof(b1)),
+            qz_format_bytes((uint64_t)DATA_SIZE, b2, sizeof(b2)));
         say("archive         %s: %s, written in %s", D.archive,
-            bk_human_bytes((uint64_t)st_arc.st_size, b3, sizeof(b3)), cli_duration(bk_ms, d1, sizeof(d1)));
+            qz_format_bytes((uint64_t)st_arc.st_size, b3, sizeof(b3)),
+            qz_format_duration(bk_ms, d1, sizeof(d1)));
         say("consistency     fsck %s; %u/%ld acknowledged files intact", fsck_clean ? "clean" : "FAILED",
             v.acked_ok, acked + 1);
-        say("time            %s in all", cli_duration(bk_now_ms() - D.t0, d1, sizeof(d1)));
+        say("time            %s in all", qz_format_duration(qz_now_ms() - D.t0, d1, sizeof(d1)));
         bool ok = fsck_clean && !recovery && all && m->label != QZ_LABEL_CRASH && pr->known && pr->held;
         qz_manifest_free(m);
         return ok ? 0 : fail("the snapshot did not prove consistent");
@@ -727,7 +725,7 @@ int cmd_demo(struct cli *cli, int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         D.tty = isatty(STDOUT_FILENO);
-        D.t0 = bk_now_ms();
+        D.t0 = qz_now_ms();
         if (!D.self) {
                 char self[PATH_MAX];
                 ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

@@ -116,7 +116,7 @@ int cmd_freeze(struct cli *cli, int argc, char **argv) {
         case WATCH_DEADLINE:
                 if (w.by_ceiling)
                         cli_error("hold %" PRIu64 " on %s: quiesced's max-frozen ceiling of %s passed, %s",
-                                  h->id, label, cli_duration(w.limit_ms, dbuf, sizeof(dbuf)), thawed);
+                                  h->id, label, qz_format_duration(w.limit_ms, dbuf, sizeof(dbuf)), thawed);
                 else
                         cli_error("hold %" PRIu64 " on %s: deadline passed, %s", h->id, label, thawed);
                 break;

@@ -153,26 +153,6 @@ int cli_parse_hold_id(const char *text, uint64_t *ret) {
         return 0;
 }
 
-const char *cli_duration(int64_t ms, char *buf, size_t size) {
-        if (ms < 0)
-                snprintf(buf, size, "none");
-        else if (ms < 1000)
-                snprintf(buf, size, "%" PRId64 "ms", ms);
-        else if (ms < 60000 && ms % 1000 == 0)
-                snprintf(buf, size, "%" PRId64 "s", ms / 1000);
-        else if (ms < 60000)
-                snprintf(buf, size, "%.1fs", (double)ms / 1000.0);
-        else if (ms < 3600000 && (ms % 60000) / 1000 == 0)
-                snprintf(buf, size, "%" PRId64 "m", ms / 60000);
-        else if (ms < 3600000)
-                snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s", ms / 60000, (ms % 60000) / 1000);
-        else if ((ms % 3600000) / 60000 == 0)
-                snprintf(buf, size, "%" PRId64 "h", ms / 3600000);
-        else
-                snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", ms / 3600000, (ms % 3600000) / 60000);
-        return buf;
-}
-
 char *cli_join(char *const *v, size_t n, const char *sep) {
         size_t len = 1;
         for (size_t i = 0; i < n; i++)
@@ -203,10 +183,4 @@ int cli_print_json(const char *text, const char *key) {
                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         return 0;
-}
-
-int64_t cli_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

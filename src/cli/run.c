@@ -169,10 +169,10 @@ int cmd_run(struct cli *cli, int argc, char **argv) {
                         cli_error(
                                 "%s: quiesced's max-frozen ceiling of %s passed while '%s' ran; %s, command "
                                 "killed",
-                                label, cli_duration(w.limit_ms, dbuf, sizeof(dbuf)), cmdline, thawed);
+                                label, qz_format_duration(w.limit_ms, dbuf, sizeof(dbuf)), cmdline, thawed);
                 else
                         cli_error("%s: deadline of %s passed while '%s' ran; %s, command killed", label,
-                                  cli_duration(w.limit_ms, dbuf, sizeof(dbuf)), cmdline, thawed);
+                                  qz_format_duration(w.limit_ms, dbuf, sizeof(dbuf)), cmdline, thawed);
                 ret = EXIT_RUN_DEADLINE;
                 break;
         case WATCH_RELEASED:

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "cli.h"
+#include "jsonutil.h"
 #include "snapshot.h"
 
 enum {
@@ -34,25 +36,6 @@ static void print_msg(void *userdata, const char *text) {
         cli_error("%s", text);
 }
 
-static const char *human_bytes(int64_t n, char *buf, size_t size) {
-        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-        if (n < 0) {
-                snprintf(buf, size, "-");
-                return buf;
-        }
-        double v = (double)n;
-        unsigned u = 0;
-        while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
-                v /= 1024.0;
-                u++;
-        }
-        if (u == 0)
-                snprintf(buf, size, "%" PRId64 " B", n);
-        else
-                snprintf(buf, size, "%.1f %s", v, units[u]);
-        return buf;
-}
-
 /* "  proof      frozen throughout: verified (probe EBUSY at 1.53s, 0 sectors
  * written on loop1 while frozen)", or what broke it. */
 static void print_proof(const qz_snap_fs *f) {
@@ -66,7 +49,7 @@ static void print_proof(const qz_snap_fs *f) {
         if (f->frozen_throughout && p->known && p->held)
                 printf("  proof      frozen throughout: verified (probe %s at %s, %s)\n",
                        p->probe ? p->probe : "?",
-                       p->probe_ms >= 0 ? cli_duration(p->probe_ms, b, sizeof(b)) : "?", counter);
+                       p->probe_ms >= 0 ? qz_format_duration(p->probe_ms, b, sizeof(b)) : "?", counter);
         else if (p->known && !p->held)
                 printf("  proof      NOT frozen throughout: %s\n",
                        p->breach ? p->breach : "its freeze was lifted by another process");
@@ -111,8 +94,8 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         printf("  provider   %s\n", f->provider);
                 if (f->frozen) {
                         printf("  freeze     stall %s, frozen %s\n",
-                               f->stall_ms >= 0 ? cli_duration(f->stall_ms, b1, sizeof(b1)) : "?",
-                               f->frozen_ms >= 0 ? cli_duration(f->frozen_ms, b2, sizeof(b2)) : "?");
+                               f->stall_ms >= 0 ? qz_format_duration(f->stall_ms, b1, sizeof(b1)) : "?",
+                               f->frozen_ms >= 0 ? qz_format_duration(f->frozen_ms, b2, sizeof(b2)) : "?");
                         print_proof(f);
                 } else if (strcmp(f->provider, "btrfs") != 0 && strcmp(f->provider, "lvm") != 0)
                         printf("  freeze     not frozen%s\n", m->no_freeze ? " (--no-freeze)" : "");
@@ -120,7 +103,7 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         const char *what = strcmp(f->provider, "btrfs") == 0 ? " used on the filesystem" : "";
                         if (f->size_bytes >= 0)
                                 printf("  snapshot   %s (%s%s)\n", f->snapshot,
-                                       human_bytes(f->size_bytes, sz, sizeof(sz)), what);
+                                       qz_format_bytes((uint64_t)f->size_bytes, sz, sizeof(sz)), what);
                         else
                                 printf("  snapshot   %s\n", f->snapshot);
                 }
@@ -147,7 +130,7 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         else
                                 snprintf(res, sizeof(res), "exit %d", h->exit_status);
                         printf("  %-20s %-6s %8s  %s\n", h->name, h->phase,
-                               h->refused ? "-" : cli_duration(h->duration_ms, b1, sizeof(b1)), res);
+                               h->refused ? "-" : qz_format_duration(h->duration_ms, b1, sizeof(b1)), res);
                         if (h->output && *h->output)
                                 print_indented(h->output);
                         if (h->output_truncated)
@@ -165,10 +148,10 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                 printf("\n");
         if (m->hold >= 0)
                 printf("Total %s, frozen %s (hold %" PRId64 ")\n",
-                       cli_duration(m->duration_ms, b1, sizeof(b1)),
-                       cli_duration(m->frozen_ms, b2, sizeof(b2)), m->hold);
+                       qz_format_duration(m->duration_ms, b1, sizeof(b1)),
+                       qz_format_duration(m->frozen_ms, b2, sizeof(b2)), m->hold);
         else
-                printf("Total %s, nothing frozen\n", cli_duration(m->duration_ms, b1, sizeof(b1)));
+                printf("Total %s, nothing frozen\n", qz_format_duration(m->duration_ms, b1, sizeof(b1)));
         if (m->file)
                 printf("Manifest: %s\n", m->file);
 }
@@ -226,12 +209,12 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                 json_object *a = json_object_new_array();
                 for (size_t i = 0; i < n; i++) {
                         char *t = qz_manifest_to_json(v[i]);
-                        json_object *mo = json_tokener_parse(t), *fss;
+                        json_object *mo = json_tokener_parse(t);
                         free(t);
                         json_object_object_add(mo, "state",
                                                json_object_new_string(qz_snap_state_name(states[i])));
-                        if (json_object_object_get_ex(mo, "filesystems", &fss) &&
-                            json_object_is_type(fss, json_type_array))
+                        json_object *fss = qz_json_get_array(mo, "filesystems");
+                        if (fss)
                                 for (size_t j = 0; j < v[i]->n_fs && j < json_object_array_length(fss); j++) {
                                         json_object *fo = json_object_array_get_idx(fss, j);
                                         json_object_object_add(fo, "state",
@@ -267,7 +250,7 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                         fss[i] = cli_join(mps, v[i]->n_fs, ",");
                         free(mps);
                         if (known)
-                                human_bytes(total, sizes[i], sizeof(sizes[i]));
+                                qz_format_bytes((uint64_t)total, sizes[i], sizeof(sizes[i]));
                         else
                                 snprintf(sizes[i], sizeof(sizes[i]), "-");
                         wn = strlen(v[i]->name) > wn ? strlen(v[i]->name) : wn;

@@ -32,10 +32,12 @@ static void fill_row(const qz_fs_status *f, char cells[N_COLS][256]) {
         snprintf(cells[1], 256, "%s", f->fs.mountpoint);
         snprintf(cells[2], 256, "%s", f->fs.fstype);
         snprintf(cells[3], 256, "%s", f->state);
-        snprintf(cells[4], 256, "%s", cli_duration(f->frozen_ms, d, sizeof(d)));
+        snprintf(cells[4], 256, "%s", qz_format_duration(f->frozen_ms, d, sizeof(d)));
         /* STALL: how long the FIFREEZE itself blocked writes (protocol's stall_ms). */
-        snprintf(cells[5], 256, "%s", f->fs.stall_ms < 0 ? "-" : cli_duration(f->fs.stall_ms, d, sizeof(d)));
-        snprintf(cells[6], 256, "%s", f->ceiling_ms < 0 ? "-" : cli_duration(f->ceiling_ms, d, sizeof(d)));
+        snprintf(cells[5], 256, "%s",
+                 f->fs.stall_ms < 0 ? "-" : qz_format_duration(f->fs.stall_ms, d, sizeof(d)));
+        snprintf(cells[6], 256, "%s",
+                 f->ceiling_ms < 0 ? "-" : qz_format_duration(f->ceiling_ms, d, sizeof(d)));
         snprintf(cells[7], 256, "%zu", f->n_holds);
 }
 
@@ -51,7 +53,7 @@ static void print_proof(const qz_fs_status *f) {
                 char when[32], probe[64], counter[160];
                 if (p->probe[0])
                         snprintf(probe, sizeof(probe), "probe %s at %s", p->probe,
-                                 cli_duration(p->probe_ms, when, sizeof(when)));
+                                 qz_format_duration(p->probe_ms, when, sizeof(when)));
                 else
                         snprintf(probe, sizeof(probe), "no probe yet");
                 if (p->sectors_written >= 0)
@@ -73,21 +75,21 @@ static void print_hold(const qz_hold_info *h) {
                 snprintf(owner, sizeof(owner), "detached");
         else
                 snprintf(owner, sizeof(owner), "pid %ld", (long)h->pid);
-        cli_duration(h->age_ms, age, sizeof(age));
+        qz_format_duration(h->age_ms, age, sizeof(age));
         const char *broken = h->broken ? ", BROKEN: its freeze did not hold" : "";
         if (h->remaining_ms < 0)
                 printf("  hold %" PRIu64 ": %s, uid %ld, age %s, no deadline%s\n", h->id, owner, (long)h->uid,
                        age, broken);
         else
                 printf("  hold %" PRIu64 ": %s, uid %ld, age %s, deadline in %s%s\n", h->id, owner,
-                       (long)h->uid, age, cli_duration(h->remaining_ms, rem, sizeof(rem)), broken);
+                       (long)h->uid, age, qz_format_duration(h->remaining_ms, rem, sizeof(rem)), broken);
 }
 
 /* "quiesced 0.1.0, max-frozen 1m; freezes 3, thaws 2" (counters if the daemon sends them). */
 static void print_summary(const qz_status *s, const char *reply) {
         char d[32];
         printf("quiesced %s, max-frozen %s", s->version[0] ? s->version : "?",
-               cli_duration(s->max_frozen_ms, d, sizeof(d)));
+               qz_format_duration(s->max_frozen_ms, d, sizeof(d)));
         json_object *o = reply ? json_tokener_parse(reply) : NULL, *counters;
         if (o && json_object_object_get_ex(o, "counters", &counters) &&
             json_object_is_type(counters, json_type_object)) {

@@ -53,7 +53,7 @@ static int64_t min_deadline(int64_t a, int64_t b) {
 /* Asks Status about the hold. 1 present (deadline updated), 0 gone, -errno. */
 static int watch_refresh(struct watch *w) {
         qz_status *s;
-        int64_t now = cli_now_ms();
+        int64_t now = qz_now_ms();
         int r = qz_client_status(w->c, &s);
         if (r < 0)
                 return r;
@@ -78,14 +78,14 @@ static int watch_refresh(struct watch *w) {
                 w->deadline = d;
         }
         qz_status_free(s);
-        w->next_check = cli_now_ms() + CHECK_INTERVAL_MS;
+        w->next_check = qz_now_ms() + CHECK_INTERVAL_MS;
         return found;
 }
 
 int watch_start(struct watch *w, qz_client *c, const qz_hold *h, int64_t requested_ms) {
         w->c = c;
         w->hold_id = h->id;
-        w->deadline = h->remaining_ms >= 0 ? cli_now_ms() + h->remaining_ms : -1;
+        w->deadline = h->remaining_ms >= 0 ? qz_now_ms() + h->remaining_ms : -1;
         w->limit_ms = requested_ms;
         w->by_ceiling = false;
         int r = watch_refresh(w);
@@ -137,7 +137,7 @@ enum watch_event watch_wait(struct watch *w) {
                 enum watch_event ev;
                 if (reap_child(w))
                         return WATCH_CHILD;
-                int64_t now = cli_now_ms();
+                int64_t now = qz_now_ms();
                 int64_t slack = w->child ? 0 : DEADLINE_SLACK_MS;
                 int64_t wake = w->next_check;
                 if (w->deadline >= 0 && w->deadline + slack < wake)
@@ -153,7 +153,7 @@ enum watch_event watch_wait(struct watch *w) {
                 if (cfd < 0 || (n > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))))
                         return WATCH_LOST; /* quiesced never speaks unasked: it hung up */
 
-                now = cli_now_ms();
+                now = qz_now_ms();
                 if (w->deadline >= 0 && now >= w->deadline + slack) {
                         if (w->child)
                                 return WATCH_DEADLINE; /* run: act at once */
@@ -180,13 +180,13 @@ void watch_kill_child(struct watch *w) {
                 return;
         pid_t group = w->child;
         kill(-group, SIGTERM);
-        int64_t until = cli_now_ms() + RUN_KILL_GRACE_MS;
+        int64_t until = qz_now_ms() + RUN_KILL_GRACE_MS;
         for (;;) {
                 if (reap_child(w)) {
                         kill(-group, SIGKILL); /* whatever it left behind in its group */
                         return;
                 }
-                int64_t now = cli_now_ms();
+                int64_t now = qz_now_ms();
                 if (now >= until)
                         break;
                 struct pollfd p = {.fd = w->sigfd, .events = POLLIN};

@@ -44,15 +44,23 @@ int qz_parse_duration(const char *text, int64_t *ret_ms) {
         return -EINVAL;
 }
 
+/* Whole units print bare ("2s", "1m", "3h"), so that what is printed of a
+ * round duration also parses back; the quiesce command prints with it too. */
 const char *qz_format_duration(int64_t ms, char *buf, size_t size) {
         if (ms < 0)
                 snprintf(buf, size, "none");
         else if (ms < 1000)
                 snprintf(buf, size, "%" PRId64 "ms", ms);
+        else if (ms < 60000 && ms % 1000 == 0)
+                snprintf(buf, size, "%" PRId64 "s", ms / 1000);
         else if (ms < 60000)
                 snprintf(buf, size, "%.1fs", (double)ms / 1000.0);
+        else if (ms < 3600000 && (ms % 60000) / 1000 == 0)
+                snprintf(buf, size, "%" PRId64 "m", ms / 60000);
         else if (ms < 3600000)
                 snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s", ms / 60000, (ms % 60000) / 1000);
+        else if ((ms % 3600000) / 60000 == 0)
+                snprintf(buf, size, "%" PRId64 "h", ms / 3600000);
         else
                 snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", ms / 3600000, (ms % 3600000) / 60000);
         return buf;

@@ -51,6 +51,23 @@ const char *qz_json_get_string(json_object *o, const char *key) {
         return json_object_get_string(v);
 }
 
+int64_t qz_json_int64_or(json_object *o, const char *key, int64_t def) {
+        int64_t v;
+        return qz_json_get_int64(o, key, &v) ? v : def;
+}
+
+bool qz_json_bool_or(json_object *o, const char *key, bool def) {
+        bool v;
+        return qz_json_get_bool(o, key, &v) ? v : def;
+}
+
+json_object *qz_json_get_array(json_object *o, const char *key) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
+                return NULL;
+        return v;
+}
+
 const char *qz_json_text(json_object *o) {
         return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }

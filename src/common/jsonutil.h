@@ -17,6 +17,11 @@ const char *qz_errno_name(int err);
 bool qz_json_get_int64(json_object *o, const char *key, int64_t *ret);
 bool qz_json_get_bool(json_object *o, const char *key, bool *ret);
 const char *qz_json_get_string(json_object *o, const char *key); /* NULL if absent or not a string */
+/* o[key] as that type, or def when absent or of another type. */
+int64_t qz_json_int64_or(json_object *o, const char *key, int64_t def);
+bool qz_json_bool_or(json_object *o, const char *key, bool def);
+/* The array o[key], or NULL when absent or not an array. */
+json_object *qz_json_get_array(json_object *o, const char *key);
 
 /* Serialize compactly; the string belongs to o. */
 const char *qz_json_text(json_object *o);

@@ -124,34 +124,44 @@ int qz_wire_take_fds(qz_wire_reader *r, int *ret_fds, size_t n) {
         return 0;
 }
 
+ssize_t qz_send_with_fds(int sock, const void *data, size_t len, const int *fds, size_t n_fds) {
+        if (n_fds > QZ_WIRE_MAX_FDS)
+                return -E2BIG;
+        union {
+                struct cmsghdr align;
+                char space[CMSG_SPACE(sizeof(int) * QZ_WIRE_MAX_FDS)];
+        } control;
+        struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (n_fds > 0) {
+                memset(&control, 0, sizeof(control));
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+        for (;;) {
+                ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+                if (n >= 0)
+                        return n;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
 int qz_wire_send(int sock, const char *json, const int *fds, size_t n_fds) {
         if (n_fds > QZ_WIRE_MAX_FDS)
                 return -E2BIG;
         size_t total = strlen(json) + 1; /* with the NUL */
-        size_t off = 0;
-        while (off < total) {
-                union {
-                        struct cmsghdr align;
-                        char space[CMSG_SPACE(sizeof(int) * QZ_WIRE_MAX_FDS)];
-                } control;
-                struct iovec iov = {.iov_base = (char *)json + off, .iov_len = total - off};
-                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-                if (off == 0 && n_fds > 0) {
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = &control;
-                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                        c->cmsg_level = SOL_SOCKET;
-                        c->cmsg_type = SCM_RIGHTS;
-                        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
-                }
-                ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
+        for (size_t off = 0; off < total;) {
+                /* the descriptors ride with the first chunk only */
+                ssize_t n = qz_send_with_fds(sock, json + off, total - off, off == 0 ? fds : NULL,
+                                             off == 0 ? n_fds : 0);
+                if (n < 0)
+                        return (int)n;
                 off += (size_t)n;
         }
         return 0;

@@ -38,6 +38,11 @@ int qz_wire_next(qz_wire_reader *r, char **ret);
  * -EBADMSG when fewer than n arrived. */
 int qz_wire_take_fds(qz_wire_reader *r, int *ret_fds, size_t n);
 
+/* One sendmsg() (MSG_NOSIGNAL, retried on EINTR) of len bytes with n_fds
+ * descriptors as SCM_RIGHTS. Bytes sent (on a stream socket possibly fewer
+ * than len), or -errno. */
+ssize_t qz_send_with_fds(int sock, const void *data, size_t len, const int *fds, size_t n_fds);
+
 /* Blocking send of one message (a NUL is appended) with optional fds, all
  * in one sendmsg() for the first chunk. 0 or -errno. */
 int qz_wire_send(int sock, const char *json, const int *fds, size_t n_fds);

@@ -2,8 +2,10 @@
  * capset and prctl: no library, nothing to load at run time.
  */
 #include "caps.h"
+#include "sysfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <stdio.h>
@@ -58,13 +60,11 @@ static const char *const cap_names[] = {
 };
 
 static int last_cap(void) {
-        FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+        char buf[16];
         int n = -1;
-        if (f) {
-                if (fscanf(f, "%d", &n) != 1)
-                        n = -1;
-                fclose(f);
-        }
+        if (qz_read_line_at(AT_FDCWD, "/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) < 0 ||
+            sscanf(buf, "%d", &n) != 1)
+                n = -1;
         if (n < 0 || n > 63) {
                 /* No /proc: probe the bounding set. */
                 for (n = 0; n < 63 && prctl(PR_CAPBSET_READ, n + 1, 0, 0, 0) >= 0; n++)

@@ -9,7 +9,6 @@
  */
 #include "freezer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "blockstat.h"
+#include "dm.h"
 #include "guard.h"
 #include "log.h"
 #include "throttle.h"
@@ -101,12 +101,6 @@ struct qz_freezer {
         atomic_ullong fifreeze_calls, fithaw_calls, probe_calls;
 };
 
-usec_t qz_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (usec_t)ts.tv_sec * 1000000 + (usec_t)ts.tv_nsec / 1000;
-}
-
 static report *report_new(job *j, qz_report_kind kind) {
         report *r = calloc(1, sizeof(*r));
         if (!r)
@@ -130,51 +124,6 @@ static void report_send(report *r) {
         uint64_t one = 1;
         if (write(f->efd, &one, sizeof(one)) < 0)
                 log_error("freezer: cannot wake the event loop: %s", strerror(errno));
-}
-
-/* True when block device devno, or one below it (its slaves, recursively),
- * is a suspended device-mapper device; its name goes to name. */
-static bool dm_suspended(unsigned maj, unsigned min, char *name, size_t size, int depth) {
-        char path[256], buf[64];
-        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/suspended", maj, min);
-        FILE *fp = fopen(path, "re");
-        if (fp) {
-                bool suspended = fgets(buf, sizeof(buf), fp) && buf[0] == '1';
-                fclose(fp);
-                if (suspended) {
-                        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/name", maj, min);
-                        fp = fopen(path, "re");
-                        if (!fp || !fgets(name, (int)size, fp))
-                                snprintf(name, size, "dm %u:%u", maj, min);
-                        else
-                                name[strcspn(name, "\n")] = '\0';
-                        if (fp)
-                                fclose(fp);
-                        return true;
-                }
-        }
-        if (depth >= 8)
-                return false;
-        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/slaves", maj, min);
-        DIR *dir = opendir(path);
-        if (!dir)
-                return false;
-        bool found = false;
-        for (struct dirent *de; !found && (de = readdir(dir));) {
-                if (de->d_name[0] == '.')
-                        continue;
-                char devfile[640];
-                unsigned smaj, smin;
-                snprintf(devfile, sizeof(devfile), "%s/%s/dev", path, de->d_name);
-                FILE *df = fopen(devfile, "re");
-                if (!df)
-                        continue;
-                if (fscanf(df, "%u:%u", &smaj, &smin) == 2)
-                        found = dm_suspended(smaj, smin, name, size, depth + 1);
-                fclose(df);
-        }
-        closedir(dir);
-        return found;
 }
 
 /* syncfs with the filesystem's bdi throttled; returns the throttle, still
@@ -400,7 +349,7 @@ static void *keeper_main(void *arg) {
         qz_freezer *f = j->f;
         int unused = 0; /* FIFREEZE/FITHAW are declared _IOWR(int); the kernel ignores it */
         report *r = report_new(j, QZ_REPORT_FROZEN);
-        if (dm_suspended(major(j->devno), minor(j->devno), r->dm_name, sizeof(r->dm_name), 0)) {
+        if (qz_dm_suspended_below(j->devno, r->dm_name, sizeof(r->dm_name))) {
                 /* device-mapper holds this freeze (dmsetup suspend): our syncfs
                  * would block until the resume, and the freeze is not ours to
                  * take or release. Touch nothing, answer EBUSY. */

@@ -87,5 +87,3 @@ unsigned qz_freezer_inflight(qz_freezer *f);
 uint64_t qz_freezer_fifreeze_calls(qz_freezer *f);
 uint64_t qz_freezer_fithaw_calls(qz_freezer *f);
 uint64_t qz_freezer_probe_calls(qz_freezer *f);
-
-usec_t qz_now(void); /* CLOCK_BOOTTIME */

@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 
 #include "caps.h"
+#include "clock.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,12 +74,6 @@ static void bdi_put_back(const struct bdi_entry *b) {
                 return;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void say(const char *fmt, dev_t key, int err) {
         char line[256];
         int n = snprintf(line, sizeof(line), fmt, major(key), minor(key), err ? strerror(err) : "");
@@ -128,7 +124,7 @@ static void guard_main(int sock) {
         struct bdi_entry *bdis = NULL;
         size_t n_bdis = 0, cap_bdis = 0;
         for (;;) {
-                uint64_t now = now_usec(), next = UINT64_MAX;
+                uint64_t now = qz_now(), next = UINT64_MAX;
                 for (size_t i = 0; i < n;) {
                         if (tab[i].deadline > now) {
                                 if (tab[i].deadline < next)
@@ -248,29 +244,10 @@ int qz_guard_start(void) {
         return sv[0];
 }
 
+/* One SOCK_SEQPACKET message: all of it or nothing, never a part. */
 static int guard_send(int sock, const struct guard_msg *m, int fd) {
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control;
-        struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (fd >= 0) {
-                memset(&control, 0, sizeof(control));
-                mh.msg_control = &control;
-                mh.msg_controllen = sizeof(control);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        }
-        for (;;) {
-                if (sendmsg(sock, &mh, MSG_NOSIGNAL) >= 0)
-                        return 0;
-                if (errno != EINTR)
-                        return -errno;
-        }
+        ssize_t n = qz_send_with_fds(sock, m, sizeof(*m), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+        return n < 0 ? (int)n : 0;
 }
 
 int qz_guard_arm(int sock, dev_t key, int fd, uint64_t hard_deadline) {

@@ -11,8 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-typedef uint64_t usec_t; /* CLOCK_BOOTTIME microseconds */
-#define QZ_USEC_INFINITY UINT64_MAX
+#include "clock.h"
 
 typedef enum qz_fs_state {
         QZ_FS_THAWED,

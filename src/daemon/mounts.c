@@ -3,6 +3,7 @@
  * on /proc/self/mountinfo, so a nested freeze costs no parse.
  */
 #include "mounts.h"
+#include "sysfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +15,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-
-#define LOOP_MAJOR 7
 
 struct qz_mounts {
         struct libmnt_table *table;
@@ -164,20 +163,9 @@ int qz_mounts_identify_fd(qz_mounts *m, int fd, qz_mount_info *ret) {
 }
 
 dev_t qz_mounts_loop_host(qz_mounts *m, const char *source) {
-        struct stat st;
-        if (!source || stat(source, &st) < 0 || !S_ISBLK(st.st_mode) || major(st.st_rdev) != LOOP_MAJOR)
+        char backing[4096];
+        if (qz_loop_backing_file(source, backing, sizeof(backing)) < 0 || !backing[0])
                 return 0;
-        char sys[128], backing[4096];
-        snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(st.st_rdev),
-                 minor(st.st_rdev));
-        FILE *f = fopen(sys, "re");
-        if (!f)
-                return 0;
-        bool ok = fgets(backing, sizeof(backing), f) != NULL;
-        fclose(f);
-        if (!ok)
-                return 0;
-        backing[strcspn(backing, "\n")] = '\0';
         int fd = open(backing, O_PATH | O_CLOEXEC);
         if (fd < 0)
                 return 0;

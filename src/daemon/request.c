@@ -11,17 +11,18 @@
 #include <string.h>
 
 #include "jsonutil.h"
+#include "protocol.h"
 #include "quiesce.h"
 
 static const struct {
         const char *name;
         qz_method method;
 } methods[] = {
-        {"io.quiesce.Freeze", QZ_METHOD_FREEZE},
-        {"io.quiesce.Thaw", QZ_METHOD_THAW},
-        {"io.quiesce.ResetTimeout", QZ_METHOD_RESET_TIMEOUT},
-        {"io.quiesce.Status", QZ_METHOD_STATUS},
-        {"io.quiesce.GetInfo", QZ_METHOD_GET_INFO},
+        {QZ_PROTO_METHOD_FREEZE, QZ_METHOD_FREEZE},
+        {QZ_PROTO_METHOD_THAW, QZ_METHOD_THAW},
+        {QZ_PROTO_METHOD_RESET_TIMEOUT, QZ_METHOD_RESET_TIMEOUT},
+        {QZ_PROTO_METHOD_STATUS, QZ_METHOD_STATUS},
+        {QZ_PROTO_METHOD_GET_INFO, QZ_METHOD_GET_INFO},
 };
 
 const char *qz_method_name(qz_method m) {
@@ -42,7 +43,7 @@ static int fail(qz_request_error *e, int err, const char *path, const char *fmt,
         e->has_path = path != NULL;
         if (path)
                 snprintf(e->path, sizeof(e->path), "%s", path);
-        e->kind = err == EINVAL && !path ? "io.quiesce.InvalidRequest" : "io.quiesce.Error";
+        e->kind = qz_proto_error_kind(err, path != NULL);
         return -1;
 }
 

@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "protocol.h"
 #include "quiesce.h"
 
 /* Types the kernel cannot freeze (no freeze_fs): refused before any syncfs. */
@@ -48,8 +49,7 @@ static void reply_error(qz_conn *c, int err, const char *path, const char *fmt, 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        const char *kind = err == EINVAL && !path ? "io.quiesce.InvalidRequest" : "io.quiesce.Error";
-        qz_conn_reply(c, qz_json_error(kind, err, path, "%s", msg));
+        qz_conn_reply(c, qz_json_error(qz_proto_error_kind(err, path != NULL), err, path, "%s", msg));
 }
 
 static void reply_ok(qz_conn *c, json_object *params) {
@@ -361,7 +361,7 @@ static void freeze_begin(qz_daemon *d, void *arg) {
         char first[768];
         snprintf(first, sizeof(first), "%s: %s %s (mounted at %s): ", paths[0], fs[0]->fstype, fs[0]->id,
                  fs[0]->mountpoint);
-        qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, paths[0], "%s%s",
+        qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR, err, paths[0], "%s%s",
                                        err == EDEADLK ? (const char *)"" : first, msg));
         for (size_t i = 0; i < m; i++)
                 free(paths[i]);
@@ -405,7 +405,7 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
                                  p, fs->fstype, fs->id);
                 }
                 if (err) {
-                        qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, p, "%s", msg));
+                        qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR, err, p, "%s", msg));
                         targets_free(t, n);
                         return;
                 }
@@ -428,7 +428,7 @@ static void do_freeze(qz_conn *c, const qz_request *req) {
                 if (mine >= d->max_holds_per_uid) {
                         qz_conn_reply(
                                 c, qz_json_error(
-                                           "io.quiesce.Error", EDQUOT, t[0].path,
+                                           QZ_PROTO_ERROR, EDQUOT, t[0].path,
                                            "%s: not freezing %s %s (mounted at %s): uid %u already has "
                                            "%zu holds, its limit (--max-holds-per-uid %u); thaw some first",
                                            t[0].path, t[0].fs->fstype, t[0].fs->id, t[0].fs->mountpoint,
@@ -485,13 +485,12 @@ static qzd_hold *hold_by_id(qz_conn *c, const qz_request *req, bool *given) {
         qzd_hold *hold = qz_holds_find(c->d->holds, (uint64_t)id);
         if (!hold) {
                 const char *why = qz_daemon_gone_reason(c->d, (uint64_t)id);
-                qz_conn_reply(c,
-                              qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold %" PRId64 " is gone: %s",
-                                            id, why ? why : "no such hold (never granted, or long gone)"));
+                qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR, EINVAL, NULL, "hold %" PRId64 " is gone: %s",
+                                               id, why ? why : "no such hold (never granted, or long gone)"));
                 return NULL;
         }
         if (!may_touch(c, hold)) {
-                qz_conn_reply(c, qz_json_error("io.quiesce.Error", EPERM, NULL,
+                qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR, EPERM, NULL,
                                                "hold %" PRId64
                                                " belongs to uid %u; only it or root may change it",
                                                id, (unsigned)hold->uid));
@@ -578,7 +577,7 @@ static void reply_held_or_broken(qz_conn *c, json_object *p, uint64_t id, const 
                 reply_ok(c, p);
                 return;
         }
-        json_object *e = qz_json_error("io.quiesce.FreezeBroken", ESTALE, NULL,
+        json_object *e = qz_json_error(QZ_PROTO_ERROR_FREEZE_BROKEN, ESTALE, NULL,
                                        "hold %" PRIu64 ": the freeze did not hold throughout: %s; %s", id,
                                        breach, done);
         json_object *ep = NULL;
@@ -590,7 +589,7 @@ static void reply_held_or_broken(qz_conn *c, json_object *p, uint64_t id, const 
 
 static void gone_reply(qz_conn *c, uint64_t id) {
         const char *why = qz_daemon_gone_reason(c->d, id);
-        qz_conn_reply(c, qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold %" PRIu64 " is gone: %s", id,
+        qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR, EINVAL, NULL, "hold %" PRIu64 " is gone: %s", id,
                                        why ? why : "no such hold (never granted, or long gone)"));
 }
 
@@ -969,7 +968,7 @@ static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char 
                           hold->id, (int)hold->pid, (unsigned)hold->uid, hold->n_fs, hold->fs[0]->mountpoint,
                           hold->detached ? " (detached)" : "");
         } else {
-                qz_conn_reply(c, qz_json_error("io.quiesce.Error", err, path, "%s", msg));
+                qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR, err, path, "%s", msg));
                 log_notice("freeze for pid %d failed: %s", (int)op->pid, msg);
         }
         if (c->dispatching)

@@ -18,6 +18,7 @@
 #include "jsonutil.h"
 #include "mkdirp.h"
 #include "log.h"
+#include "protocol.h"
 
 static void conn_free(qz_conn *c) {
         qz_daemon *d = c->d;
@@ -132,7 +133,7 @@ static void conn_process(qz_conn *c) {
                 if (r == 0)
                         break;
                 if (r < 0) {
-                        qz_conn_reply(c, qz_json_error("io.quiesce.MessageTooLarge", EMSGSIZE, NULL,
+                        qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR_MESSAGE_TOO_LARGE, EMSGSIZE, NULL,
                                                        "message larger than %d bytes; closing the connection",
                                                        QZ_WIRE_MAX_MESSAGE));
                         c->closing = true;
@@ -142,7 +143,7 @@ static void conn_process(qz_conn *c) {
                         free(text);
                         qz_conn_reply(
                                 c,
-                                qz_json_error("io.quiesce.PermissionDenied", EPERM, NULL,
+                                qz_json_error(QZ_PROTO_ERROR_PERMISSION_DENIED, EPERM, NULL,
                                               "uid %u (pid %d) may not use quiesced: only root%s%s",
                                               (unsigned)c->cred.uid, (int)c->cred.pid,
                                               c->d->have_group ? " and members of the configured group" : "",
@@ -209,7 +210,7 @@ static size_t qz_server_conns_of(qz_daemon *d, uid_t uid) {
  * so a hostile local user cannot pile up descriptors in quiesced. */
 static void refuse_over_limit(qz_daemon *d, qz_conn *c) {
         static usec_t last_log;
-        json_object *e = qz_json_error("io.quiesce.Error", EDQUOT, NULL,
+        json_object *e = qz_json_error(QZ_PROTO_ERROR, EDQUOT, NULL,
                                        "uid %u (pid %d) already has %u connections to quiesced, its limit "
                                        "(--max-connections-per-uid); close some first",
                                        (unsigned)c->cred.uid, (int)c->cred.pid, d->max_conns_per_uid);

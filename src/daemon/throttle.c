@@ -24,6 +24,7 @@
 
 #include "guard.h"
 #include "log.h"
+#include "sysfs.h"
 
 #define RAMP_PERIOD_NS (20 * 1000000L)
 #define RAMP_STACK (64 * 1024)
@@ -81,19 +82,6 @@ int64_t qz_throttle_parse_bdi_stats(const char *text) {
         return wb < 0 || rc < 0 ? -1 : wb + rc;
 }
 
-static int read_text(int dirfd, const char *path, char *buf, size_t size) {
-        int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = read(fd, buf, size - 1);
-        int e = errno;
-        close(fd);
-        if (n < 0)
-                return -e;
-        buf[n] = '\0';
-        return 0;
-}
-
 static int write_text(int dirfd, const char *path, const char *value) {
         int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC);
         if (fd < 0)
@@ -134,7 +122,7 @@ int qz_bdi_name(int fd, const char *fstype, dev_t devno, char *name, size_t size
         if (access(path, F_OK) == 0) {
                 /* A partition writes through its disk's bdi. */
                 snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", maj, min);
-                int r = read_text(AT_FDCWD, path, buf, sizeof(buf));
+                int r = qz_read_text_at(AT_FDCWD, path, buf, sizeof(buf));
                 if (r < 0)
                         return r;
                 if (sscanf(buf, "%u:%u", &maj, &min) != 2)
@@ -150,7 +138,7 @@ static int64_t bdi_dirty(qz_throttle_bdi *b) {
         pthread_mutex_lock(&b->m);
         snprintf(path, sizeof(path), "%s", b->stats_path);
         pthread_mutex_unlock(&b->m);
-        if (!path[0] || read_text(AT_FDCWD, path, text, sizeof(text)) < 0)
+        if (!path[0] || qz_read_text_at(AT_FDCWD, path, text, sizeof(text)) < 0)
                 return -1;
         return qz_throttle_parse_bdi_stats(text);
 }
@@ -199,6 +187,8 @@ static void *ramp_thread(void *arg) {
                 pthread_mutex_unlock(&b->m);
                 (void)ramp_step(b);
                 pthread_mutex_lock(&b->m);
+                /* Not qz_now(): a condition variable waits on CLOCK_MONOTONIC at best
+                 * (pthread_condattr_setclock refuses CLOCK_BOOTTIME). */
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 ts.tv_nsec += RAMP_PERIOD_NS;
                 if (ts.tv_nsec >= 1000000000L) {
@@ -216,9 +206,9 @@ static void *ramp_thread(void *arg) {
 static void recover_one(int dirfd, const char *file) {
         const char *name = file + strlen(STATE_PREFIX);
         char text[64], strict[16], fine[32], path[128];
-        if (read_text(dirfd, file, text, sizeof(text)) < 0 || sscanf(text, "%15s %31s", strict, fine) != 2 ||
-            strspn(strict, "0123456789") != strlen(strict) || strspn(fine, "0123456789") != strlen(fine) ||
-            strchr(name, '/') || strlen(name) >= BDI_NAME_MAX) {
+        if (qz_read_text_at(dirfd, file, text, sizeof(text)) < 0 ||
+            sscanf(text, "%15s %31s", strict, fine) != 2 || strspn(strict, "0123456789") != strlen(strict) ||
+            strspn(fine, "0123456789") != strlen(fine) || strchr(name, '/') || strlen(name) >= BDI_NAME_MAX) {
                 log_warning("ignoring the malformed throttle state file %s", file);
                 return;
         }
@@ -300,10 +290,6 @@ qz_throttle *qz_throttle_new(int guard_sock, bool enabled, const char *state_dir
         return t;
 }
 
-static void trim_nl(char *s) {
-        s[strcspn(s, "\n")] = '\0';
-}
-
 /* Puts back what begin saved; the guard forgets it after. */
 static void restore(qz_throttle *t, qz_throttle_bdi *b) {
         /* max_ratio_fine is the setting itself; max_bytes is derived from it */
@@ -336,11 +322,10 @@ qz_throttle_bdi *qz_throttle_begin(qz_throttle *t, const char *bdi) {
         snprintf(path, sizeof(path), "/sys/class/bdi/%s", bdi);
         b->dirfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* Kernels before 6.2 have neither knob: no throttle there. */
-        if (b->dirfd < 0 || read_text(b->dirfd, "strict_limit", b->old_strict, sizeof(b->old_strict)) < 0 ||
-            read_text(b->dirfd, "max_ratio_fine", b->old_ratio_fine, sizeof(b->old_ratio_fine)) < 0)
+        if (b->dirfd < 0 ||
+            qz_read_line_at(b->dirfd, "strict_limit", b->old_strict, sizeof(b->old_strict)) < 0 ||
+            qz_read_line_at(b->dirfd, "max_ratio_fine", b->old_ratio_fine, sizeof(b->old_ratio_fine)) < 0)
                 goto fail;
-        trim_nl(b->old_strict);
-        trim_nl(b->old_ratio_fine);
         char *end;
         unsigned long strict = strtoul(b->old_strict, &end, 10);
         unsigned long fine = strtoul(b->old_ratio_fine, &end, 10);

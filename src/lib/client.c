@@ -15,6 +15,7 @@
 
 #include "client-internal.h"
 #include "jsonutil.h"
+#include "protocol.h"
 
 static __thread char open_error[1024];
 
@@ -114,11 +115,11 @@ static void drop_connection(qz_client *c) {
 static int errno_from_error_name(const char *name) {
         if (!name)
                 return EIO;
-        if (strcmp(name, "io.quiesce.InvalidRequest") == 0)
+        if (strcmp(name, QZ_PROTO_ERROR_INVALID_REQUEST) == 0)
                 return EINVAL;
-        if (strcmp(name, "io.quiesce.MessageTooLarge") == 0)
+        if (strcmp(name, QZ_PROTO_ERROR_MESSAGE_TOO_LARGE) == 0)
                 return EMSGSIZE;
-        if (strcmp(name, "io.quiesce.PermissionDenied") == 0)
+        if (strcmp(name, QZ_PROTO_ERROR_PERMISSION_DENIED) == 0)
                 return EPERM;
         return EIO;
 }
@@ -340,9 +341,9 @@ typedef enum target_method {
 } target_method;
 
 static const char *const method_name[] = {
-        [METHOD_FREEZE] = "io.quiesce.Freeze",
-        [METHOD_THAW] = "io.quiesce.Thaw",
-        [METHOD_RESET_TIMEOUT] = "io.quiesce.ResetTimeout",
+        [METHOD_FREEZE] = QZ_PROTO_METHOD_FREEZE,
+        [METHOD_THAW] = QZ_PROTO_METHOD_THAW,
+        [METHOD_RESET_TIMEOUT] = QZ_PROTO_METHOD_RESET_TIMEOUT,
 };
 
 typedef struct target_list {
@@ -470,9 +471,8 @@ int qz_client_verify_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms, qz
                 json_object_put(reply);
                 return r;
         }
-        json_object *holds = NULL, *h = NULL;
-        if (reply && json_object_object_get_ex(reply, "holds", &holds) &&
-            json_object_is_type(holds, json_type_array) && json_object_array_length(holds) > 0)
+        json_object *holds = qz_json_get_array(reply, "holds"), *h = NULL;
+        if (holds && json_object_array_length(holds) > 0)
                 h = json_object_array_get_idx(holds, 0);
         int d = qz_decode_hold(h, ret);
         json_object_put(reply);
@@ -489,7 +489,7 @@ int qz_client_status(qz_client *c, qz_status **ret) {
                 return -EINVAL;
         *ret = NULL;
         json_object *reply;
-        int r = qz_client_call(c, "io.quiesce.Status", NULL, NULL, 0, &reply);
+        int r = qz_client_call(c, QZ_PROTO_METHOD_STATUS, NULL, NULL, 0, &reply);
         if (r < 0)
                 return r;
         r = qz_decode_status(reply, ret);
@@ -504,7 +504,7 @@ int qz_client_status_json(qz_client *c, char **ret) {
                 return -EINVAL;
         *ret = NULL;
         json_object *reply;
-        int r = qz_client_call(c, "io.quiesce.Status", NULL, NULL, 0, &reply);
+        int r = qz_client_call(c, QZ_PROTO_METHOD_STATUS, NULL, NULL, 0, &reply);
         if (r < 0)
                 return r;
         *ret = strdup(qz_json_text(reply));

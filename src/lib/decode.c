@@ -11,16 +11,6 @@
 #include "client-internal.h"
 #include "jsonutil.h"
 
-static int64_t get_i64(json_object *o, const char *key, int64_t def) {
-        int64_t v;
-        return qz_json_get_int64(o, key, &v) ? v : def;
-}
-
-static bool get_bool(json_object *o, const char *key) {
-        bool v;
-        return qz_json_get_bool(o, key, &v) ? v : false;
-}
-
 static void copy_str(char *dst, size_t size, const char *src) {
         snprintf(dst, size, "%s", src ? src : "");
 }
@@ -51,14 +41,14 @@ static int decode_proof(json_object *o, qz_proof *p) {
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
         p->known = 1;
-        p->held = get_bool(o, "held");
+        p->held = qz_json_bool_or(o, "held", false);
         const char *owner = qz_json_get_string(o, "freeze_owner");
         p->foreign = owner && strcmp(owner, "quiesce") != 0;
         copy_str(p->device, sizeof(p->device), qz_json_get_string(o, "device"));
-        p->sectors_written = get_i64(o, "sectors_written", -1);
+        p->sectors_written = qz_json_int64_or(o, "sectors_written", -1);
         copy_str(p->probe, sizeof(p->probe), qz_json_get_string(o, "probe"));
-        p->probe_ms = get_i64(o, "probe_ms", -1);
-        p->breaches = (unsigned)get_i64(o, "breaches", 0);
+        p->probe_ms = qz_json_int64_or(o, "probe_ms", -1);
+        p->breaches = (unsigned)qz_json_int64_or(o, "breaches", 0);
         return dup_str(&p->breach, qz_json_get_string(o, "breach"), false);
 }
 
@@ -67,7 +57,7 @@ static int decode_ref(json_object *o, qz_fs_ref *r) {
         if (!o || !json_object_is_type(o, json_type_object))
                 return -EBADMSG;
         copy_str(r->id, sizeof(r->id), qz_json_get_string(o, "id"));
-        r->stall_ms = get_i64(o, "stall_ms", -1);
+        r->stall_ms = qz_json_int64_or(o, "stall_ms", -1);
         bool held = true;
         qz_json_get_bool(o, "held", &held);
         r->held = held;
@@ -126,9 +116,9 @@ int qz_decode_hold(json_object *o, qz_hold **ret) {
                 return -ENOMEM;
         }
         h->id = (uint64_t)id;
-        h->detached = get_bool(o, "detached");
-        h->remaining_ms = get_i64(o, "remaining_ms", QZ_NO_DEADLINE);
-        h->broken = get_bool(o, "broken");
+        h->detached = qz_json_bool_or(o, "detached", false);
+        h->remaining_ms = qz_json_int64_or(o, "remaining_ms", QZ_NO_DEADLINE);
+        h->broken = qz_json_bool_or(o, "broken", false);
         if (dup_str(&h->breach, qz_json_get_string(o, "breach"), false) < 0) {
                 qz_hold_free(h);
                 return -ENOMEM;
@@ -161,12 +151,12 @@ static int decode_hold_info(json_object *o, qz_hold_info *h) {
         if (!o || !json_object_is_type(o, json_type_object) || !qz_json_get_int64(o, "id", &id) || id < 0)
                 return -EBADMSG;
         h->id = (uint64_t)id;
-        h->detached = get_bool(o, "detached");
-        h->pid = (pid_t)get_i64(o, "pid", 0);
-        h->uid = (uid_t)get_i64(o, "uid", -1);
-        h->age_ms = get_i64(o, "age_ms", 0);
-        h->remaining_ms = get_i64(o, "remaining_ms", QZ_NO_DEADLINE);
-        h->broken = get_bool(o, "broken");
+        h->detached = qz_json_bool_or(o, "detached", false);
+        h->pid = (pid_t)qz_json_int64_or(o, "pid", 0);
+        h->uid = (uid_t)qz_json_int64_or(o, "uid", -1);
+        h->age_ms = qz_json_int64_or(o, "age_ms", 0);
+        h->remaining_ms = qz_json_int64_or(o, "remaining_ms", QZ_NO_DEADLINE);
+        h->broken = qz_json_bool_or(o, "broken", false);
         return 0;
 }
 
@@ -175,9 +165,9 @@ static int decode_fs_status(json_object *o, qz_fs_status *f) {
         if (r < 0)
                 return r;
         copy_str(f->state, sizeof(f->state), qz_json_get_string(o, "state"));
-        f->frozen_ms = get_i64(o, "frozen_ms", 0);
-        f->last_stall_ms = get_i64(o, "last_stall_ms", -1);
-        f->ceiling_ms = get_i64(o, "ceiling_ms", -1);
+        f->frozen_ms = qz_json_int64_or(o, "frozen_ms", 0);
+        f->last_stall_ms = qz_json_int64_or(o, "last_stall_ms", -1);
+        f->ceiling_ms = qz_json_int64_or(o, "ceiling_ms", -1);
         json_object *a;
         size_t n;
         r = get_array(o, "holds", &a, &n);
@@ -213,7 +203,7 @@ int qz_decode_status(json_object *o, qz_status **ret) {
                 return -ENOMEM;
         }
         copy_str(s->version, sizeof(s->version), qz_json_get_string(o, "version"));
-        s->max_frozen_ms = get_i64(o, "max_frozen_ms", -1);
+        s->max_frozen_ms = qz_json_int64_or(o, "max_frozen_ms", -1);
         for (size_t i = 0; i < n; i++) {
                 r = decode_fs_status(json_object_array_get_idx(a, i), &s->fs[i]);
                 if (r < 0) {

@@ -18,12 +18,6 @@
 
 extern char **environ;
 
-int64_t qz_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int pidfd_open_(pid_t pid) {
         return (int)syscall(SYS_pidfd_open, pid, 0);
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"
+
 #define QZ_CHILD_OUTPUT_MAX (64 * 1024)
 
 typedef struct qz_buf {
@@ -47,8 +49,6 @@ typedef struct qz_child_result {
         int64_t duration_ms;
         qz_buf out, err;
 } qz_child_result;
-
-int64_t qz_now_ms(void); /* CLOCK_BOOTTIME */
 
 /* Runs the child to its end or its deadline. 0 (see *r), or -errno when it
  * could not even be forked. */

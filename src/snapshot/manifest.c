@@ -12,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonutil.h"
 #include "snapshot.h"
+#include "xalloc.h"
 
 char *qz_store_dir(const char *opt) {
         const char *env = getenv(QZ_STORE_ENV);
@@ -245,38 +247,15 @@ char *qz_manifest_to_json(const qz_manifest *m) {
 
 /* ---- from JSON ---- */
 
+/* A copy of the string o[key] (NULL when absent); aborts on OOM. */
 static char *get_str(json_object *o, const char *key) {
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        char *s = strdup(json_object_get_string(v));
-        if (!s)
-                abort();
-        return s;
+        return xstrdup(qz_json_get_string(o, key));
 }
 
-static int64_t get_i64(json_object *o, const char *key, int64_t def) {
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) ||
-            !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-                return def;
-        return json_object_get_int64(v);
-}
-
-static bool get_bool(json_object *o, const char *key) {
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_boolean) &&
-               json_object_get_boolean(v);
-}
-
+/* The array o[key] into *ret (NULL when absent); its length. */
 static size_t get_array(json_object *o, const char *key, json_object **ret) {
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array)) {
-                *ret = NULL;
-                return 0;
-        }
-        *ret = v;
-        return json_object_array_length(v);
+        *ret = qz_json_get_array(o, key);
+        return *ret ? json_object_array_length(*ret) : 0;
 }
 
 int qz_manifest_from_json(const char *text, qz_manifest **ret) {
@@ -287,7 +266,7 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
                 return -EBADMSG;
         }
         qz_manifest *m = qz_manifest_new();
-        m->format = (int)get_i64(o, "format", 0);
+        m->format = (int)qz_json_int64_or(o, "format", 0);
         m->name = get_str(o, "name");
         char *label = get_str(o, "label");
         if (m->format != QZ_MANIFEST_FORMAT || !m->name || qz_label_from_name(label, &m->label) < 0) {
@@ -300,10 +279,10 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
         m->created = get_str(o, "created");
         m->label_reason = get_str(o, "label_reason");
         m->provider = get_str(o, "provider");
-        m->hold = get_i64(o, "hold", -1);
-        m->duration_ms = get_i64(o, "duration_ms", 0);
-        m->frozen_ms = get_i64(o, "frozen_ms", -1);
-        m->no_freeze = get_bool(o, "no_freeze");
+        m->hold = qz_json_int64_or(o, "hold", -1);
+        m->duration_ms = qz_json_int64_or(o, "duration_ms", 0);
+        m->frozen_ms = qz_json_int64_or(o, "frozen_ms", -1);
+        m->no_freeze = qz_json_bool_or(o, "no_freeze", false);
         m->exec_delete = get_str(o, "exec_delete");
 
         json_object *a;
@@ -324,27 +303,27 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
                 f->subvolume = get_str(e, "subvolume");
                 f->snapshot = get_str(e, "snapshot");
                 f->snapshot_uuid = get_str(e, "snapshot_uuid");
-                f->size_bytes = get_i64(e, "size_bytes", -1);
-                f->stall_ms = get_i64(e, "stall_ms", -1);
-                f->frozen_ms = get_i64(e, "frozen_ms", -1);
-                f->frozen = get_bool(e, "frozen");
-                f->frozen_throughout = get_bool(e, "frozen_throughout");
+                f->size_bytes = qz_json_int64_or(e, "size_bytes", -1);
+                f->stall_ms = qz_json_int64_or(e, "stall_ms", -1);
+                f->frozen_ms = qz_json_int64_or(e, "frozen_ms", -1);
+                f->frozen = qz_json_bool_or(e, "frozen", false);
+                f->frozen_throughout = qz_json_bool_or(e, "frozen_throughout", false);
                 json_object *pr = NULL;
                 if (json_object_object_get_ex(e, "proof", &pr) && json_object_is_type(pr, json_type_object)) {
                         qz_snap_proof *p = &f->proof;
                         p->known = true;
-                        p->held = get_bool(pr, "verified");
+                        p->held = qz_json_bool_or(pr, "verified", false);
                         p->probe = get_str(pr, "probe");
-                        p->probe_ms = get_i64(pr, "probe_ms", -1);
+                        p->probe_ms = qz_json_int64_or(pr, "probe_ms", -1);
                         p->device = get_str(pr, "device");
-                        p->sectors_written = get_i64(pr, "sectors_written", -1);
-                        p->breaches = get_i64(pr, "breaches", 0);
+                        p->sectors_written = qz_json_int64_or(pr, "sectors_written", -1);
+                        p->breaches = qz_json_int64_or(pr, "breaches", 0);
                         p->breach = get_str(pr, "breach");
                         char *owner = get_str(pr, "freeze_owner");
                         p->foreign = owner && strcmp(owner, "quiesce") != 0;
                         free(owner);
                 }
-                f->atomic = get_bool(e, "atomic");
+                f->atomic = qz_json_bool_or(e, "atomic", false);
                 f->error = get_str(e, "error");
                 f->output = get_str(e, "output");
                 f->lvm_origin = get_str(e, "lvm_origin");
@@ -357,13 +336,13 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
                 qz_snap_hook *h = &m->hooks[m->n_hooks++];
                 h->name = get_str(e, "name");
                 h->phase = get_str(e, "phase");
-                h->exit_status = (int)get_i64(e, "exit_status", -1);
-                h->signal = (int)get_i64(e, "signal", 0);
-                h->duration_ms = get_i64(e, "duration_ms", 0);
-                h->timed_out = get_bool(e, "timed_out");
+                h->exit_status = (int)qz_json_int64_or(e, "exit_status", -1);
+                h->signal = (int)qz_json_int64_or(e, "signal", 0);
+                h->duration_ms = qz_json_int64_or(e, "duration_ms", 0);
+                h->timed_out = qz_json_bool_or(e, "timed_out", false);
                 h->refused = get_str(e, "refused");
                 h->output = get_str(e, "output");
-                h->output_truncated = get_bool(e, "output_truncated");
+                h->output_truncated = qz_json_bool_or(e, "output_truncated", false);
         }
         n = get_array(o, "notes", &a);
         m->notes = n ? calloc(n, sizeof(*m->notes)) : NULL;

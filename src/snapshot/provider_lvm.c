@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "dm.h"
 #include "provider.h"
 
 #define LVM_QUERY_TIMEOUT_MS 30000  /* lvs */
@@ -177,30 +178,11 @@ static int dm_device(const char *path, dev_t *dev, char *name, size_t size) {
                 return -errno;
         if (!S_ISBLK(st.st_mode))
                 return -ENOTBLK;
-        char f[96];
-        snprintf(f, sizeof(f), "/sys/dev/block/%u:%u/dm/name", major(st.st_rdev), minor(st.st_rdev));
-        FILE *fp = fopen(f, "re");
-        if (!fp)
-                return -errno;
-        bool ok = fgets(name, (int)size, fp) != NULL;
-        fclose(fp);
-        if (!ok)
-                return -EIO;
-        name[strcspn(name, "\n")] = '\0';
+        int r = qz_dm_name(st.st_rdev, name, size);
+        if (r < 0)
+                return r;
         *dev = st.st_rdev;
-        return name[0] ? 0 : -EIO;
-}
-
-/* 1: the dm device is suspended, 0: not, -errno: cannot tell. */
-static int dm_suspended(dev_t dev) {
-        char f[96], v[8] = "";
-        snprintf(f, sizeof(f), "/sys/dev/block/%u:%u/dm/suspended", major(dev), minor(dev));
-        FILE *fp = fopen(f, "re");
-        if (!fp)
-                return -errno;
-        bool ok = fgets(v, sizeof(v), fp) != NULL;
-        fclose(fp);
-        return ok ? v[0] == '1' : -EIO;
+        return 0;
 }
 
 /* ORIGIN-qz-NAME into buf; false when too long for an LV name. */
@@ -244,7 +226,7 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
                          lv.vg, lv.lv, t->source, strerror(-e));
                 return e;
         }
-        if (dm_suspended(dev) == 1) {
+        if (qz_dm_suspended(dev) == 1) {
                 snprintf(err, errlen,
                          "%s: the device-mapper device %s of %s/%s is suspended; dmsetup resume it first",
                          t->path, dm, lv.vg, lv.lv);
@@ -392,7 +374,7 @@ static int job_main(void *arg) {
                         if (!r.reaped) {
                                 /* probably on the suspended origin: the resume below releases it */
                                 pid_t pid = r.pid;
-                                int sus = dm_suspended(j->dev);
+                                int sus = qz_dm_suspended(j->dev);
                                 if (sus == 1)
                                         job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
                                 qz_child_reap(pid, 5000, NULL);
@@ -400,12 +382,12 @@ static int job_main(void *arg) {
                 }
         }
         /* Whatever happened: the origin is not left suspended. */
-        int sus = dm_suspended(j->dev);
+        int sus = qz_dm_suspended(j->dev);
         if (sus == 1) {
                 int e = job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
-                if (e < 0 && dm_suspended(j->dev) == 1)
+                if (e < 0 && qz_dm_suspended(j->dev) == 1)
                         e = job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
-                if (e < 0 && dm_suspended(j->dev) == 1) {
+                if (e < 0 && qz_dm_suspended(j->dev) == 1) {
                         printf("error: %s is STILL SUSPENDED: dmsetup resume failed (%s); run 'dmsetup "
                                "resume %s'\n",
                                j->dm, msg, j->dm);

@@ -4,6 +4,7 @@
  */
 #include "target.h"
 
+#include "sysfs.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define LOOP_MAJOR 7
 #define BTRFS_SUBVOL_ROOT_INO 256 /* BTRFS_FIRST_FREE_OBJECTID */
 
 /* The mount-table entry of the mount with this id. */
@@ -73,21 +73,9 @@ int qz_target_fs_id(const char *path, char *id, size_t idlen, char **mountpoint,
 
 /* A loop device's backing file, or NULL. */
 static char *loop_backing(const char *source) {
-        struct stat st;
-        if (!source || source[0] != '/' || stat(source, &st) < 0 || !S_ISBLK(st.st_mode) ||
-            major(st.st_rdev) != LOOP_MAJOR)
+        char buf[PATH_MAX + 16];
+        if (qz_loop_backing_file(source, buf, sizeof(buf)) < 0)
                 return NULL;
-        char sys[128], buf[PATH_MAX + 16];
-        snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(st.st_rdev),
-                 minor(st.st_rdev));
-        FILE *f = fopen(sys, "re");
-        if (!f)
-                return NULL;
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        if (!ok)
-                return NULL;
-        buf[strcspn(buf, "\n")] = '\0';
         return buf[0] ? xstrdup(buf) : NULL;
 }
 

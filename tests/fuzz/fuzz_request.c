@@ -23,25 +23,10 @@
 
 static int devnull = -1;
 
+/* sock is non-blocking: a chunk that does not fit is dropped (EAGAIN). */
 static void send_chunk(int sock, const uint8_t *p, size_t n, size_t n_fds) {
-        union {
-                struct cmsghdr align;
-                char space[CMSG_SPACE(sizeof(int) * 4)];
-        } control;
-        struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (n_fds) {
-                int fds[4] = {devnull, devnull, devnull, devnull};
-                memset(&control, 0, sizeof(control));
-                mh.msg_control = &control;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
-        }
-        (void)sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int fds[4] = {devnull, devnull, devnull, devnull};
+        (void)qz_send_with_fds(sock, p, n, fds, n_fds < 4 ? n_fds : 4);
 }
 
 /* What conn_process and resolve_targets do with a message, minus the files. */
@@ -97,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         int bufsize = 1 << 20;
         setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
         fcntl(sv[1], F_SETFL, O_NONBLOCK);
         qz_wire_reader rd;
         qz_wire_reader_init(&rd);

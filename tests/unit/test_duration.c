@@ -43,8 +43,14 @@ static void test_format(void **state) {
         (void)state;
         char buf[32];
         assert_string_equal(qz_format_duration(250, buf, sizeof(buf)), "250ms");
+        assert_string_equal(qz_format_duration(999, buf, sizeof(buf)), "999ms");
         assert_string_equal(qz_format_duration(1500, buf, sizeof(buf)), "1.5s");
+        assert_string_equal(qz_format_duration(2000, buf, sizeof(buf)), "2s");
+        assert_string_equal(qz_format_duration(59900, buf, sizeof(buf)), "59.9s");
+        assert_string_equal(qz_format_duration(60000, buf, sizeof(buf)), "1m");
         assert_string_equal(qz_format_duration(125000, buf, sizeof(buf)), "2m05s");
+        assert_string_equal(qz_format_duration(3600000, buf, sizeof(buf)), "1h");
+        assert_string_equal(qz_format_duration(5400000, buf, sizeof(buf)), "1h30m");
         assert_string_equal(qz_format_duration(-1, buf, sizeof(buf)), "none");
 }
 
