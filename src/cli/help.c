@@ -7,6 +7,26 @@
 #include "cli.h"
 #include "snapshot.h"
 
+/* The options of a snapshot, which quiesce backup PATH... takes too. */
+#define SNAPSHOT_OPTIONS                                                                                     \
+        " -p, --provider reflink|btrfs|exec|lvm\n"                                                           \
+        "                          the snapshot provider for every path\n"                                   \
+        "                            (default: chosen per filesystem)\n"                                     \
+        "     --exec-cmd TEMPLATE  the exec provider's command ({device}, {mountpoint},\n"                   \
+        "                            {fstype}, {name}, {id})\n"                                              \
+        "     --exec-delete TEMPLATE\n"                                                                      \
+        "                          the exec provider's delete command (also {location})\n"                   \
+        "     --exec-timeout DURATION\n"                                                                     \
+        "                          the exec provider's time limit\n"                                         \
+        "     --lvm-size SIZE      the lvm snapshot's size (2G) or extents (50%ORIGIN;\n"                    \
+        "                            default 20%ORIGIN)\n"                                                   \
+        " -t, --timeout DURATION   the freeze's deadline (default 10s)\n"                                    \
+        " -n, --name NAME          the snapshot's name (default: the UTC time)\n"                            \
+        "     --hooks-dir DIR      the freeze and thaw hooks\n"                                              \
+        "                            (default " QZ_DEFAULT_HOOKS_DIR ")\n"                                   \
+        "     --hook-timeout DURATION\n"                                                                     \
+        "                          each hook's time limit (default 10s)\n"
+
 static void usage_freeze(FILE *out) {
         fputs("\n"
               "Usage:\n"
@@ -138,24 +158,7 @@ static void usage_snapshot(FILE *out) {
               "Run the freeze hooks, freeze PATHs' filesystems, snapshot each, thaw, run the\n"
               "thaw hooks; then label the snapshot and write its manifest.\n"
               "\n"
-              "Options:\n"
-              " -p, --provider reflink|btrfs|exec|lvm\n"
-              "                          the snapshot provider for every path\n"
-              "                            (default: chosen per filesystem)\n"
-              "     --exec-cmd TEMPLATE  the exec provider's command ({device}, {mountpoint},\n"
-              "                            {fstype}, {name}, {id})\n"
-              "     --exec-delete TEMPLATE\n"
-              "                          the exec provider's delete command (also {location})\n"
-              "     --exec-timeout DURATION\n"
-              "                          the exec provider's time limit\n"
-              "     --lvm-size SIZE      the lvm snapshot's size (2G) or extents (50%ORIGIN;\n"
-              "                            default 20%ORIGIN)\n"
-              " -t, --timeout DURATION   the freeze's deadline (default 10s)\n"
-              " -n, --name NAME          the snapshot's name (default: the UTC time)\n"
-              "     --hooks-dir DIR      the freeze and thaw hooks\n"
-              "                            (default " QZ_DEFAULT_HOOKS_DIR ")\n"
-              "     --hook-timeout DURATION\n"
-              "                          each hook's time limit (default 10s)\n"
+              "Options:\n" SNAPSHOT_OPTIONS
               "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
               "                            else " QZ_DEFAULT_STORE ")\n"
               "     --allow-crash-consistent\n"
@@ -237,24 +240,7 @@ static void usage_backup(FILE *out) {
               " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
               "                            else " QZ_DEFAULT_SOCKET ")\n"
               "\n"
-              "Snapshot options (with PATHs, as quiesce snapshot):\n"
-              " -p, --provider reflink|btrfs|exec|lvm\n"
-              "                          the snapshot provider for every path\n"
-              "                            (default: chosen per filesystem)\n"
-              "     --exec-cmd TEMPLATE  the exec provider's command ({device}, {mountpoint},\n"
-              "                            {fstype}, {name}, {id})\n"
-              "     --exec-delete TEMPLATE\n"
-              "                          the exec provider's delete command (also {location})\n"
-              "     --exec-timeout DURATION\n"
-              "                          the exec provider's time limit\n"
-              "     --lvm-size SIZE      the lvm snapshot's size (2G) or extents (50%ORIGIN;\n"
-              "                            default 20%ORIGIN)\n"
-              " -t, --timeout DURATION   the freeze's deadline (default 10s)\n"
-              " -n, --name NAME          the snapshot's name (default: the UTC time)\n"
-              "     --hooks-dir DIR      the freeze and thaw hooks\n"
-              "                            (default " QZ_DEFAULT_HOOKS_DIR ")\n"
-              "     --hook-timeout DURATION\n"
-              "                          each hook's time limit (default 10s)\n"
+              "Snapshot options (with PATHs, as quiesce snapshot):\n" SNAPSHOT_OPTIONS
               "     --allow-crash-consistent\n"
               "                          accept a crash-consistent snapshot, and go on\n"
               "                            without the freeze when it fails\n"
