@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """benchlib - the benchmark's machinery: loop filesystems in a temp dir of
 its own, quiesced and qemu-guest-agent instances on sockets in that dir, the
 writer, and a cleanup that always thaws, stops, unmounts and detaches.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* pingpong.c - the machine's floor for one quiesced request: a request/reply
  * round trip over an AF_UNIX stream socket between two processes, with
  * nothing else done on either side.

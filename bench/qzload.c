@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qzload.c - load generator for quiesced, linked with libquiesce.
  *
  *   qzload nested --socket S [--clients N] [--duration SEC] [--fds] [--rate OPS] PATH

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* writer.c - the benchmark's application: writes 4 KiB blocks to one file as
  * fast as it can (buffered, or with fdatasync after every write), and records
  * every write's start time and latency (CLOCK_MONOTONIC, ns) in memory. At the

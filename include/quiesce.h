@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* quiesce.h - the public C API of libquiesce.
  *
  * Reference-counted, time-limited filesystem freezes, granted by quiesced.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """qga - qemu-guest-agent (qemu-ga) as a co-tenant, shared by the
 integration tests' harness (tests/integration/qzharness.py, Harness.start_qga)
 and the benchmarks (bench/benchlib.py, QGA).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """qzsys - small readers of /proc and /sys that the integration tests'
 harness (tests/integration/qzharness.py) and the benchmarks
 (bench/benchlib.py) share: the mount table, a loop device's backing file,

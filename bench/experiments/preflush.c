@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* preflush.c - one "pre-flush, FIFREEZE, copy, FITHAW" cycle with a chosen
  * pre-flush strategy, every phase timed (CLOCK_MONOTONIC ns, printed as one
  * JSON object). Only bench/experiments/preflush-exp runs it, after its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* archive.c - the backup archive: a pax tar written with libarchive
  * (.tar, .tar.gz, .tar.zst by the name's suffix) from trees read with
  * archive_read_disk (modes, owners, times, symlinks, hardlinks, xattrs,

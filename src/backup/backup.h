@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* backup.h - the backup library (src/backup): temporary objects undone on
  * every exit path (cleanup.c), read-only snapshot mounts (snapmount.c),
  * archives (archive.c), progress (progress.c), commands on a mounted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cleanup.c - the registry of temporary objects (children, mounts, loop
  * devices, files, directories) a backup makes, undone newest first on every
  * exit path; SIGINT/SIGTERM/SIGHUP only set a flag that the loops check.

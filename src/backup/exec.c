@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* exec.c - `--exec CMD ARG... --`: the user's command run once per mounted
  * snapshot, no shell, placeholders substituted per argument, cwd at the
  * snapshot; killed (SIGTERM, then SIGKILL) when the backup is interrupted.

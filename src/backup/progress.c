@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* progress.c - the progress bar of a backup on a terminal (stderr): bytes
  * done of the total, files, rate; measured beforehand with one walk of the
  * tree. Nothing is drawn when stderr is not a terminal.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* sha256.c - SHA-256 for the demo's proof that every file acknowledged
  * before the freeze is in the archive unchanged: a thin wrapper over nettle.
  */

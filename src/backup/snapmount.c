@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* snapmount.c - one filesystem's snapshot made readable: an image or block
  * device on a read-only autoclear loop device (LOOP_CONFIGURE), mounted
  * read-only on a private temporary directory; a directory used in place.

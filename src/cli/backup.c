@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* backup.c - `quiesce backup`: from a snapshot (named, or made now), a
  * read-only private mount of each filesystem, then one archive (--to) or a
  * command per filesystem (--exec); every temporary object undone on every

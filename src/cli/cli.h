@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli.h - what the quiesce command's subcommands share: exit codes, the
  * global options, messages in util-linux manner (output.c), and the watch
  * loop that keeps a connection-bound hold and notices its end (watch.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* demo.c - `quiesce demo`: nested and timed freezes, then the whole backup
  * workflow on a pool (XFS loop image) holding an ext4 data image: a writer,
  * a reflink snapshot through quiesce, a backup, and the proof (fsck clean,

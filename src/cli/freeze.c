@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* freeze.c - `quiesce freeze [--timeout D|none] [--detach] [--json] PATH...`:
  * one group hold on all paths; prints its id. Detached, it returns at once;
  * otherwise it holds the freeze in the foreground until a signal or its end.

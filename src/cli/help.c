@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* help.c - each subcommand's --help, util-linux style: its usage, what it
  * does, its options, then --help and --version; on stdout, exit 0. The
  * command's own --help (cli_help, output.c) lists every subcommand.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hold_target.c - what `quiesce thaw` and `quiesce reset-timeout` share: they
  * act on one hold (--hold ID) or on the caller's holds on paths, never both
  * nor neither; quiet on success, --json prints quiesced's answer. Each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* main.c - the quiesce command: global options (--socket, --help,
  * --version) and dispatch to one subcommand per file.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* output.c - the quiesce command's shared manners: help and version text,
  * "quiesce: PATH: reason" errors, usage errors (exit 2), option and duration
  * parsing, duration formatting, pretty JSON.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* reset_timeout.c - `quiesce reset-timeout --timeout D (PATH...|--hold ID)`:
  * re-arms a hold's deadline to D from now (the patch's FIFREEZE_RESET_TIMEOUT).
  * Quiet on success; --json prints the holds as quiesced answered.

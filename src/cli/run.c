@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* run.c - `quiesce run [--timeout D] PATH... -- COMMAND [ARG...]`: freeze
  * (a connection-bound hold), run COMMAND (no shell), always thaw. If the
  * freeze ends first, the command is killed and quiesce exits 124.

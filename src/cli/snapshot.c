@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* snapshot.c - `quiesce snapshot [options] PATH...`, `quiesce snapshot list`
  * and `quiesce snapshot delete NAME`: options, the report a person reads,
  * exit codes. The work itself is done by src/snapshot (qzsnapshot).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* status.c - `quiesce status [--json]`: the filesystems quiesced froze (or
  * recently thawed), their holds and deadlines, time frozen and last stall;
  * --json prints quiesced's Status answer as it is.

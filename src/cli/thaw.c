@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* thaw.c - `quiesce thaw [--json] PATH...` releases the caller's most recent
  * hold on each path's filesystem; `quiesce thaw --hold ID` releases one hold.
  * Quiet on success (like fsfreeze -u); --json prints quiesced's answer.

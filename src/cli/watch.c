@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* watch.c - keeping a connection-bound hold in the foreground (freeze
  * without --detach, run): one poll loop over a signalfd and the connection,
  * timed on CLOCK_BOOTTIME against the hold's deadline and quiesced's ceiling.

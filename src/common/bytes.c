@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* bytes.c - the byte formatter (see bytes.h). */
 #include "bytes.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* bytes.h - sizes as people read them ("512 B", "1.5 MiB"): the one byte
  * formatter of the quiesce command's snapshot, backup and demo output.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* clock.h - the one clock of quiesce: CLOCK_BOOTTIME, which quiesced's
  * deadlines run on and which keeps counting through a suspend. Microseconds
  * inside (usec_t), milliseconds where the protocol and the user see them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* dm.c - device-mapper state from /sys/dev/block (see dm.h). */
 #include "dm.h"
 

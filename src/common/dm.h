@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* dm.h - device-mapper facts from sysfs: a dm device's name and whether it
  * is suspended (dmsetup suspend, or LVM's own lockfs suspend), for the
  * daemon's freezer and the lvm snapshot provider.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* duration.c - durations as administrators write them ("500ms", "10s",
  * "2m", "1h", "none"), parsed and formatted. Public through quiesce.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* jsonutil.c - json-c helpers for protocol envelopes (see jsonutil.h). */
 #include "jsonutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* jsonutil.h - small json-c helpers for the protocol's envelopes: building
  * error replies that name errno, path and reason, and reading typed fields.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* mkdirp.c - `mkdir -p` (see mkdirp.h). */
 #include "mkdirp.h"
 

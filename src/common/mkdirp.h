@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* mkdirp.h - `mkdir -p`, once for the daemon's runtime directory and the
  * snapshot store.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* protocol.h - the names of quiesced's protocol (docs/protocol.md): its
  * methods and its error kinds, spelled once for the daemon and libquiesce.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* sysfs.c - attribute files read in one go (see sysfs.h). */
 #include "sysfs.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* sysfs.h - the kernel's small attribute files (/sys, /proc, debugfs) read
  * in one read(), and what quiesce looks up there about block devices: the
  * loop major and a loop device's backing file.

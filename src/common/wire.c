@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* wire.c - NUL-framed messages and descriptor passing over Unix sockets
  * (see wire.h and docs/protocol.md).
  */

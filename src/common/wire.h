@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* wire.h - the protocol's framing: NUL-terminated JSON messages on a Unix
  * stream socket, with SCM_RIGHTS descriptors riding along. Shared by the
  * daemon and the library; owns no policy, only bytes and descriptors.

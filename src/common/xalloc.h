@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* xalloc.h - allocation that cannot fail for the caller: small strings where
  * running out of memory leaves nothing sane to do but abort (the snapshot
  * run's messages and the names it keeps). NULL in, NULL out for xstrdup.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockstat.c - a filesystem's block devices and their sectors-written
  * counters (see blockstat.h). Called from the freezer's keeper threads,
  * never from the event loop: sysfs reads are quick but are still I/O.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* blockstat.h - the sectors-written counter of the block device(s) a
  * filesystem sits on (/sys/dev/block/M:m/stat, its 7th field), the second
  * signal of a freeze's proof (proof.h). A btrfs superblock has an anonymous

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* caps.c - dropping capabilities after start (see caps.h). Direct capget/
  * capset and prctl: no library, nothing to load at run time.
  */

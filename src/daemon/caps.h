@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* caps.h - least privilege after start: quiesced and its guard keep only the
  * capabilities they use (see docs/SECURITY.md for which and why) and give up
  * every other one for good: bounding set, ambient set, inheritable set,

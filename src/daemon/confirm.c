@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* confirm.c - waiting for a fresh probe (see confirm.h). Each filesystem
  * keeps two lists: the requests the probe in flight answers (asked before it
  * began) and those that came later and wait for the next one.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* confirm.h - requests that wait for a fresh probe of the filesystems they
  * name before they go on (a nested Freeze, a Thaw, a ResetTimeout), so that
  * a hold is granted, released or re-armed on what is true at that moment,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* daemon.h - quiesced's shared state: one event loop, the hold table, the
  * freezer, the mount table and the guard, and the connections that use them.
  * server.c owns the socket and connections, requests.c the methods, main.c

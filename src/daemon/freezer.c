@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* freezer.c - the kernel calls, in threads (see freezer.h). A freeze's
  * keeper flushes with syncfs() first, its bdi throttled (throttle.h), so
  * FIFREEZE has little left to write and the writers are slowed rather than

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* freezer.h - the kernel calls, off the event loop. A freeze runs in a
  * keeper thread that lives as long as the freeze: syncfs + FIFREEZE, then
  * a probe at every interval (a FIFREEZE that must answer EBUSY, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* guard.c - the guard process (see guard.h). It does nothing but wait on
  * one socket: no allocation after start but its tables, no logging on the
  * path to a thaw, memory locked, and deaf to the signals a terminal sends.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* guard.h - the guard: a tiny process forked at start that holds a
  * descriptor of every filesystem quiesced froze, with its hard deadline. If
  * the daemon dies (even by SIGKILL) the guard thaws them all, newest first,

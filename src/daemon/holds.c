@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* holds.c - reference counts, holds, deadlines and group freezes (see
  * holds.h). The rules of DESIGN.md live here: the first reference freezes,
  * the last release thaws, a group is all-or-nothing and rolled back in

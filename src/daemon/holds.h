@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* holds.h - the freeze state machine: filesystems (one per superblock) with
  * reference counts, holds with deadlines, group freezes in progress, and the
  * administrator's ceiling. Pure logic: it never calls the kernel or reads a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* log.c - the log queue (see log.h): a ring of formatted lines, one writer
  * thread to stderr. With $JOURNAL_STREAM set the lines carry <N> priority
  * prefixes for journald; otherwise a timestamp. The ring holds records of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* log.h - logging that can never block the control path: messages go to an
  * in-memory ring drained by a thread of its own, so a stalled sink (journald
  * on a frozen /var, a full pipe) costs dropped lines, never a late thaw.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* main.c - quiesced's start-up and shutdown: options, the guard (forked
  * first, before any thread), locked memory, the event loop with its one
  * deadline timer, signals, socket activation and readiness, and a shutdown

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* mounts.c - filesystem identity from the mount table (see mounts.h). The
  * parsed table is cached and reloaded only after the kernel signals a change
  * on /proc/self/mountinfo, so a nested freeze costs no parse.

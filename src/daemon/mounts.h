@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* mounts.h - which filesystem a descriptor lies on, from the mount table
  * (/proc/self/mountinfo): the superblock's major:minor,
  * mount point, type and source, and for a loop device the filesystem that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* proof.c - the judgement of a probe and the breach sentence (proof.h).
  * The decision, where the two signals disagree:
  *   FIFREEZE froze it            lifted, whatever the counter says: quiesced holds it now

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* proof.h - whether a freeze quiesced made is still in place (DESIGN.md,
  * "Proof of a freeze"): one probe judged from its two signals, the answer
  * of a probe FIFREEZE and the block device's sectors-written counter, and

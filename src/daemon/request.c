@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* request.c - a request's JSON text into a validated qz_request (see
  * request.h and docs/protocol.md): framing leftovers, the method, and every
  * parameter's type and range, before requests.c touches a file or a hold.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* request.h - one request message parsed and validated into a struct, with
  * no side effect: no file is opened, no descriptor taken, no kernel call.
  * requests.c acts on the struct; the fuzzer (tests/fuzz) drives this alone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* requests.c - the protocol's methods (docs/protocol.md): Freeze, Thaw,
  * ResetTimeout, Status, GetInfo. Turns a request's paths or descriptors into
  * filesystems, applies the refusals (runtime directory, root without a

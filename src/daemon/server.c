@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* server.c - the Unix socket: listening (or socket activation), accepting
  * with peer credentials, reading NUL-framed requests with their descriptors,
  * writing replies without ever blocking, and dropping a dead client's holds.

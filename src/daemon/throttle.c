@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* throttle.c - the pre-flush throttle (see throttle.h): a registry of the
  * bdis being throttled, each with its saved settings, its reference count
  * (filesystems of one disk, a group's pre-flush and its freeze) and the

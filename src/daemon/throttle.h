@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* throttle.h - the pre-flush throttle. Before FIFREEZE quiesced flushes the
  * filesystem with syncfs() while its writers still run; a fast buffered
  * writer then keeps adding dirty pages that syncfs chases, and it stalls on

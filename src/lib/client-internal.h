@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* client-internal.h - what the parts of libquiesce share and nobody else
  * sees: the connection object, the request/reply call, reply decoding.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* client.c - libquiesce's connection to quiesced: connecting, one request and
  * its reply at a time, error replies mapped to -errno with the daemon's
  * message kept, and the targets (paths or fds) passed as SCM_RIGHTS.

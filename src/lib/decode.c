@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* decode.c - quiesced's reply objects (filesystem references, holds, status;
  * see docs/protocol.md) decoded into the public structs of quiesce.h, and
  * their release. Missing optional fields get the documented "unknown" values.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* seed.c - the seed patch's ioctl-shaped API (qz_freeze, qz_thaw,
  * qz_reset_timeout: 0, or -1 with errno) over one process-wide connection,
  * opened lazily under a mutex and never shared with a forked child.

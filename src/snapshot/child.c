@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* child.c - a child process under a deadline (see child.h): fork, own
  * process group, pipes polled into bounded buffers, pidfd for the exit,
  * SIGTERM/SIGKILL to the group at the deadline.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* child.h - running a child process under a deadline: its own process
  * group, stdout/stderr captured into bounded memory buffers (never a file),
  * SIGTERM then SIGKILL at the deadline, and never an unbounded wait.

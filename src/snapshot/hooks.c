@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hooks.c - running the hooks directory (see hooks.h): permission checks
  * on an open descriptor, execveat through it, a timeout per hook (SIGTERM,
  * then SIGKILL), output captured in memory and kept in the manifest.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hooks.h - the hooks directory (qemu-guest-agent fsfreeze-hook style):
  * executables run in name order with "freeze" before the freeze and in
  * reverse with "thaw" after it; refused unless root-owned and not group- or

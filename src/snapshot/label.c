@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* label.c - deciding a snapshot's consistency label: the weakest guarantee
  * that holds for every filesystem, given the freeze and the hooks.
  */

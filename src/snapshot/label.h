@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* label.h - the consistency label of a snapshot (DESIGN.md, "Consistency
  * labels"), decided from what happened: pure logic, unit-tested.
  */

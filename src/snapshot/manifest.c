@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* manifest.c - the snapshot manifest (STORE/NAME.json): the structs of
  * snapshot.h to and from JSON, the store directory, atomic writes, listing.
  */

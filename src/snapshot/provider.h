@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* provider.h - the interface every snapshot provider (reflink, btrfs, exec, lvm)
  * implements, and the context the orchestration (snapshot.c) hands them.
  * check/prepare run before anything is frozen; take runs while frozen and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* provider_btrfs.c - the btrfs provider: a read-only snapshot
  * (BTRFS_IOC_SNAP_CREATE_V2) of the subvolume containing the path, in
  * SUBVOLUME/.quiesce-snapshots/NAME. Never frozen: the snapshot ioctl writes

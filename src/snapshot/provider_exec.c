@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* provider_exec.c - the exec provider: a user's command per filesystem (an
  * argv template, never a shell string) under its own timeout inside the
  * freeze deadline; the first line it prints is the snapshot's location.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* provider_lvm.c - the LVM provider: a snapshot of the logical volume that
  * holds the filesystem, classic (lvcreate --snapshot --extents/--size) or,
  * for a thin volume, a thin snapshot (activated, so it can be mounted).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* provider_reflink.c - the reflink provider: a copy-on-write clone
  * (FICLONE) of a loop device's backing image, beside it as
  * IMAGE.quiesce-NAME. Refused before the freeze when the image's filesystem

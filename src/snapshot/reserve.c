@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* reserve.c - owns snapshot names: a run reserves its name in the store
  * (STORE/.NAME.reserved, created O_EXCL and flock'ed for the run's life)
  * before any provider work; unique default names (TIME, TIME-2, ...).

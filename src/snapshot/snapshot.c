@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* snapshot.c - taking a snapshot, step by step (docs/snapshots.md): resolve
  * and check every path before anything is frozen, freeze hooks, one group
  * freeze through quiesced, the providers within the deadline, the hold

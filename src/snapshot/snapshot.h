@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* snapshot.h - the snapshot library (qzsnapshot) as the quiesce command and
  * the backup code use it: take a snapshot (hooks, group freeze, providers,
  * thaw, label, manifest), and read, list and delete what quiesce made.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* target.c - resolving snapshot paths (see target.h): statx's mount id
  * looked up in the mount table, /sys for a loop device's backing file, and
  * the btrfs subvolume root (inode 256) at or above the path.

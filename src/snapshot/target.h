@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* target.h - what a snapshot path resolves to: its mount and superblock
  * (libmount over /proc/self/mountinfo, by the mount id of an open
  * descriptor), a loop device's backing file and the filesystem holding it,

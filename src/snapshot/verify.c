@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* verify.c - is a snapshot's storage still what its manifest recorded? Each
  * filesystem is checked by its provider's verify() (provider_*.c); here the
  * states, their order, and the lstat helper the providers share.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """freeze_evidence - what the real kernel shows about a freeze (an experiment,
 not part of the test suite). For ext4 (mkfs defaults, and with
 -E lazy_itable_init=0,lazy_journal_init=0), XFS and btrfs, each on a loop

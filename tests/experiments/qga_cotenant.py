@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """qga_cotenant - what qemu-guest-agent's fsfreeze commands do to freezes
 that are not its own (an experiment, not part of the test suite; the
 behaviours quiesce depends on are asserted in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_duration.c - qz_parse_duration (command-line and daemon option text)
  * and qz_format_duration on whatever it accepts. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_exec_template.c - the exec provider's command templates (an
  * administrator's --exec/--exec-delete text, also stored in manifests):
  * splitting into an argv and substituting {name}, {device}, ... */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_holds.c - the dispatch side of a request: the hold state machine
  * (src/daemon/holds.c) driven by arbitrary sequences of what clients and the
  * kernel can do - group freezes, thaws by hold and by filesystem, resets,

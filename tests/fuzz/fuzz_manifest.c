@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_manifest.c - snapshot manifests (STORE/NAME.json, read back by
  * `quiesce snapshot list/delete` and `quiesce backup`): whatever parses must
  * write back out and parse again to the same thing. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_reply.c - libquiesce reading quiesced's replies: the bytes of a
  * reply arrive on a real socketpair and go through qz_client_call (framing,
  * JSON, error envelopes, errno mapping) and the decoders of holds and

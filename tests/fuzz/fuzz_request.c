@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_request.c - quiesced's untrusted input path without a kernel: bytes
  * from a client go through a real socketpair into the daemon's framing
  * (qz_wire_read/qz_wire_next, with SCM_RIGHTS descriptors riding along),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures for the integration tests (run as root, real kernel, loop devices).
 
   h        a Harness: temp dir, loop filesystems, daemons, writers; cleaned up

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """qzharness - the integration tests' machinery: loop filesystems, quiesced
 instances, writers that show whether a filesystem is frozen, the raw protocol,
 and a cleanup that always thaws, kills, unmounts and detaches what a test made.

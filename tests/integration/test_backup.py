@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """quiesce backup: from a snapshot (hand-made here: fsfreeze + a reflink
 clone + a manifest as docs/snapshots.md fixes it), a private read-only mount,
 an archive (.tar, .tar.gz, .tar.zst) or a command; nothing left behind.

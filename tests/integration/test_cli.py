@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The quiesce command: run (exit codes, deadline 124), status, the socket
 from QUIESCE_SOCKET, util-linux manners (--help, --version, exit 2 on usage)."""
 

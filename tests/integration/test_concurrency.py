@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """100 concurrent clients nesting on one filesystem: exactly one FIFREEZE and
 one FITHAW (DESIGN.md rule 2)."""
 

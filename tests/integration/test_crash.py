@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Crashes: a client that dies loses its (non-detached) holds at once; a
 quiesced killed with SIGKILL is followed by its guard, which thaws what the
 daemon froze within a second and nothing else (DESIGN.md rule 5, the guard)."""

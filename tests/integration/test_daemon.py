@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The daemon must never block on a frozen filesystem (DESIGN.md): mlockall,
 a log sink that blocks (a frozen filesystem, a full pipe) never delays the
 control path; systemd socket activation and sd_notify readiness; a restart

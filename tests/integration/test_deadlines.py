@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Deadlines: a hold's own deadline thaws by itself, reset-timeout re-arms it,
 the --max-frozen ceiling force-thaws, and a gone hold answers EINVAL
 (DESIGN.md rule 6)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Identity is the superblock: bind mounts and btrfs subvolumes name the same
 filesystem (mountinfo major:minor) and are frozen once (DESIGN.md rule 1)."""
 

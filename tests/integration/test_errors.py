@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bad input, named (issue 5 item 6): each error the command and the library
 can return, provoked, with a message that names the path, the filesystem
 (type and major:minor) and the reason. Errors covered elsewhere are listed

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Group freezes: several paths in one request, all-or-nothing, dependents
 (a loop image's filesystem) before the filesystem holding the image, and a
 slow freeze never holding up other filesystems (DESIGN.md rule 7; issue 2

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Self-tests of the test machinery, with util-linux fsfreeze only: the
 frozen-probe, the nested-image cleanup order and the safety check must work
 before any quiesce test can be believed."""

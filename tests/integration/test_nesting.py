@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The seed's nesting: several holds on one filesystem, frozen on the first,
 thawed only on the last release (DESIGN.md rules 1, 2; issue 2 "Tests")."""
 

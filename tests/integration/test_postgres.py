@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """PostgreSQL 15 under pgbench load, data directory and pg_wal on two loop
 filesystems (ext4 and XFS images inside an XFS pool): one group reflink
 snapshot of both, with a hook that runs CHECKPOINT at `freeze`. The clones,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The proof of a freeze (DESIGN.md, "Proof of a freeze"; docs/snapshots.md):
 quiesced checks that every freeze it made is still in place, with a probe
 FIFREEZE that must answer EBUSY and the block device's sectors-written

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The wire protocol from a raw socket: malformed, truncated and oversized
 messages get an error reply (or a close, for a truncated one) and the daemon
 carries on (docs/protocol.md)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """qemu-guest-agent (qemu-ga 7.2) as a co-tenant: the behaviours of its
 fsfreeze commands that quiesce has to live with (DESIGN.md "Proof of a
 freeze"). Only qemu-ga and util-linux fsfreeze act here; quiesce is not

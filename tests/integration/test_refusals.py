@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Refusals with clear errors: unsupported filesystems, someone else's freeze,
 missing paths, the daemon's own runtime directory, / without a deadline,
 and callers who are not allowed (DESIGN.md rules 3, 4; issue 2 item 7)."""

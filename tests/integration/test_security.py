@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Least privilege and limits (issue 5, docs/SECURITY.md): the capabilities
 quiesced and its guard keep, which of them FIFREEZE and path lookups really
 need (shown by taking each away), per-uid limits on connections and holds,

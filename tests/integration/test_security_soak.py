@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bench/soak, short (issue 5): 50 clients freezing, thawing, re-arming,
 group-freezing and dying on 4 loop filesystems while writers append
 checksummed records and quiesced is SIGKILLed and restarted; every

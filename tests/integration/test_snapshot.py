@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """quiesce snapshot against the real kernel: the reflink provider on loop images
 in XFS and btrfs pools (the clones fsck clean), --no-freeze for contrast, the
 btrfs and exec providers, hooks, list and delete. Failure paths and refusals

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """quiesce snapshot when things go wrong: a provider that outlives the
 deadline (also one blocked on the frozen filesystem), a hold force-thawed
 during the snapshot, a freeze that fails, an interruption, hooks with unsafe

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The pre-flush throttle (src/daemon/throttle.h): while quiesced flushes a
 filesystem ahead of FIFREEZE, the filesystem's bdi gets strict_limit=1 and a
 max_bytes just above what it has dirty; afterwards, and if quiesced dies in

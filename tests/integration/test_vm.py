@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Device-mapper and LVM, in a VM (issue 6; docs/device-mapper.md).
 
 This machine's kernel may have no device-mapper, so tests/vm/vm.py boots

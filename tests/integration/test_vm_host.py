@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The lvm provider on the host (no LVM volume here: what is refused, and
 how), and the VM harness's own pieces that need no VM. The provider itself
 is tested in the VM (test_vm.py, docs/device-mapper.md)."""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_duration.c - unit tests of duration parsing and formatting
  * (src/common/duration.c): the forms users type, and the ones refused.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_holds.c - unit tests of the hold state machine (src/daemon/holds.c)
  * against a fake kernel: the "ioctls" are recorded, and completions are
  * delivered when the test says, so every interleaving can be checked.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_label.c - unit tests of the consistency label (src/snapshot/label.c):
  * every rule of DESIGN.md's "Consistency labels", and which one wins.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_libquiesce.c - libquiesce checked against a fake quiesced in a thread:
  * request encoding (method, paths, fds, timeouts), reply and error decoding,
  * connection failures, and the seed API's lazy, fork-safe connection. The

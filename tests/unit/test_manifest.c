@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_manifest.c - unit tests of snapshot manifests and names
  * (src/snapshot/manifest.c): JSON round trip, atomic write that refuses to
  * replace, listing, names; and the exec template's splitting and placeholders.

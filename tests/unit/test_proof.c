@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_proof.c - the judgement of a freeze probe (src/daemon/proof.c) for
  * every combination of its two signals, whose freeze is in place after
  * it, the breach sentence, and the block device stat parser.

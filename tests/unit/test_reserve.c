@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_reserve.c - unit tests of snapshot names in the store
  * (src/snapshot/reserve.c): reservations, unique default names, stale
  * reservations, and what a scan of the store sees (src/snapshot/verify.c:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_throttle.c - the pure parts of the pre-flush throttle: the limit
  * it sets for a bdi's dirty amount, and the parsing of debugfs bdi stats
  * (what the ramp reads every 20 ms). The sysfs side is tested

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_wire.c - unit tests of the protocol framing (src/common/wire.c):
  * NUL-separated messages split and joined across reads, descriptors riding
  * along, and the size limit.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """tests/vm/vm.py - quiesce's device-mapper and LVM tests, inside a VM.
 
 This machine's kernel may have no device-mapper, so the tests boot Debian's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qzcall - drives libquiesce's seed API (qz_freeze, qz_thaw, qz_reset_timeout)
  * from the integration tests, one operation per argument, in order:
  *
