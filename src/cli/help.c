@@ -8,6 +8,15 @@
 #include "cli.h"
 #include "snapshot.h"
 
+/* What every subcommand's help ends with. */
+#define SOCKET_OPTION                                                                                        \
+        " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"                        \
+        "                            else " QZ_DEFAULT_SOCKET ")\n"
+#define HELP_VERSION                                                                                         \
+        " -h, --help               display this help\n"                                                      \
+        " -V, --version            display version\n"
+#define SEE_ALSO "For more details see quiesce(8).\n"
+
 /* The options of a snapshot, which quiesce backup PATH... takes too. */
 #define SNAPSHOT_OPTIONS                                                                                     \
         " -p, --provider reflink|btrfs|exec|lvm\n"                                                           \
@@ -40,17 +49,10 @@ static void usage_freeze(FILE *out) {
               " -t, --timeout DURATION   deadline of the hold: 500ms, 10s, 2m, 1h, or none\n"
               "                            (default: none; with --detach 30s)\n"
               " -d, --detach             the hold outlives this command (thaw it later)\n"
-              " -J, --json               print the hold as JSON\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
+              " -J, --json               print the hold as JSON\n" SOCKET_OPTION "\n" HELP_VERSION "\n"
               "Exit status: 0 success, 1 failure, 2 usage error, 3 the freeze did not hold\n"
               "throughout.\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" SEE_ALSO,
               out);
 }
 
@@ -65,17 +67,11 @@ static void usage_thaw(FILE *out) {
               "\n"
               "Options:\n"
               "     --hold ID            release hold ID (all its filesystems)\n"
-              " -J, --json               print the daemon's answer as JSON\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
+              " -J, --json               print the daemon's answer as JSON\n" SOCKET_OPTION "\n" HELP_VERSION
               "\n"
               "Exit status: 0 success, 1 failure, 2 usage error, 3 the freeze did not hold\n"
               "throughout.\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" SEE_ALSO,
               out);
 }
 
@@ -92,17 +88,11 @@ static void usage_reset_timeout(FILE *out) {
               " -t, --timeout DURATION   the new deadline: 500ms, 10s, 2m, 1h, or none\n"
               "                            (required)\n"
               "     --hold ID            re-arm hold ID\n"
-              " -J, --json               print the re-armed holds as JSON\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
+              " -J, --json               print the re-armed holds as JSON\n" SOCKET_OPTION "\n" HELP_VERSION
               "\n"
               "Exit status: 0 success, 1 failure, 2 usage error, 3 the freeze did not hold\n"
               "throughout.\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" SEE_ALSO,
               out);
 }
 
@@ -114,14 +104,8 @@ static void usage_status(FILE *out) {
               "Show the filesystems quiesced has frozen, their proof, holds and deadlines.\n"
               "\n"
               "Options:\n"
-              " -J, --json               print quiesced's Status answer as JSON\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              " -J, --json               print quiesced's Status answer as JSON\n" SOCKET_OPTION
+              "\n" HELP_VERSION "\n" SEE_ALSO,
               out);
 }
 
@@ -134,18 +118,11 @@ static void usage_run(FILE *out) {
               "\n"
               "Options:\n"
               " -t, --timeout DURATION   deadline of the hold (default 30s); when it passes\n"
-              "                            the command is killed\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
+              "                            the command is killed\n" SOCKET_OPTION "\n" HELP_VERSION "\n"
               "Exit status: the command's; 123 the freeze did not hold throughout, 124 the\n"
               "deadline passed, 125 quiesce failed, 126/127 command not executable/found,\n"
               "2 usage error.\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" SEE_ALSO,
               out);
 }
 
@@ -166,17 +143,10 @@ static void usage_snapshot(FILE *out) {
               "                          accept a crash-consistent snapshot, and go on\n"
               "                            without the freeze when it fails\n"
               "     --no-freeze          snapshot without freezing (crash-consistent)\n"
-              " -J, --json               print the manifest as JSON\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
+              " -J, --json               print the manifest as JSON\n" SOCKET_OPTION "\n" HELP_VERSION "\n"
               "Exit status: 0 the snapshot is application- or filesystem-consistent (or\n"
               "crash-consistent with --allow-crash-consistent), 1 otherwise, 2 usage error.\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" SEE_ALSO,
               out);
 }
 
@@ -191,11 +161,7 @@ static void usage_snapshot_list(FILE *out) {
               "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
               "                            else " QZ_DEFAULT_STORE ")\n"
               " -J, --json               print the manifests as JSON\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" HELP_VERSION "\n" SEE_ALSO,
               out);
 }
 
@@ -209,11 +175,7 @@ static void usage_snapshot_delete(FILE *out) {
               "Options:\n"
               "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
               "                            else " QZ_DEFAULT_STORE ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" HELP_VERSION "\n" SEE_ALSO,
               out);
 }
 
@@ -237,20 +199,13 @@ static void usage_backup(FILE *out) {
               "     --keep-snapshot      keep the snapshot made now\n"
               "     --store DIR          where the snapshots' manifests are (default:\n"
               "                            $QUIESCE_STORE, else " QZ_DEFAULT_STORE ")\n"
-              " -J, --json               print the report as JSON\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
+              " -J, --json               print the report as JSON\n" SOCKET_OPTION "\n"
               "Snapshot options (with PATHs, as quiesce snapshot):\n" SNAPSHOT_OPTIONS
               "     --allow-crash-consistent\n"
               "                          accept a crash-consistent snapshot, and go on\n"
               "                            without the freeze when it fails\n"
               "     --no-freeze          snapshot without freezing (crash-consistent)\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "\n" HELP_VERSION "\n" SEE_ALSO,
               out);
 }
 
@@ -265,14 +220,8 @@ static void usage_demo(FILE *out) {
               "\n"
               "Options:\n"
               " -r, --use-running        use the quiesced at --socket (or the default one)\n"
-              "                            instead of starting one\n"
-              " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"
-              "                            else " QZ_DEFAULT_SOCKET ")\n"
-              "\n"
-              " -h, --help               display this help\n"
-              " -V, --version            display version\n"
-              "\n"
-              "For more details see quiesce(8).\n",
+              "                            instead of starting one\n" SOCKET_OPTION "\n" HELP_VERSION
+              "\n" SEE_ALSO,
               out);
 }
 
