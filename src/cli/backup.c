@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "child.h"
 #include "cli.h"
 #include "snapshot.h"
 
@@ -51,14 +52,6 @@ static char *archive_prefix(const char *mountpoint) {
         while (n > 0 && p[n - 1] == '/')
                 p[--n] = '\0';
         return p;
-}
-
-static int exit_code(int st) {
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
 }
 
 /* A frozen XFS has every metadata change written in place and its log
@@ -555,7 +548,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
                                 cli_error("backup: %s: %s", s->fs[i].mountpoint, err);
                                 break;
                         }
-                        res[i].exit_status = exit_code(r);
+                        res[i].exit_status = qz_child_exit_status(r);
                         if (res[i].exit_status != 0) {
                                 cli_error("backup: %s: '%s' failed on the snapshot mounted at %s: exit "
                                           "status %d",

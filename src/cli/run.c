@@ -4,63 +4,12 @@
  * freeze ends first, the command is killed and quiesce exits 124.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "child.h"
 #include "cli.h"
-
-/* Forks and execs cmd; on exec failure reports its errno through a pipe.
- * The child's pid, or -errno for fork/pipe failures; *exec_errno set on exec failure. */
-static pid_t spawn(char **cmd, const sigset_t *mask, int *exec_errno) {
-        int p[2];
-        *exec_errno = 0;
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(p[0]);
-                close(p[1]);
-                return r;
-        }
-        if (pid == 0) {
-                /* Its own process group, as timeout(1) does, so the deadline
-                 * reaches everything the command started. */
-                setpgid(0, 0);
-                sigprocmask(SIG_SETMASK, mask, NULL);
-                close(p[0]);
-                execvp(cmd[0], cmd);
-                int e = errno;
-                (void)!write(p[1], &e, sizeof(e));
-                _exit(e == ENOENT ? EXIT_RUN_NOT_FOUND : EXIT_RUN_CANNOT_EXEC);
-        }
-        setpgid(pid, pid); /* also here: no window before the child's own call */
-        close(p[1]);
-        int e;
-        ssize_t n;
-        while ((n = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
-                ;
-        close(p[0]);
-        if (n == (ssize_t)sizeof(e)) {
-                int st;
-                while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                        ;
-                *exec_errno = e;
-        }
-        return pid;
-}
-
-static int exit_status(int st) {
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return EXIT_FAILURE;
-}
 
 int cmd_run(struct cli *cli, int argc, char **argv) {
         static const struct option longopts[] = {
@@ -133,8 +82,12 @@ int cmd_run(struct cli *cli, int argc, char **argv) {
                         cli_client_error(c, r, label);
                 goto out;
         }
+        /* Its own process group, as timeout(1) does, so the deadline reaches
+         * everything the command started; our stdio, cwd and signal mask. */
+        qz_child_spec spec = {
+                .argv = cmd, .exec_fd = -1, .cwd = ".", .inherit_stdio = true, .sigmask = &w.old_mask};
         int exec_errno;
-        pid_t pid = spawn(cmd, &w.old_mask, &exec_errno);
+        pid_t pid = qz_child_spawn(&spec, &exec_errno);
         if (pid < 0) {
                 cli_error("cannot run '%s': %s", cmdline, strerror((int)-pid));
                 goto out;
@@ -161,7 +114,7 @@ int cmd_run(struct cli *cli, int argc, char **argv) {
                         cli_client_error(c, r, label);
                         ret = EXIT_RUN_FAILED;
                 } else
-                        ret = exit_status(w.child_status);
+                        ret = qz_child_exit_status(w.child_status);
                 break;
         case WATCH_DEADLINE:
                 (void)qz_client_thaw_hold(c, h->id); /* quiesced has thawed it at its deadline */

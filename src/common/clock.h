@@ -9,6 +9,8 @@
 
 typedef uint64_t usec_t; /* CLOCK_BOOTTIME microseconds */
 #define QZ_USEC_INFINITY UINT64_MAX
+#define USEC_PER_MSEC 1000ULL
+#define USEC_PER_SEC 1000000ULL
 
 /* Now, in CLOCK_BOOTTIME microseconds. A plain function: safe in the guard
  * process and in any thread. */
@@ -17,4 +19,10 @@ usec_t qz_now(void);
 /* Now, in CLOCK_BOOTTIME milliseconds. */
 static inline int64_t qz_now_ms(void) {
         return (int64_t)(qz_now() / 1000);
+}
+
+/* A millisecond count from the protocol or the user as usec_t: a negative
+ * one (no deadline) is QZ_USEC_INFINITY. */
+static inline usec_t qz_usec_from_ms(int64_t ms) {
+        return ms < 0 ? QZ_USEC_INFINITY : (usec_t)ms * USEC_PER_MSEC;
 }

@@ -179,9 +179,9 @@ static bool run_one(qz_hooks *h, qz_hook *k, const char *phase, qz_manifest *m) 
                            .exec_fd = k->fd,
                            .env_add = h->env,
                            .merge_stderr = true,
-                           .deadline_ms = qz_now_ms() + h->timeout_ms,
-                           .kill_grace_ms = HOOK_KILL_GRACE_MS,
-                           .reap_wait_ms = HOOK_REAP_WAIT_MS,
+                           .deadline = qz_now() + (usec_t)h->timeout_ms * USEC_PER_MSEC,
+                           .kill_grace = HOOK_KILL_GRACE_MS * USEC_PER_MSEC,
+                           .reap_wait = HOOK_REAP_WAIT_MS * USEC_PER_MSEC,
                            .interrupted = h->interrupted};
         qz_child_result r;
         int e = qz_child_run(&s, &r);
@@ -192,7 +192,7 @@ static bool run_one(qz_hooks *h, qz_hook *k, const char *phase, qz_manifest *m) 
         }
         if (strcmp(phase, "freeze") == 0 && r.started)
                 k->ran = true;
-        res->duration_ms = r.duration_ms;
+        res->duration_ms = (int64_t)(r.duration / USEC_PER_MSEC);
         res->timed_out = r.timed_out;
         res->output = r.out.data;
         res->output_truncated = r.out.truncated;
@@ -207,7 +207,7 @@ static bool run_one(qz_hooks *h, qz_hook *k, const char *phase, qz_manifest *m) 
         } else if (!r.reaped && r.pid > 0) {
                 /* Blocked in the kernel even after SIGKILL: keep trying briefly, then leave it. */
                 int st;
-                if (qz_child_reap(r.pid, HOOK_REAP_WAIT_MS, &st) && WIFSIGNALED(st))
+                if (qz_child_reap(r.pid, HOOK_REAP_WAIT_MS * USEC_PER_MSEC, &st) && WIFSIGNALED(st))
                         res->signal = WTERMSIG(st);
         }
         qz_child_result_done(&r);

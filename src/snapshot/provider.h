@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "quiesce.h"
 #include "snapshot.h"
 #include "target.h"
@@ -25,9 +26,9 @@ typedef struct qz_snap_ctx {
         qz_target *targets;
         size_t n_targets;
         qz_status *status; /* quiesced's Status before the freeze, or NULL */
-        int64_t kill_grace_ms;
-        int64_t reap_wait_ms;
-        int hold_fd; /* quiesced's connection (the hold ends when it closes), or -1 */
+        usec_t kill_grace; /* a provider's child: from SIGTERM to SIGKILL */
+        usec_t reap_wait;  /* and after SIGKILL, before it is left pending */
+        int hold_fd;       /* quiesced's connection (the hold ends when it closes), or -1 */
 } qz_snap_ctx;
 
 typedef struct qz_provider {

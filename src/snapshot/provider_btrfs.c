@@ -169,9 +169,9 @@ static int destroy_with_tool(const char *path, char *err, size_t errlen) {
         qz_child_spec s = {.argv = argv,
                            .exec_fd = -1,
                            .merge_stderr = true,
-                           .deadline_ms = qz_now_ms() + 60000,
-                           .kill_grace_ms = 2000,
-                           .reap_wait_ms = 2000};
+                           .deadline = qz_now() + 60 * USEC_PER_SEC,
+                           .kill_grace = 2000 * USEC_PER_MSEC,
+                           .reap_wait = 2000 * USEC_PER_MSEC};
         qz_child_result r;
         int e = qz_child_run(&s, &r);
         if (e < 0) {

@@ -188,9 +188,9 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                            .exec_fd = -1,
                            .env_add = env,
                            .merge_stderr = false,
-                           .deadline_ms = limit,
-                           .kill_grace_ms = ctx->kill_grace_ms,
-                           .reap_wait_ms = ctx->reap_wait_ms,
+                           .deadline = qz_usec_from_ms(limit),
+                           .kill_grace = ctx->kill_grace,
+                           .reap_wait = ctx->reap_wait,
                            .interrupted = ctx->opts->interrupted};
         qz_child_result r;
         int64_t budget = limit >= 0 ? limit - qz_now_ms() : -1;
@@ -260,9 +260,9 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
         qz_child_spec s = {.argv = argv,
                            .exec_fd = -1,
                            .merge_stderr = true,
-                           .deadline_ms = qz_now_ms() + EXEC_DELETE_TIMEOUT_MS,
-                           .kill_grace_ms = 2000,
-                           .reap_wait_ms = 2000};
+                           .deadline = qz_now() + (usec_t)EXEC_DELETE_TIMEOUT_MS * USEC_PER_MSEC,
+                           .kill_grace = 2000 * USEC_PER_MSEC,
+                           .reap_wait = 2000 * USEC_PER_MSEC};
         qz_child_result r;
         int e = qz_child_run(&s, &r);
         int ret = 0;

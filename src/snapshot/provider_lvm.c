@@ -77,9 +77,9 @@ static int lvm_run(char *const *argv, int64_t timeout_ms, int64_t grace_ms, qz_c
                            .exec_fd = -1,
                            .env_add = lvm_env,
                            .merge_stderr = false,
-                           .deadline_ms = qz_now_ms() + timeout_ms,
-                           .kill_grace_ms = grace_ms,
-                           .reap_wait_ms = 2000};
+                           .deadline = qz_now() + (usec_t)timeout_ms * USEC_PER_MSEC,
+                           .kill_grace = (usec_t)grace_ms * USEC_PER_MSEC,
+                           .reap_wait = 2000 * USEC_PER_MSEC};
         return qz_child_run(&s, r);
 }
 
@@ -296,13 +296,13 @@ static int job_dmsetup(const char *verb, bool nolockfs, const char *dm, char *ms
         }
         char d[96], line[256];
         int ret = 0;
-        *ms = r.duration_ms;
+        *ms = (int64_t)(r.duration / USEC_PER_MSEC);
         if (!exited_ok(&r)) {
                 snprintf(msg, size, "%s: %s", r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
                          qz_child_first_line(&r, line, sizeof(line)));
                 ret = -EIO;
                 if (!r.reaped)
-                        qz_child_reap(r.pid, 2000, NULL);
+                        qz_child_reap(r.pid, 2000 * USEC_PER_MSEC, NULL);
         }
         qz_child_result_done(&r);
         return ret;
@@ -342,9 +342,9 @@ static int job_main(void *arg) {
                                    .exec_fd = -1,
                                    .env_add = lvm_env,
                                    .merge_stderr = false,
-                                   .deadline_ms = j->lvcreate_deadline_ms,
-                                   .kill_grace_ms = LVM_KILL_GRACE_MS,
-                                   .reap_wait_ms = 2000,
+                                   .deadline = qz_usec_from_ms(j->lvcreate_deadline_ms),
+                                   .kill_grace = LVM_KILL_GRACE_MS * USEC_PER_MSEC,
+                                   .reap_wait = 2000 * USEC_PER_MSEC,
                                    .interrupted = &job_stop};
                 qz_child_result r;
                 int e = qz_child_run(&s, &r);
@@ -368,7 +368,7 @@ static int job_main(void *arg) {
                                        qz_child_first_line(&r, msg, sizeof(msg)));
                                 rc = JOB_LVCREATE_FAILED;
                         } else
-                                printf("lvcreate: %lld ms\n", (long long)r.duration_ms);
+                                printf("lvcreate: %lld ms\n", (long long)(r.duration / USEC_PER_MSEC));
                         if (!r.reaped)
                                 rc = JOB_LVCREATE_STOPPED; /* blocked in the kernel: reaped below */
                         qz_child_result_done(&r);
@@ -378,7 +378,7 @@ static int job_main(void *arg) {
                                 int sus = qz_dm_suspended(j->dev);
                                 if (sus == 1)
                                         job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
-                                qz_child_reap(pid, 5000, NULL);
+                                qz_child_reap(pid, 5000 * USEC_PER_MSEC, NULL);
                         }
                 }
         }
@@ -469,9 +469,9 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                            .arg = &j,
                            .exec_fd = -1,
                            .merge_stderr = false,
-                           .deadline_ms = j.lvcreate_deadline_ms + after,
-                           .kill_grace_ms = after,
-                           .reap_wait_ms = ctx->reap_wait_ms,
+                           .deadline = qz_usec_from_ms(j.lvcreate_deadline_ms + after),
+                           .kill_grace = (usec_t)after * USEC_PER_MSEC,
+                           .reap_wait = ctx->reap_wait,
                            .interrupted = ctx->opts->interrupted,
                            .keep_fd = ctx->hold_fd > 2 ? ctx->hold_fd : 0};
         qz_child_result r;

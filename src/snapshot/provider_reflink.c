@@ -127,9 +127,9 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
                            .arg = &a,
                            .exec_fd = -1,
                            .merge_stderr = true,
-                           .deadline_ms = qz_now_ms() + QZ_PROBE_TIMEOUT_MS,
-                           .kill_grace_ms = 100,
-                           .reap_wait_ms = 200,
+                           .deadline = qz_now() + (usec_t)QZ_PROBE_TIMEOUT_MS * USEC_PER_MSEC,
+                           .kill_grace = 100 * USEC_PER_MSEC,
+                           .reap_wait = 200 * USEC_PER_MSEC,
                            .interrupted = ctx->opts->interrupted};
         qz_child_result r;
         int e = qz_child_run(&s, &r);

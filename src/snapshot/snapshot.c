@@ -53,9 +53,9 @@ void qz_take_in_child(const qz_snap_ctx *ctx, int (*fn)(void *arg), void *arg, c
                            .arg = arg,
                            .exec_fd = -1,
                            .merge_stderr = true,
-                           .deadline_ms = deadline_ms,
-                           .kill_grace_ms = ctx->kill_grace_ms,
-                           .reap_wait_ms = ctx->reap_wait_ms,
+                           .deadline = qz_usec_from_ms(deadline_ms),
+                           .kill_grace = ctx->kill_grace,
+                           .reap_wait = ctx->reap_wait,
                            .interrupted = ctx->opts->interrupted};
         qz_child_result r;
         int e = qz_child_run(&s, &r);
@@ -328,8 +328,8 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
                            .status = status,
                            .hold_fd = c ? qz_client_fd(c) : -1};
         int64_t margin = clamp(o->timeout_ms / 5, 200, 2000);
-        ctx.kill_grace_ms = clamp(margin / 2, 50, 1000);
-        ctx.reap_wait_ms = clamp(margin / 4, 50, 500);
+        ctx.kill_grace = (usec_t)clamp(margin / 2, 50, 1000) * USEC_PER_MSEC;
+        ctx.reap_wait = (usec_t)clamp(margin / 4, 50, 500) * USEC_PER_MSEC;
         for (size_t i = 0; i < nT; i++) {
                 int e = T[i].provider->check(&ctx, &T[i], err, sizeof(err));
                 if (e < 0) {
@@ -517,7 +517,7 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
 
         /* Providers stuck in the kernel get a last chance now that all is thawed. */
         for (size_t i = 0; i < nT; i++)
-                if (pending[i] > 0 && !qz_child_reap(pending[i], PENDING_REAP_MS, NULL))
+                if (pending[i] > 0 && !qz_child_reap(pending[i], PENDING_REAP_MS * USEC_PER_MSEC, NULL))
                         add_note(m,
                                  "the provider process %d for %s is still blocked in the kernel; left behind",
                                  (int)pending[i], T[i].path);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* child.c - a child process under a deadline (see child.h): fork, own
- * process group, pipes polled into bounded buffers, pidfd for the exit,
- * SIGTERM/SIGKILL to the group at the deadline.
+ * process group, pipes polled into bounded buffers (or the caller's stdio),
+ * pidfd for the exit, SIGTERM/SIGKILL to the group at the deadline.
  */
 #include "child.h"
 
@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "cleanup.h"
 
 extern char **environ;
 
@@ -60,6 +62,8 @@ static char **make_env(char *const *add) {
                 n++;
         while (add && add[k])
                 k++;
+        if (k == 0)
+                return environ;
         char **e = calloc(n + k + 1, sizeof(*e));
         if (!e)
                 return environ;
@@ -80,22 +84,35 @@ static char **make_env(char *const *add) {
         return e;
 }
 
-/* In the child: never returns. */
-static void child_main(const qz_child_spec *s, int out_w, int err_w, int report_w) {
-        setpgid(0, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        signal(sig, SIG_DFL);
-        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null >= 0 && null != 0)
-                dup2(null, 0);
-        dup2(out_w, 1);
-        dup2(s->merge_stderr ? out_w : err_w, 2);
-        if (chdir("/") < 0)
-                _exit(127);
+_Noreturn static void child_fail(int report_w, int e) {
+        (void)!write(report_w, &e, sizeof(e));
+        _exit(e == ENOENT ? 127 : 126);
+}
+
+/* In the child: never returns. out_w/err_w: the capture pipes, -1 when inherited. */
+_Noreturn static void child_main(const qz_child_spec *s, int out_w, int err_w, int report_w) {
+        if (!s->keep_pgroup)
+                setpgid(0, 0);
+        if (s->sigmask)
+                sigprocmask(SIG_SETMASK, s->sigmask, NULL);
+        else {
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                for (int sig = 1; sig < NSIG; sig++)
+                        if (sig != SIGKILL && sig != SIGSTOP)
+                                signal(sig, SIG_DFL);
+        }
+        if (!s->inherit_stdio) {
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null >= 0 && null != 0)
+                        dup2(null, 0);
+                dup2(out_w, 1);
+                dup2(s->merge_stderr || err_w < 0 ? out_w : err_w, 2);
+        } else if (s->stdout_to_stderr)
+                dup2(STDERR_FILENO, STDOUT_FILENO);
+        if (chdir(s->cwd ? s->cwd : "/") < 0)
+                child_fail(report_w, errno);
         if (s->fn) {
                 /* nothing of the parent's (quiesced's socket: the hold must end with us),
                  * unless asked to keep one descriptor, as fd 3 */
@@ -112,16 +129,15 @@ static void child_main(const qz_child_spec *s, int out_w, int err_w, int report_
                 fflush(NULL);
                 _exit(r);
         }
-        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+        if (!s->inherit_stdio)
+                close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         char **env = make_env(s->env_add);
         if (s->exec_fd >= 0) {
                 int fd = dup(s->exec_fd); /* not close-on-exec: a script's interpreter opens /dev/fd/N */
                 execveat(fd, "", s->argv, env, AT_EMPTY_PATH);
         } else
                 execvpe(s->argv[0], s->argv, env);
-        int e = errno;
-        (void)!write(report_w, &e, sizeof(e));
-        _exit(e == ENOENT ? 127 : 126);
+        child_fail(report_w, errno);
 }
 
 static void kill_group(pid_t pid, int sig) {
@@ -129,104 +145,114 @@ static void kill_group(pid_t pid, int sig) {
                 kill(pid, sig);
 }
 
-int qz_child_run(const qz_child_spec *s, qz_child_result *r) {
-        memset(r, 0, sizeof(*r));
-        int out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
-        int64_t start = qz_now_ms();
-        if (pipe2(out, O_CLOEXEC) < 0 || (!s->merge_stderr && pipe2(err, O_CLOEXEC) < 0) ||
-            pipe2(rep, O_CLOEXEC) < 0) {
-                int e = -errno;
-                for (int i = 0; i < 2; i++) {
-                        if (out[i] >= 0)
-                                close(out[i]);
-                        if (err[i] >= 0)
-                                close(err[i]);
-                        if (rep[i] >= 0)
-                                close(rep[i]);
-                }
-                return e;
-        }
+/* The child of s, not yet reaped: its group, or itself when it kept ours. */
+static void kill_child(const qz_child_spec *s, pid_t pid, int sig) {
+        if (s->keep_pgroup)
+                kill(pid, sig);
+        else
+                kill_group(pid, sig);
+}
+
+static usec_t add_sat(usec_t a, usec_t b) {
+        return a > QZ_USEC_INFINITY - b ? QZ_USEC_INFINITY : a + b;
+}
+
+/* Forks; waits for the exec (or its failure, then reaps into *status). */
+static pid_t start(const qz_child_spec *s, int out_w, int err_w, int *exec_errno, int *status) {
+        int rep[2];
+        *exec_errno = 0;
+        if (pipe2(rep, O_CLOEXEC) < 0)
+                return -errno;
         fflush(NULL);
         pid_t pid = fork();
         if (pid < 0) {
                 int e = -errno;
-                close(out[0]), close(out[1]), close(rep[0]), close(rep[1]);
-                if (err[0] >= 0)
-                        close(err[0]), close(err[1]);
+                close(rep[0]);
+                close(rep[1]);
                 return e;
         }
         if (pid == 0)
-                child_main(s, out[1], err[1], rep[1]);
-        setpgid(pid, pid); /* also done in the child: whoever runs first */
-        close(out[1]);
+                child_main(s, out_w, err_w, rep[1]);
+        if (!s->keep_pgroup)
+                setpgid(pid, pid); /* also done in the child: whoever runs first */
         close(rep[1]);
-        if (err[1] >= 0)
-                close(err[1]);
-
         int e;
         ssize_t n;
         while ((n = read(rep[0], &e, sizeof(e))) < 0 && errno == EINTR)
                 ;
         close(rep[0]);
         if (n == (ssize_t)sizeof(e)) {
-                r->exec_errno = e;
-                qz_child_reap(pid, 1000, &r->status);
-                r->reaped = true;
-                close(out[0]);
-                if (err[0] >= 0)
-                        close(err[0]);
-                r->duration_ms = qz_now_ms() - start;
-                return 0;
+                *exec_errno = e;
+                qz_child_reap(pid, USEC_PER_SEC, status);
         }
-        r->started = true;
-        fcntl(out[0], F_SETFL, O_NONBLOCK);
-        if (err[0] >= 0)
-                fcntl(err[0], F_SETFL, O_NONBLOCK);
-        int pfd = pidfd_open_(pid);
+        return pid;
+}
 
+pid_t qz_child_spawn(const qz_child_spec *s, int *exec_errno) {
+        qz_child_spec t = *s;
+        t.inherit_stdio = true;
+        int st;
+        return start(&t, -1, -1, exec_errno, &st);
+}
+
+static void close_pair(int p[2]) {
+        for (int i = 0; i < 2; i++)
+                if (p[i] >= 0)
+                        close(p[i]);
+        p[0] = p[1] = -1;
+}
+
+/* Polls the pipes and the pidfd until it is reaped, or it stays after SIGKILL. */
+static void wait_for(const qz_child_spec *s, pid_t pid, int out_r, int err_r, qz_child_result *r) {
+        _cleanup_close_ int pfd = pidfd_open_(pid);
         enum { RUNNING, TERMED, KILLED } state = RUNNING;
-        int64_t next_step = s->deadline_ms;
-        bool out_open = true, err_open = err[0] >= 0;
+        usec_t next_step = s->deadline;
+        bool out_open = out_r >= 0, err_open = err_r >= 0;
+        if (out_open)
+                fcntl(out_r, F_SETFL, O_NONBLOCK);
+        if (err_open)
+                fcntl(err_r, F_SETFL, O_NONBLOCK);
         while (!r->reaped) {
-                int64_t now = qz_now_ms();
+                usec_t now = qz_now();
                 bool stop = s->interrupted && *s->interrupted;
-                if (state == RUNNING && ((s->deadline_ms >= 0 && now >= s->deadline_ms) || stop)) {
+                if (state == RUNNING && (now >= s->deadline || stop)) {
                         r->timed_out = true;
                         r->interrupted = stop;
-                        kill_group(pid, SIGTERM);
+                        kill_child(s, pid, SIGTERM);
                         state = TERMED;
-                        next_step = now + (s->kill_grace_ms > 0 ? s->kill_grace_ms : 0);
+                        next_step = add_sat(now, s->kill_grace);
                         continue;
                 }
                 if (state == TERMED && now >= next_step) {
-                        kill_group(pid, SIGKILL);
+                        kill_child(s, pid, SIGKILL);
                         state = KILLED;
-                        next_step = now + (s->reap_wait_ms > 0 ? s->reap_wait_ms : 0);
+                        next_step = add_sat(now, s->reap_wait);
                         continue;
                 }
                 if (state == KILLED && now >= next_step)
                         break; /* in the kernel (D state): the caller reaps it later */
                 int timeout = 100;
-                if (state != RUNNING || s->deadline_ms >= 0) {
-                        int64_t left = next_step - now;
-                        if (left < timeout)
-                                timeout = left < 0 ? 0 : (int)left;
+                if (next_step != QZ_USEC_INFINITY) {
+                        usec_t left =
+                                next_step > now ? (next_step - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC : 0;
+                        if (left < (usec_t)timeout)
+                                timeout = (int)left;
                 }
                 struct pollfd p[3];
                 int np = 0, iout = -1, ierr = -1, ipid = -1;
                 if (out_open)
-                        iout = np, p[np++] = (struct pollfd){.fd = out[0], .events = POLLIN};
+                        iout = np, p[np++] = (struct pollfd){.fd = out_r, .events = POLLIN};
                 if (err_open)
-                        ierr = np, p[np++] = (struct pollfd){.fd = err[0], .events = POLLIN};
+                        ierr = np, p[np++] = (struct pollfd){.fd = err_r, .events = POLLIN};
                 if (pfd >= 0)
                         ipid = np, p[np++] = (struct pollfd){.fd = pfd, .events = POLLIN};
                 int k = poll(p, (nfds_t)np, timeout);
                 if (k < 0 && errno != EINTR)
                         break;
                 if (iout >= 0 && k > 0 && p[iout].revents)
-                        out_open = drain(out[0], &r->out);
+                        out_open = drain(out_r, &r->out);
                 if (ierr >= 0 && k > 0 && p[ierr].revents)
-                        err_open = drain(err[0], &r->err);
+                        err_open = drain(err_r, &r->err);
                 if (pfd < 0 || (ipid >= 0 && k > 0 && p[ipid].revents)) {
                         pid_t w = waitpid(pid, &r->status, WNOHANG);
                         if (w == pid)
@@ -235,19 +261,45 @@ int qz_child_run(const qz_child_spec *s, qz_child_result *r) {
         }
         /* What is left in the pipes (a grandchild may keep them open: no waiting). */
         if (out_open)
-                drain(out[0], &r->out);
+                drain(out_r, &r->out);
         if (err_open)
-                drain(err[0], &r->err);
-        if (r->reaped)
-                kill_group(pid, SIGKILL); /* leftovers of its group (a hook's background children) */
-        else
-                r->pid = pid;
-        close(out[0]);
-        if (err[0] >= 0)
-                close(err[0]);
-        if (pfd >= 0)
-                close(pfd);
-        r->duration_ms = qz_now_ms() - start;
+                drain(err_r, &r->err);
+}
+
+int qz_child_run(const qz_child_spec *s, qz_child_result *r) {
+        memset(r, 0, sizeof(*r));
+        int out[2] = {-1, -1}, err[2] = {-1, -1};
+        usec_t t0 = qz_now();
+        if (!s->inherit_stdio &&
+            (pipe2(out, O_CLOEXEC) < 0 || (!s->merge_stderr && pipe2(err, O_CLOEXEC) < 0))) {
+                int e = -errno;
+                close_pair(out);
+                close_pair(err);
+                return e;
+        }
+        pid_t pid = start(s, out[1], err[1], &r->exec_errno, &r->status);
+        if (out[1] >= 0)
+                close(out[1]), out[1] = -1;
+        if (err[1] >= 0)
+                close(err[1]), err[1] = -1;
+        if (pid < 0) {
+                close_pair(out);
+                close_pair(err);
+                return (int)pid;
+        }
+        if (r->exec_errno)
+                r->reaped = true;
+        else {
+                r->started = true;
+                wait_for(s, pid, out[0], err[0], r);
+                if (r->reaped && !s->keep_pgroup)
+                        kill(-pid, SIGKILL); /* leftovers of its group (a hook's background children) */
+                else
+                        r->pid = pid;
+        }
+        close_pair(out);
+        close_pair(err);
+        r->duration = qz_now() - t0;
         return 0;
 }
 
@@ -257,10 +309,10 @@ void qz_child_result_done(qz_child_result *r) {
         r->out.data = r->err.data = NULL;
 }
 
-bool qz_child_reap(pid_t pid, int64_t wait_ms, int *status) {
+bool qz_child_reap(pid_t pid, usec_t wait, int *status) {
         int st = 0;
         kill_group(pid, SIGKILL);
-        int64_t until = qz_now_ms() + wait_ms;
+        usec_t until = qz_now() + wait;
         for (;;) {
                 pid_t w = waitpid(pid, &st, WNOHANG);
                 if (w == pid || (w < 0 && errno == ECHILD)) {
@@ -268,7 +320,7 @@ bool qz_child_reap(pid_t pid, int64_t wait_ms, int *status) {
                                 *status = st;
                         return true;
                 }
-                if (qz_now_ms() >= until)
+                if (qz_now() >= until)
                         return false;
                 struct timespec ts = {0, 10 * 1000 * 1000};
                 nanosleep(&ts, NULL);
@@ -297,4 +349,12 @@ const char *qz_child_describe(const qz_child_result *r, char *buf, size_t size) 
         else
                 snprintf(buf, size, "ended");
         return buf;
+}
+
+int qz_child_exit_status(int st) {
+        if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+        if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        return EXIT_FAILURE;
 }
