@@ -130,9 +130,12 @@ struct bk_exec_vars {
         bool stdout_to_stderr;  /* the command's output must not mix with ours (--json) */
 };
 
-/* Replaces {path}, {mountpoint}, {fstype}, {name}, {label} inside one argument. */
-char *bk_exec_substitute(const char *arg, const struct bk_exec_vars *v);
-/* Runs argv (no shell) with cwd vars->path, the placeholders substituted and
+#define BK_EXEC_PLACEHOLDERS "{path} {mountpoint} {fstype} {name} {label}"
+/* The first placeholder in argv that is none of BK_EXEC_PLACEHOLDERS
+ * ("{x}", malloc'd: refused before anything is frozen), or NULL. */
+char *bk_exec_unknown_placeholder(char *const *argv, size_t argc);
+/* Runs argv (no shell) with cwd vars->path, the placeholders substituted (an
+ * unknown one: -EINVAL) and
  * QUIESCE_SNAPSHOT_PATH/_NAME/_LABEL/_MOUNTPOINT in its environment; waits.
  * On an interruption the command gets SIGTERM, then SIGKILL after 5 s.
  * Returns the wait status (>= 0) or -errno; -EINTR when interrupted. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* exec.c - `--exec CMD ARG... --`: the user's command run once per mounted
- * snapshot, no shell, placeholders substituted per argument, cwd at the
- * snapshot; killed (SIGTERM, then SIGKILL) when the backup is interrupted.
+ * snapshot, no shell, placeholders substituted per argument (template.h:
+ * an unknown one is refused), cwd at the snapshot; killed (SIGTERM, then
+ * SIGKILL) when the backup is interrupted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,48 +11,24 @@
 
 #include "backup.h"
 #include "child.h"
+#include "template.h"
 
 #define KILL_GRACE_MS 5000
 
-char *bk_exec_substitute(const char *arg, const struct bk_exec_vars *v) {
-        const struct {
-                const char *key, *val;
-        } subst[] = {
-                {"{path}", v->path}, {"{mountpoint}", v->mountpoint}, {"{fstype}", v->fstype},
-                {"{name}", v->name}, {"{label}", v->label},
-        };
-        size_t cap = strlen(arg) + 1, len = 0;
-        char *out = malloc(cap);
-        if (!out)
-                return NULL;
-        for (const char *s = arg; *s;) {
-                const char *val = NULL;
-                size_t klen = 0;
-                for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]); i++)
-                        if (strncmp(s, subst[i].key, strlen(subst[i].key)) == 0) {
-                                val = subst[i].val ? subst[i].val : "";
-                                klen = strlen(subst[i].key);
-                                break;
-                        }
-                size_t add = val ? strlen(val) : 1;
-                if (len + add + 1 > cap) {
-                        cap = (len + add + 1) * 2;
-                        char *n = realloc(out, cap);
-                        if (!n) {
-                                free(out);
-                                return NULL;
-                        }
-                        out = n;
-                }
-                if (val) {
-                        memcpy(out + len, val, add);
-                        s += klen;
-                } else
-                        out[len] = *s++;
-                len += add;
-        }
-        out[len] = '\0';
-        return out;
+/* The placeholders of --exec (template.h: an unknown one is refused). */
+static size_t exec_vars(const struct bk_exec_vars *v, qz_placeholder vars[5]) {
+        vars[0] = (qz_placeholder){"path", v ? v->path : NULL};
+        vars[1] = (qz_placeholder){"mountpoint", v ? v->mountpoint : NULL};
+        vars[2] = (qz_placeholder){"fstype", v ? v->fstype : NULL};
+        vars[3] = (qz_placeholder){"name", v ? v->name : NULL};
+        vars[4] = (qz_placeholder){"label", v ? v->label : NULL};
+        return 5;
+}
+
+char *bk_exec_unknown_placeholder(char *const *argv, size_t argc) {
+        qz_placeholder vars[5];
+        size_t n = exec_vars(NULL, vars);
+        return qz_template_unknown(argv, argc, vars, n);
 }
 
 static char *env_var(const char *k, const char *v) {
@@ -65,10 +42,17 @@ int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, ch
         char **args = calloc(argc + 1, sizeof(char *));
         if (!args)
                 return -ENOMEM;
+        qz_placeholder vars[5];
+        size_t n_vars = exec_vars(v, vars);
         int r = 0;
-        for (size_t i = 0; i < argc && r == 0; i++)
-                if (!(args[i] = bk_exec_substitute(argv[i], v)))
-                        r = -ENOMEM;
+        for (size_t i = 0; i < argc && r == 0; i++) {
+                char *bad;
+                if (!(args[i] = qz_template_substitute(argv[i], vars, n_vars, &bad))) {
+                        snprintf(err, errlen, "unknown placeholder %s in '%s'", bad, argv[i]);
+                        free(bad);
+                        r = -EINVAL;
+                }
+        }
         char *env[] = {env_var("QUIESCE_SNAPSHOT_PATH", v->path),
                        env_var("QUIESCE_SNAPSHOT_MOUNTPOINT", v->mountpoint),
                        env_var("QUIESCE_SNAPSHOT_NAME", v->name), env_var("QUIESCE_SNAPSHOT_LABEL", v->label),

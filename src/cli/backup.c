@@ -326,6 +326,15 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                                 return cli_usage_error("backup: no command given after --exec");
                         o->exec = argv + i + 1;
                         o->n_exec = (size_t)(j - i - 1);
+                        char *bad = bk_exec_unknown_placeholder(o->exec, o->n_exec);
+                        if (bad) {
+                                int r = cli_usage_error(
+                                        "backup: --exec: unknown placeholder %s (known: " BK_EXEC_PLACEHOLDERS
+                                        ")",
+                                        bad);
+                                free(bad);
+                                return r;
+                        }
                         i = j;
                         continue;
                 }

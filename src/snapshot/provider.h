@@ -66,12 +66,6 @@ void qz_take_in_child(const qz_snap_ctx *ctx, int (*fn)(void *arg), void *arg, c
 /* The size of a snapshot at path (a regular file's length, a block device's
  * size), or -1 when it is neither or cannot be read. */
 int64_t qz_snapshot_size_of(const char *path);
-/* Substitutes {device} {mountpoint} {fstype} {name} {id} {location} in one
- * argument (malloc'd); NULL and *bad set to the unknown placeholder. */
-char *qz_exec_substitute(const char *arg, const char *const vars[][2], size_t n_vars, char **bad);
-/* Splits a template on blanks (no quoting, no expansion). NULL-terminated, malloc'd. */
-char **qz_exec_split(const char *tmpl, size_t *n);
-void qz_strv_free(char **v);
 /* verify(): lstat(path) into st; true when it is there. Else false with
  * *state MISSING (no such file, its directory is there) or UNKNOWN (nor its
  * directory: not mounted?; another error), and why. follow: stat, not lstat. */

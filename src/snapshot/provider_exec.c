@@ -2,7 +2,6 @@
 /* provider_exec.c - the exec provider: a user's command per filesystem (an
  * argv template, never a shell string) under its own timeout inside the
  * freeze deadline; the first line it prints is the snapshot's location.
- * Also the template splitting and placeholder substitution.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,100 +16,18 @@
 
 #include "child.h"
 #include "provider.h"
+#include "template.h"
 
 #define EXEC_DELETE_TIMEOUT_MS 60000
-
-void qz_strv_free(char **v) {
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-
-char **qz_exec_split(const char *tmpl, size_t *n) {
-        size_t cap = 8;
-        char **v = calloc(cap, sizeof(*v));
-        if (!v)
-                abort();
-        *n = 0;
-        const char *p = tmpl;
-        for (;;) {
-                while (*p == ' ' || *p == '\t' || *p == '\n')
-                        p++;
-                if (!*p)
-                        break;
-                size_t len = strcspn(p, " \t\n");
-                if (*n + 2 > cap) {
-                        cap *= 2;
-                        v = realloc(v, cap * sizeof(*v));
-                        if (!v)
-                                abort();
-                }
-                v[*n] = strndup(p, len);
-                if (!v[*n])
-                        abort();
-                (*n)++;
-                p += len;
-        }
-        v[*n] = NULL;
-        return v;
-}
-
-char *qz_exec_substitute(const char *arg, const char *const vars[][2], size_t n_vars, char **bad) {
-        size_t cap = strlen(arg) + 64, len = 0;
-        char *out = malloc(cap);
-        if (!out)
-                abort();
-        *bad = NULL;
-        for (const char *p = arg; *p;) {
-                const char *val = NULL;
-                size_t skip = 0;
-                if (*p == '{') {
-                        const char *close = strchr(p, '}');
-                        if (close) {
-                                size_t klen = (size_t)(close - p - 1);
-                                bool word = klen > 0;
-                                for (size_t i = 1; i <= klen; i++)
-                                        if (!((p[i] >= 'a' && p[i] <= 'z') || p[i] == '_'))
-                                                word = false;
-                                for (size_t i = 0; word && i < n_vars; i++)
-                                        if (strlen(vars[i][0]) == klen &&
-                                            strncmp(vars[i][0], p + 1, klen) == 0) {
-                                                val = vars[i][1] ? vars[i][1] : "";
-                                                skip = klen + 2;
-                                        }
-                                if (word && !val) {
-                                        *bad = strndup(p, klen + 2);
-                                        free(out);
-                                        return NULL;
-                                }
-                        }
-                }
-                size_t add = val ? strlen(val) : 1;
-                if (len + add + 1 > cap) {
-                        cap = (len + add + 1) * 2;
-                        out = realloc(out, cap);
-                        if (!out)
-                                abort();
-                }
-                if (val) {
-                        memcpy(out + len, val, add);
-                        p += skip;
-                } else
-                        out[len] = *p++;
-                len += add;
-        }
-        out[len] = '\0';
-        return out;
-}
 
 /* The template with t's values; NULL and a message on an unknown placeholder. */
 static char **build_argv(const char *tmpl, const char *name, const char *device, const char *mountpoint,
                          const char *fstype, const char *id, const char *location, char *err, size_t errlen) {
-        const char *vars[][2] = {{"device", device}, {"mountpoint", mountpoint},
-                                 {"fstype", fstype}, {"name", name},
-                                 {"id", id},         {"location", location}};
+        const qz_placeholder vars[] = {{"device", device}, {"mountpoint", mountpoint},
+                                       {"fstype", fstype}, {"name", name},
+                                       {"id", id},         {"location", location}};
         size_t n_vars = location ? 6 : 5, n;
-        char **v = qz_exec_split(tmpl, &n);
+        char **v = qz_template_split(tmpl, &n);
         if (n == 0) {
                 snprintf(err, errlen, "the command template is empty");
                 qz_strv_free(v);
@@ -118,7 +35,7 @@ static char **build_argv(const char *tmpl, const char *name, const char *device,
         }
         for (size_t i = 0; i < n; i++) {
                 char *bad;
-                char *s = qz_exec_substitute(v[i], vars, n_vars, &bad);
+                char *s = qz_template_substitute(v[i], vars, n_vars, &bad);
                 if (!s) {
                         snprintf(err, errlen,
                                  "unknown placeholder %s in '%s' (known: {device} {mountpoint} "

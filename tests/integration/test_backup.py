@@ -264,6 +264,23 @@ def test_exec_failure_is_reported(h, data):
     assert_nothing_left(h, [snap["filesystems"][0]["snapshot"]])
 
 
+def test_exec_unknown_placeholder_is_refused_before_the_snapshot(h, data):
+    """The one placeholder rule (src/common/template.c): an unknown {word} is
+    refused by name before anything is frozen; other braces pass through."""
+    store = h.tmp / "store"
+    r = backup(h, str(data.mnt), "--store", store, "--exec", "echo", "{paht}", "--")
+    assert r.returncode == 2, r.stderr
+    assert "unknown placeholder {paht}" in r.stderr and "{path}" in r.stderr
+    assert not store.exists() or not list(store.glob("*.json"))
+    snap = make_snapshot(h, [data], store, "br")
+    out = h.tmp / "braces.txt"
+    r = backup(h, "--snapshot", "br", "--store", store,
+               "--exec", "sh", "-c", 'echo "$1" > "$2"', "sh", "{}{A}{{name}}", str(out), "--")
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().strip() == "{}{A}{br}"
+    assert_nothing_left(h, [snap["filesystems"][0]["snapshot"]])
+
+
 # ---------------------------------------------------------------- refusals
 
 

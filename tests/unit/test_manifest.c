@@ -248,34 +248,6 @@ static void test_store_dir(void **state) {
         unsetenv(QZ_STORE_ENV);
 }
 
-static void test_exec_template(void **state) {
-        (void)state;
-        size_t n;
-        char **v = qz_exec_split("  lvcreate --snapshot\t--name {name}  {device} ", &n);
-        assert_int_equal(n, 5);
-        assert_string_equal(v[0], "lvcreate");
-        assert_string_equal(v[3], "{name}");
-        assert_null(v[5]);
-        const char *vars[][2] = {{"name", "snap 1"}, {"device", "/dev/vg/lv"}, {"mountpoint", "/srv/a b"}};
-        char *bad;
-        char *out = qz_exec_substitute("{mountpoint}/x-{name}", vars, 3, &bad);
-        assert_string_equal(out, "/srv/a b/x-snap 1"); /* one argument, spaces and all */
-        free(out);
-        out = qz_exec_substitute("{{device}}", vars, 3, &bad);
-        assert_string_equal(out, "{/dev/vg/lv}");
-        free(out);
-        out = qz_exec_substitute("{NotAPlaceholder} {}", vars, 3, &bad);
-        assert_string_equal(out, "{NotAPlaceholder} {}");
-        free(out);
-        assert_null(qz_exec_substitute("{fstyp}", vars, 3, &bad));
-        assert_string_equal(bad, "{fstyp}");
-        free(bad);
-        qz_strv_free(v);
-        v = qz_exec_split("   ", &n);
-        assert_int_equal(n, 0);
-        qz_strv_free(v);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
@@ -285,7 +257,6 @@ int main(void) {
                 cmocka_unit_test(test_store_write_list_load),
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_store_dir),
-                cmocka_unit_test(test_exec_template),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
