@@ -160,6 +160,28 @@ int qz_client_reset_timeout_fds(qz_client *c, const int *fds, size_t n_fds, int6
  * every freeze held, -QZ_EBROKEN (*ret set too) when one did not. */
 int qz_client_verify_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms, qz_hold **ret);
 int qz_client_status(qz_client *c, qz_status **ret);
+
+/* One filesystem a Thaw released from a hold. */
+typedef struct qz_release {
+        uint64_t hold;     /* the hold it was released from */
+        qz_fs_ref fs;      /* the filesystem (its proof: the freeze cycle's) */
+        int thawed;        /* this release thawed it (it was its last hold) */
+        int64_t frozen_ms; /* how long it was frozen in this cycle, -1 unknown */
+} qz_release;
+
+typedef struct qz_thaw_report {
+        size_t n_released;
+        qz_release *released;
+} qz_thaw_report;
+
+/* qz_client_thaw_hold() that also says what was released, in *ret (free
+ * with qz_thaw_report_free): set on 0 and on -QZ_EBROKEN (released, but a
+ * freeze did not hold), NULL on any other failure. */
+int qz_client_thaw_hold_report(qz_client *c, uint64_t hold_id, qz_thaw_report **ret);
+void qz_thaw_report_free(qz_thaw_report *r);
+/* The release of filesystem id ("major:minor") in r, or NULL. */
+const qz_release *qz_thaw_report_find(const qz_thaw_report *r, const char *id);
+
 /* The daemon's Status reply parameters as a JSON text (malloc'd). */
 int qz_client_status_json(qz_client *c, char **ret);
 

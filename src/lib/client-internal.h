@@ -31,3 +31,5 @@ void qz_client_forget_fd(qz_client *c);
 /* decode.c: reply objects into the public structs; 0 or -EBADMSG. */
 int qz_decode_hold(json_object *o, qz_hold **ret);
 int qz_decode_status(json_object *o, qz_status **ret);
+/* A Thaw reply's parameters ({"released": [...]}). */
+int qz_decode_thaw(json_object *o, qz_thaw_report **ret);

@@ -450,6 +450,30 @@ int qz_client_thaw_hold(qz_client *c, uint64_t hold_id) {
         return call_on_hold(c, METHOD_THAW, hold_id, 0);
 }
 
+int qz_client_thaw_hold_report(qz_client *c, uint64_t hold_id, qz_thaw_report **ret) {
+        if (!c || !ret)
+                return -EINVAL;
+        *ret = NULL;
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "hold", json_object_new_int64((int64_t)hold_id));
+        json_object *reply = NULL;
+        int r = qz_client_call(c, method_name[METHOD_THAW], p, NULL, 0, &reply);
+        if (r == -QZ_EBROKEN && c->last_reply)
+                reply = json_tokener_parse(c->last_reply); /* the error carries "released" too */
+        if (r < 0 && r != -QZ_EBROKEN) {
+                json_object_put(reply);
+                return r;
+        }
+        int d = qz_decode_thaw(reply, ret);
+        json_object_put(reply);
+        if (d < 0) {
+                qz_client_set_error(c, "quiesced at %s sent a Thaw reply without a valid \"released\"",
+                                    c->socket_path);
+                return d;
+        }
+        return r;
+}
+
 int qz_client_reset_timeout_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms) {
         return call_on_hold(c, METHOD_RESET_TIMEOUT, hold_id, timeout_ms);
 }

@@ -216,3 +216,52 @@ int qz_decode_status(json_object *o, qz_status **ret) {
         *ret = s;
         return 0;
 }
+
+void qz_thaw_report_free(qz_thaw_report *r) {
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n_released; i++)
+                ref_done(&r->released[i].fs);
+        free(r->released);
+        free(r);
+}
+
+const qz_release *qz_thaw_report_find(const qz_thaw_report *r, const char *id) {
+        for (size_t i = 0; r && id && i < r->n_released; i++)
+                if (strcmp(r->released[i].fs.id, id) == 0)
+                        return &r->released[i];
+        return NULL;
+}
+
+int qz_decode_thaw(json_object *o, qz_thaw_report **ret) {
+        *ret = NULL;
+        json_object *a;
+        size_t n;
+        if (!o || get_array(o, "released", &a, &n) < 0)
+                return -EBADMSG;
+        qz_thaw_report *r = calloc(1, sizeof(*r));
+        if (!r || (n && !(r->released = calloc(n, sizeof(*r->released))))) {
+                free(r);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(a, i), *fs = NULL;
+                if (!json_object_is_type(e, json_type_object)) {
+                        qz_thaw_report_free(r);
+                        return -EBADMSG;
+                }
+                qz_release *rel = &r->released[i];
+                json_object_object_get_ex(e, "filesystem", &fs);
+                int d = decode_ref(fs, &rel->fs);
+                if (d < 0) {
+                        qz_thaw_report_free(r);
+                        return d;
+                }
+                r->n_released++;
+                rel->hold = (uint64_t)qz_json_int64_or(e, "hold", 0);
+                rel->thawed = qz_json_bool_or(e, "thawed", false);
+                rel->frozen_ms = qz_json_int64_or(e, "frozen_ms", -1);
+        }
+        *ret = r;
+        return 0;
+}

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_reply.c - libquiesce reading quiesced's replies: the bytes of a
  * reply arrive on a real socketpair and go through qz_client_call (framing,
- * JSON, error envelopes, errno mapping) and the decoders of holds and
- * status (decode.c) of the call byte 0 picks. A hostile or broken daemon
- * must get an error, never a crash or a leak.
+ * JSON, error envelopes, errno mapping) and the decoders of holds, status
+ * and Thaw reports (decode.c) of the call byte 0 picks. A hostile or
+ * broken daemon must get an error, never a crash or a leak.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,8 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         json_object_object_get_ex(p, "hold", &ho);
                         (void)qz_decode_hold(ho, &h);
                         (void)qz_decode_status(p, &s);
+                        qz_thaw_report *t = NULL;
+                        if (qz_decode_thaw(p, &t) == 0 && !t)
+                                abort(); /* 0 always gives a report */
                         qz_hold_free(h);
                         qz_status_free(s);
+                        qz_thaw_report_free(t);
                 }
                 json_object_put(p);
                 break;

@@ -116,6 +116,20 @@ static json_object *answer(json_object *req, int n_fds, bool *close_after) {
                 int64_t hold = 0;
                 if (qz_json_get_int64(p, "hold", &hold) && hold == 999)
                         return qz_json_error("io.quiesce.Error", EINVAL, NULL, "hold 999: no such hold");
+                if (hold == 7 ||
+                    hold == 8) /* the released filesystems, typed by qz_client_thaw_hold_report */
+                        return json_tokener_parse(
+                                hold == 7
+                                        ? "{\"parameters\":{\"released\":[{\"hold\":7,\"thawed\":true,"
+                                          "\"frozen_ms\":812,\"filesystem\":{\"id\":\"7:0\",\"mountpoint\":"
+                                          "\"/mnt/a\",\"fstype\":\"ext4\",\"source\":\"/dev/loop0\"}},"
+                                          "{\"hold\":7,\"thawed\":false,\"filesystem\":{\"id\":\"7:1\"}}]}}"
+                                        : "{\"error\":\"io.quiesce.FreezeBroken\",\"parameters\":{\"errno\":"
+                                          "116,"
+                                          "\"message\":\"broken\",\"released\":[{\"hold\":8,\"thawed\":true,"
+                                          "\"frozen_ms\":90,\"filesystem\":{\"id\":\"7:2\",\"held\":false,"
+                                          "\"proof\":{\"held\":false,\"breaches\":1,\"breach\":\"lifted\"}}}]"
+                                          "}}");
                 return json_tokener_parse("{\"parameters\":{\"released\":[]}}");
         }
         if (strcmp(method, "io.quiesce.ResetTimeout") == 0)
@@ -295,6 +309,24 @@ static void test_freeze(void **state) {
         assert_true(qz_client_thaw_hold(c, 999) == -EINVAL);
         assert_true(strcmp(qz_client_error(c), "hold 999: no such hold") == 0);
         assert_true(qz_client_thaw_hold(c, 1) == 0);
+        qz_thaw_report *tr;
+        assert_true(qz_client_thaw_hold_report(c, 999, &tr) == -EINVAL && tr == NULL);
+        assert_true(qz_client_thaw_hold_report(c, 1, &tr) == 0 && tr && tr->n_released == 0);
+        qz_thaw_report_free(tr);
+        assert_true(qz_client_thaw_hold_report(c, 7, &tr) == 0 && tr->n_released == 2);
+        const qz_release *rel = qz_thaw_report_find(tr, "7:0");
+        assert_true(rel && rel->hold == 7 && rel->thawed && rel->frozen_ms == 812);
+        assert_true(strcmp(rel->fs.mountpoint, "/mnt/a") == 0 && strcmp(rel->fs.fstype, "ext4") == 0);
+        rel = qz_thaw_report_find(tr, "7:1");
+        assert_true(rel && !rel->thawed && rel->frozen_ms == -1);
+        assert_null(qz_thaw_report_find(tr, "7:9"));
+        qz_thaw_report_free(tr);
+        assert_true(qz_client_thaw_hold_report(c, 8, &tr) == -QZ_EBROKEN && tr && tr->n_released == 1);
+        rel = &tr->released[0];
+        assert_true(strcmp(rel->fs.id, "7:2") == 0 && rel->frozen_ms == 90 && !rel->fs.held);
+        assert_true(rel->fs.proof.known && !rel->fs.proof.held &&
+                    strcmp(rel->fs.proof.breach, "lifted") == 0);
+        qz_thaw_report_free(tr);
         assert_true(qz_client_thaw_paths(c, paths, 2) == 0);
         assert_true(last_n_fds == 2);
         assert_true(qz_client_reset_timeout_paths(c, paths, 1, 2000) == 0);
