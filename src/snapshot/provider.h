@@ -33,7 +33,13 @@ typedef struct qz_snap_ctx {
 
 typedef struct qz_provider {
         const char *name;
-        bool freezes; /* its filesystems are part of the group freeze (btrfs: no) */
+        bool freezes;            /* its filesystems are part of the group freeze (btrfs: no) */
+        bool atomic;             /* its snapshot is consistent by itself, without a freeze (btrfs) */
+        bool per_subvolume;      /* it snapshots the path's subvolume (t->subvolume, recorded), so two
+                                    paths on one filesystem are one snapshot only in one subvolume */
+        const char *auto_fstype; /* "auto" picks it for this filesystem type, or NULL */
+        bool auto_default;       /* "auto" picks it for every other type (its check refuses what it
+                                    cannot serve) */
         /* Can it serve t? Plans t->location. 0, or -errno and "PATH: reason" in err. */
         int (*check)(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen);
         /* Side effects allowed before the hooks and the freeze; may be NULL. */
@@ -55,7 +61,11 @@ extern const qz_provider qz_provider_btrfs;
 extern const qz_provider qz_provider_exec;
 extern const qz_provider qz_provider_lvm;
 
+/* Every provider, NULL-terminated. */
+extern const qz_provider *const qz_providers[];
 const qz_provider *qz_provider_by_name(const char *name);
+/* The provider "auto" picks for a filesystem of this type. */
+const qz_provider *qz_provider_auto(const char *fstype);
 /* Is the filesystem with this id frozen (or freezing) by quiesce? Its hold ids into buf. */
 bool qz_ctx_fs_frozen(const qz_snap_ctx *ctx, const char *id, char *holds, size_t size);
 /* take() for a snapshot made by one function in a child (FICLONE, the btrfs

@@ -275,6 +275,9 @@ static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why
 const qz_provider qz_provider_btrfs = {
         .name = "btrfs",
         .freezes = false,
+        .atomic = true,
+        .per_subvolume = true,
+        .auto_fstype = "btrfs",
         .check = check,
         .prepare = prepare,
         .take = take,

@@ -241,6 +241,7 @@ static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why
 const qz_provider qz_provider_reflink = {
         .name = "reflink",
         .freezes = true,
+        .auto_default = true, /* check() refuses a filesystem that is not on a loop device */
         .check = check,
         .take = take,
         .finish = finish,
