@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* backup.h - the backup library (src/backup): temporary objects undone on
+/* backup.h - the backup library (src/backup): the backup workflow
+ * (backup.c), temporary objects undone on
  * every exit path (cleanup.c), read-only snapshot mounts (snapmount.c),
  * archives (archive.c), progress (progress.c), commands on a mounted
  * snapshot (exec.c), SHA-256 (sha256.c). Snapshots and their manifests are
@@ -15,6 +16,7 @@
 
 #include "bytes.h"
 #include "clock.h"
+#include "snapshot.h"
 
 /* Error messages are written into a caller's buffer of this size. */
 #define BK_ERRLEN 512
@@ -140,6 +142,52 @@ char *bk_exec_unknown_placeholder(char *const *argv, size_t argc);
  * On an interruption the command gets SIGTERM, then SIGKILL after 5 s.
  * Returns the wait status (>= 0) or -errno; -EINTR when interrupted. */
 int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char *err, size_t errlen);
+
+/* ---- backup.c: the workflow ---- */
+
+struct bk_backup_opts {
+        const char *snapshot_name;        /* back up this snapshot of the store, or */
+        const qz_snapshot_opts *snapshot; /* make one now with these (paths ...) */
+        const char *store;                /* NULL: qz_store_dir()'s default */
+        const char *to;                   /* one archive FILE.tar[.gz|.zst], or */
+        char *const *exec;                /* the command run on each filesystem (n_exec words) */
+        size_t n_exec;
+        bool keep_snapshot;         /* keep a snapshot made now */
+        bool no_warnings;           /* no "warning: ..." messages (--json) */
+        bool exec_stdout_to_stderr; /* the command's stdout is our stderr (--json) */
+        bool progress;              /* a progress bar on stderr (a terminal) */
+        qz_snapshot_msg_fn msg;     /* errors and warnings, one sentence each */
+        void *userdata;
+};
+
+/* What one filesystem's snapshot gave. */
+struct bk_fs_result {
+        struct bk_mount m;
+        char *prefix; /* the top-level directory in the archive */
+        struct bk_counts counts;
+        int exit_status; /* --exec: the command's, -1 not run */
+};
+
+/* What a backup did, for the caller's report. */
+struct bk_backup {
+        qz_manifest *snapshot;   /* the snapshot backed up (NULL when none could be had) */
+        struct bk_fs_result *fs; /* one per snapshot->fs, or NULL */
+        uint64_t archive_bytes;
+        int64_t duration_ms;
+        bool made_now, deleted; /* the snapshot was made by this backup; and deleted again */
+        int signal;             /* the signal that interrupted it, 0 none */
+};
+
+/* The backup, step by step: the snapshot (loaded or made now), its check,
+ * the private read-only mounts, the archive or the commands, and the undo
+ * of every temporary object. 0 when it is complete (*b describes it);
+ * -EINTR when a signal interrupted it (b->signal); another -errno when it
+ * failed. Every reason went to o->msg. Free *b with bk_backup_done(). */
+int bk_backup_run(const struct bk_backup_opts *o, struct bk_backup *b);
+void bk_backup_done(struct bk_backup *b);
+/* How a filesystem's journal was found at the mount: "clean", or why the
+ * replay was skipped (a covered XFS log, or a journal that needed it). */
+const char *bk_journal_note(const qz_snap_fs *f, const struct bk_mount *m);
 
 /* ---- sha256.c: SHA-256 through nettle (the hash libarchive itself links) ---- */
 

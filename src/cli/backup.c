@@ -14,17 +14,8 @@
 #include <unistd.h>
 
 #include "backup.h"
-#include "child.h"
 #include "cli.h"
 #include "snapshot.h"
-
-struct fs_result {
-        struct bk_mount m;
-        char *prefix; /* the top-level directory in the archive */
-        struct bk_counts counts;
-        int exit_status; /* --exec: the command's, -1 not run */
-        bool mounted_once;
-};
 
 struct opts {
         const char *snapshot_name; /* --snapshot */
@@ -41,40 +32,12 @@ struct opts {
         size_t n_paths;
 };
 
-/* "srv/data" for /srv/data; "rootfs" for / */
-static char *archive_prefix(const char *mountpoint) {
-        while (*mountpoint == '/')
-                mountpoint++;
-        char *p = strdup(*mountpoint ? mountpoint : "rootfs");
-        if (!p)
-                abort();
-        size_t n = strlen(p);
-        while (n > 0 && p[n - 1] == '/')
-                p[--n] = '\0';
-        return p;
-}
-
-/* A frozen XFS has every metadata change written in place and its log
- * covered, but not marked clean (that needs an unmount): the read-only
- * device refuses the log recovery, so the mount uses norecovery, and there
- * is nothing to replay. Anywhere else a skipped replay means the snapshot
- * was not taken from a frozen filesystem (ext4's freeze clears its
- * needs_recovery flag). */
-static bool replay_expected(const qz_snap_fs *f, const struct bk_mount *m) {
-        return m->journal_replay_skipped && strcmp(f->fstype, "xfs") == 0 && f->frozen_throughout;
-}
-
-static const char *journal_note(const qz_snap_fs *f, const struct bk_mount *m) {
-        if (!m->journal_replay_skipped)
-                return "clean";
-        if (replay_expected(f, m))
-                return "XFS log covered by the freeze but not marked clean: mounted norecovery, nothing to "
-                       "replay";
-        return "the journal needed recovery: mounted without replaying it";
-}
-
-static void print_report(const struct opts *o, const qz_manifest *s, struct fs_result *res,
-                         uint64_t archive_bytes, int64_t ms, bool made_now, bool deleted) {
+static void print_report(const struct opts *o, const struct bk_backup *b) {
+        const qz_manifest *s = b->snapshot;
+        const struct bk_fs_result *res = b->fs;
+        uint64_t archive_bytes = b->archive_bytes;
+        int64_t ms = b->duration_ms;
+        bool made_now = b->made_now, deleted = b->deleted;
         uint64_t files = 0, bytes = 0, entries = 0;
         for (size_t i = 0; i < s->n_fs; i++) {
                 files += res[i].counts.files;
@@ -122,7 +85,7 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                         json_object_object_add(f, "journal_replay_skipped",
                                                json_object_new_boolean(res[i].m.journal_replay_skipped));
                         json_object_object_add(f, "journal",
-                                               json_object_new_string(journal_note(&s->fs[i], &res[i].m)));
+                                               json_object_new_string(bk_journal_note(&s->fs[i], &res[i].m)));
                         if (o->to) {
                                 json_object_object_add(f, "files",
                                                        json_object_new_int64((int64_t)res[i].counts.files));
@@ -185,7 +148,8 @@ static void print_report(const struct opts *o, const qz_manifest *s, struct fs_r
                         printf("  %-24s %-6s exit status %d\n", s->fs[i].mountpoint, s->fs[i].fstype,
                                res[i].exit_status);
                 if (res[i].m.journal_replay_skipped)
-                        printf("  %-24s %s (%s)\n", "", journal_note(&s->fs[i], &res[i].m), res[i].m.options);
+                        printf("  %-24s %s (%s)\n", "", bk_journal_note(&s->fs[i], &res[i].m),
+                               res[i].m.options);
         }
         if (o->to)
                 printf("archive %s: %s (%s), %" PRIu64 " files, %s in %s (%s/s)\n", o->to,
@@ -203,67 +167,27 @@ static void print_msg(void *userdata, const char *text) {
         cli_error("%s", text);
 }
 
-/* The snapshot of PATH...: made now through the snapshot library. 0: usable
- * (*ret); -1: failed (said why; a snapshot made but unusable is deleted
- * again unless --keep-snapshot). */
-static int make_snapshot(struct cli *cli, const struct opts *o, qz_manifest **ret) {
-        qz_snapshot_opts so;
-        qz_snapshot_opts_init(&so);
-        so.paths = (const char *const *)o->paths;
-        so.n_paths = o->n_paths;
-        so.provider = o->provider;
-        so.exec_cmd = o->exec_cmd;
-        so.exec_delete = o->exec_delete;
-        so.lvm_size = o->lvm_size;
+/* The options of the snapshot of PATH... made now. */
+static void snapshot_opts(struct cli *cli, const struct opts *o, qz_snapshot_opts *so) {
+        qz_snapshot_opts_init(so);
+        so->paths = (const char *const *)o->paths;
+        so->n_paths = o->n_paths;
+        so->provider = o->provider;
+        so->exec_cmd = o->exec_cmd;
+        so->exec_delete = o->exec_delete;
+        so->lvm_size = o->lvm_size;
         if (o->exec_timeout_ms)
-                so.exec_timeout_ms = o->exec_timeout_ms;
+                so->exec_timeout_ms = o->exec_timeout_ms;
         if (o->timeout_ms)
-                so.timeout_ms = o->timeout_ms;
-        so.name = o->name;
-        so.hooks_dir = o->hooks_dir;
+                so->timeout_ms = o->timeout_ms;
+        so->name = o->name;
+        so->hooks_dir = o->hooks_dir;
         if (o->hook_timeout_ms)
-                so.hook_timeout_ms = o->hook_timeout_ms;
-        so.store = o->store;
-        so.socket = cli->socket;
-        so.no_freeze = o->no_freeze;
-        so.allow_crash_consistent = o->allow_crash;
-        so.interrupted = bk_interrupt_flag();
-        so.msg = print_msg;
-        qz_manifest *m = NULL;
-        int r = qz_snapshot_take(&so, &m);
-        if (r < 0) {
-                qz_manifest_free(m);
-                return -1;
-        }
-        const char *why = NULL;
-        if (qz_manifest_incomplete(m))
-                why = "is incomplete: a provider failed";
-        else if (qz_manifest_proven_label(m, NULL) == QZ_LABEL_CRASH && !o->allow_crash)
-                why = "is crash-consistent (use --allow-crash-consistent to back it up anyway)";
-        else if (bk_interrupted())
-                why = "was made, but the backup was interrupted";
-        if (!why) {
-                *ret = m;
-                return 0;
-        }
-        cli_error("backup: snapshot %s %s%s%s", m->name, why, m->label_reason ? ": " : "",
-                  m->label_reason && !bk_interrupted() ? m->label_reason : "");
-        if (!o->keep) {
-                char *store = qz_store_dir(o->store);
-                if (qz_snapshot_delete(store, m->name, print_msg, NULL) == 0)
-                        cli_error("backup: snapshot %s deleted", m->name);
-                free(store);
-        } else
-                cli_error("backup: snapshot %s kept (--keep-snapshot)", m->name);
-        qz_manifest_free(m);
-        return -1;
-}
-
-static int delete_snapshot(const struct opts *o, const qz_manifest *s) {
-        char *store = qz_store_dir(o->store);
-        int r = qz_snapshot_delete(store, s->name, print_msg, NULL);
-        free(store);
-        return r;
+                so->hook_timeout_ms = o->hook_timeout_ms;
+        so->store = o->store;
+        so->socket = cli->socket;
+        so->no_freeze = o->no_freeze;
+        so->allow_crash_consistent = o->allow_crash;
 }
 
 static int usage_or_help(struct cli *cli, int opt, char **argv) {
@@ -429,184 +353,26 @@ int cmd_backup(struct cli *cli, int argc, char **argv) {
         int r = parse(cli, argc, argv, &o);
         if (r >= 0)
                 return r;
-
-        char err[BK_ERRLEN] = "";
-        int ret = EXIT_FAILURE;
-        qz_manifest *s = NULL;
-        struct fs_result *res = NULL;
-        struct bk_archive *arc = NULL;
-        bool made_now = false, deleted = false, ok = false;
-        uint64_t archive_bytes = 0;
-        int64_t t0 = qz_now_ms();
-
-        if ((r = bk_cleanup_init()) < 0) {
-                cli_error("backup: cannot set up signal handling: %s", strerror(-r));
-                return EXIT_FAILURE;
-        }
-        if (o.snapshot_name) {
-                char *store = qz_store_dir(o.store);
-                r = qz_manifest_load(store, o.snapshot_name, &s);
-                if (r == -ENOENT)
-                        cli_error("backup: snapshot '%s' not found in %s", o.snapshot_name, store);
-                else if (r == -EBADMSG)
-                        cli_error("backup: %s/%s.json: not a quiesce snapshot manifest", store,
-                                  o.snapshot_name);
-                else if (r < 0)
-                        cli_error("backup: %s/%s.json: %s", store, o.snapshot_name, strerror(-r));
-                free(store);
-                if (r < 0)
-                        return EXIT_FAILURE;
-        } else {
-                if (make_snapshot(cli, &o, &s) < 0)
-                        return bk_interrupted() ? 128 + bk_interrupted() : EXIT_FAILURE;
-                made_now = true;
-        }
-        if (qz_manifest_proven_label(s, NULL) == QZ_LABEL_CRASH && !o.json)
-                cli_error("warning: snapshot %s is crash-consistent: its filesystems were not frozen "
-                          "throughout",
-                          s->name);
-
-        for (size_t i = 0; i < s->n_fs; i++)
-                if (!s->fs[i].snapshot) {
-                        cli_error("backup: snapshot %s is incomplete: %s (%s) has no snapshot%s%s", s->name,
-                                  s->fs[i].mountpoint, s->fs[i].fstype, s->fs[i].error ? ": " : "",
-                                  s->fs[i].error ? s->fs[i].error : "");
-                        goto out;
-                }
-        res = calloc(s->n_fs, sizeof(*res));
-        if (!res)
-                abort();
-        for (size_t i = 0; i < s->n_fs; i++) {
-                res[i].prefix = archive_prefix(s->fs[i].mountpoint);
-                res[i].exit_status = -1;
-        }
-
-        /* Private from here: our mounts are seen by nobody and die with us. */
-        if ((r = bk_private_mounts(err, sizeof(err))) < 0) {
-                cli_error("backup: %s", err);
-                goto out;
-        }
-        const char *tmpbase = getenv("TMPDIR");
-        char *tmpdir;
-        if (asprintf(&tmpdir, "%s/quiesce-backup.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp") < 0)
-                abort();
-        if (!mkdtemp(tmpdir)) {
-                cli_error("backup: cannot create a temporary directory %s: %m", tmpdir);
-                free(tmpdir);
-                goto out;
-        }
-        bk_cleanup_push(BK_DIR, tmpdir, 0);
-
-        struct bk_progress prog;
-        bk_progress_init(&prog, o.to && isatty(STDERR_FILENO));
-        for (size_t i = 0; i < s->n_fs && !bk_interrupted(); i++) {
-                r = bk_mount_snapshot(s->fs[i].snapshot, s->fs[i].fstype, tmpdir, (unsigned)i, &res[i].m, err,
-                                      sizeof(err));
-                if (r < 0) {
-                        cli_error("backup: %s: %s", s->fs[i].mountpoint, err);
-                        goto out_tmp;
-                }
-                if (res[i].m.journal_replay_skipped && !replay_expected(&s->fs[i], &res[i].m))
-                        cli_error("warning: %s: the snapshot's journal needed recovery; mounted without "
-                                  "replaying it (%s): the snapshot was not taken from a frozen filesystem",
-                                  s->fs[i].mountpoint, res[i].m.options);
-                bk_progress_measure(&prog, res[i].m.dir);
-        }
-        if (bk_interrupted())
-                goto out_tmp;
-
-        if (o.to) {
-                if (bk_archive_open(o.to, &arc, err, sizeof(err)) < 0) {
-                        cli_error("backup: %s", err);
-                        goto out_tmp;
-                }
-                prog.start_ms = qz_now_ms();
-                for (size_t i = 0; i < s->n_fs; i++) {
-                        r = bk_archive_add_tree(arc, res[i].m.dir, res[i].prefix, &prog, &res[i].counts, err,
-                                                sizeof(err));
-                        if (r < 0)
-                                break;
-                }
-                bk_progress_done(&prog);
-                if (r == -EINTR || bk_interrupted())
-                        goto out_tmp;
-                if (r < 0) {
-                        cli_error("backup: %s", err);
-                        goto out_tmp;
-                }
-                r = bk_archive_close(arc, true, &archive_bytes, err, sizeof(err));
-                arc = NULL;
-                if (r < 0) {
-                        cli_error("backup: %s", err);
-                        goto out_tmp;
-                }
-        } else {
-                char *cmdline = cli_join(o.exec, o.n_exec, " ");
-                for (size_t i = 0; i < s->n_fs; i++) {
-                        struct bk_exec_vars v = {.path = res[i].m.dir,
-                                                 .mountpoint = s->fs[i].mountpoint,
-                                                 .fstype = s->fs[i].fstype,
-                                                 .name = s->name,
-                                                 .label = qz_label_name(qz_manifest_proven_label(s, NULL)),
-                                                 .stdout_to_stderr = o.json};
-                        fflush(stdout);
-                        r = bk_exec_run(o.exec, o.n_exec, &v, err, sizeof(err));
-                        if (r == -EINTR || bk_interrupted())
-                                break;
-                        if (r < 0) {
-                                cli_error("backup: %s: %s", s->fs[i].mountpoint, err);
-                                break;
-                        }
-                        res[i].exit_status = qz_child_exit_status(r);
-                        if (res[i].exit_status != 0) {
-                                cli_error("backup: %s: '%s' failed on the snapshot mounted at %s: exit "
-                                          "status %d",
-                                          s->fs[i].mountpoint, cmdline, res[i].m.dir, res[i].exit_status);
-                                r = -1;
-                                break;
-                        }
-                }
-                free(cmdline);
-                if (r < 0 || bk_interrupted())
-                        goto out_tmp;
-        }
-        ok = true;
-
-out_tmp:
-        if (arc)
-                bk_archive_close(arc, false, NULL, NULL, 0);
-        for (size_t i = 0; i < s->n_fs; i++)
-                if (res[i].m.dir && bk_unmount_snapshot(&res[i].m) < 0)
-                        ok = false;
-        free(tmpdir);
-out:
-        if (bk_cleanup_run() > 0) {
-                cli_error("backup: some temporary objects could not be removed (see above)");
-                ok = false;
-        }
-        if (bk_interrupted()) {
-                int sig = bk_interrupted();
-                cli_error("backup interrupted by %s; %s%s",
-                          sigabbrev_np(sig) ? sigabbrev_np(sig) : "a signal",
-                          o.to ? "no archive written, " : "", "temporary mounts and loop devices removed");
-                ok = false;
-                ret = 128 + sig;
-        }
-        if (made_now && !o.keep) {
-                r = delete_snapshot(&o, s);
-                if (r < 0)
-                        cli_error("backup: snapshot %s could not be deleted: %s", s->name, strerror(-r));
-                else
-                        deleted = true;
-        }
-        if (ok) {
-                print_report(&o, s, res, archive_bytes, qz_now_ms() - t0, made_now, deleted);
-                ret = EXIT_SUCCESS;
-        }
-        if (res)
-                for (size_t i = 0; i < s->n_fs; i++)
-                        free(res[i].prefix);
-        free(res);
-        qz_manifest_free(s);
+        qz_snapshot_opts so;
+        snapshot_opts(cli, &o, &so);
+        struct bk_backup_opts bo = {.snapshot_name = o.snapshot_name,
+                                    .snapshot = &so,
+                                    .store = o.store,
+                                    .to = o.to,
+                                    .exec = o.exec,
+                                    .n_exec = o.n_exec,
+                                    .keep_snapshot = o.keep,
+                                    .no_warnings = o.json,
+                                    .exec_stdout_to_stderr = o.json,
+                                    .progress = isatty(STDERR_FILENO),
+                                    .msg = print_msg};
+        struct bk_backup b;
+        r = bk_backup_run(&bo, &b);
+        int ret = EXIT_SUCCESS;
+        if (r == 0)
+                print_report(&o, &b);
+        else
+                ret = b.signal ? 128 + b.signal : EXIT_FAILURE;
+        bk_backup_done(&b);
         return ret;
 }

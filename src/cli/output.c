@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "template.h"
 
 void cli_help(FILE *out) {
         fputs("\nUsage:\n"
@@ -155,19 +156,7 @@ int cli_parse_hold_id(const char *text, uint64_t *ret) {
 }
 
 char *cli_join(char *const *v, size_t n, const char *sep) {
-        size_t len = 1;
-        for (size_t i = 0; i < n; i++)
-                len += strlen(v[i]) + strlen(sep);
-        char *s = malloc(len);
-        if (!s)
-                abort();
-        s[0] = '\0';
-        for (size_t i = 0; i < n; i++) {
-                if (i)
-                        strcat(s, sep);
-                strcat(s, v[i]);
-        }
-        return s;
+        return qz_strv_join(v, n, sep);
 }
 
 int cli_print_json(const char *text, const char *key) {

@@ -12,6 +12,22 @@ void qz_strv_free(char **v) {
         free(v);
 }
 
+char *qz_strv_join(char *const *v, size_t n, const char *sep) {
+        size_t len = 1;
+        for (size_t i = 0; i < n; i++)
+                len += strlen(v[i]) + strlen(sep);
+        char *s = malloc(len);
+        if (!s)
+                abort();
+        s[0] = '\0';
+        for (size_t i = 0; i < n; i++) {
+                if (i)
+                        strcat(s, sep);
+                strcat(s, v[i]);
+        }
+        return s;
+}
+
 char **qz_template_split(const char *tmpl, size_t *n) {
         size_t cap = 8;
         char **v = calloc(cap, sizeof(*v));

@@ -23,3 +23,5 @@ char *qz_template_unknown(char *const *argv, size_t n, const qz_placeholder *var
 /* Splits a template on blanks (no quoting, no expansion). NULL-terminated, malloc'd. */
 char **qz_template_split(const char *tmpl, size_t *n);
 void qz_strv_free(char **v);
+/* v[0..n) joined by sep (malloc'd): a command line or a list in a message. */
+char *qz_strv_join(char *const *v, size_t n, const char *sep);
