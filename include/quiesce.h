@@ -125,11 +125,19 @@ typedef struct qz_fs_status {
         qz_hold_info *holds;
 } qz_fs_status;
 
+/* One of quiesced's counters ("fifreeze", "fithaw", "probes", ...). */
+typedef struct qz_counter {
+        char name[32];
+        int64_t value;
+} qz_counter;
+
 typedef struct qz_status {
         char version[32];
         int64_t max_frozen_ms;
         size_t n_fs;
         qz_fs_status *fs;
+        size_t n_counters; /* in the daemon's order */
+        qz_counter *counters;
 } qz_status;
 
 /* Connect; socket_path NULL means $QUIESCE_SOCKET, else QZ_DEFAULT_SOCKET. */

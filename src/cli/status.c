@@ -4,7 +4,6 @@
  * --json prints quiesced's Status answer as it is.
  */
 #include <inttypes.h>
-#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,24 +86,16 @@ static void print_hold(const qz_hold_info *h) {
 }
 
 /* "quiesced 0.1.0, max-frozen 1m; freezes 3, thaws 2" (counters if the daemon sends them). */
-static void print_summary(const qz_status *s, const char *reply) {
+static void print_summary(const qz_status *s) {
         char d[32];
         printf("quiesced %s, max-frozen %s", s->version[0] ? s->version : "?",
                qz_format_duration(s->max_frozen_ms, d, sizeof(d)));
-        json_object *o = reply ? json_tokener_parse(reply) : NULL, *counters;
-        if (o && json_object_object_get_ex(o, "counters", &counters) &&
-            json_object_is_type(counters, json_type_object)) {
-                const char *sep = "; ";
-                json_object_object_foreach(counters, key, val) {
-                        printf("%s%s %s", sep, key, json_object_get_string(val));
-                        sep = ", ";
-                }
-        }
-        json_object_put(o);
+        for (size_t i = 0; i < s->n_counters; i++)
+                printf("%s%s %" PRId64, i ? ", " : "; ", s->counters[i].name, s->counters[i].value);
         putchar('\n');
 }
 
-static void print_table(const qz_status *s, const char *reply) {
+static void print_table(const qz_status *s) {
         size_t frozen = 0;
         for (size_t i = 0; i < s->n_fs; i++)
                 if (strcmp(s->fs[i].state, "thawed") != 0)
@@ -133,7 +124,7 @@ static void print_table(const qz_status *s, const char *reply) {
         }
         if (frozen == 0)
                 printf("no filesystem is frozen\n");
-        print_summary(s, reply);
+        print_summary(s);
 }
 
 int cmd_status(struct cli *cli, int argc, char **argv) {
@@ -182,7 +173,7 @@ int cmd_status(struct cli *cli, int argc, char **argv) {
                         cli_client_error(c, r, NULL);
                         ret = EXIT_FAILURE;
                 } else {
-                        print_table(s, qz_client_last_reply(c));
+                        print_table(s);
                         qz_status_free(s);
                 }
         }

@@ -144,6 +144,7 @@ void qz_status_free(qz_status *s) {
                 free(s->fs[i].holds);
         }
         free(s->fs);
+        free(s->counters);
         free(s);
 }
 
@@ -212,6 +213,20 @@ int qz_decode_status(json_object *o, qz_status **ret) {
                         return r;
                 }
                 s->n_fs++;
+        }
+        json_object *ctr = NULL;
+        if (json_object_object_get_ex(o, "counters", &ctr) && json_object_is_type(ctr, json_type_object) &&
+            json_object_object_length(ctr) > 0) {
+                s->counters = calloc((size_t)json_object_object_length(ctr), sizeof(*s->counters));
+                if (!s->counters) {
+                        qz_status_free(s);
+                        return -ENOMEM;
+                }
+                json_object_object_foreach(ctr, key, val) {
+                        qz_counter *c = &s->counters[s->n_counters++];
+                        copy_str(c->name, sizeof(c->name), key);
+                        c->value = json_object_get_int64(val);
+                }
         }
         *ret = s;
         return 0;

@@ -344,6 +344,8 @@ static void test_freeze(void **state) {
         qz_status *s;
         assert_true(qz_client_status(c, &s) == 0);
         assert_true(strcmp(s->version, "0.1.0") == 0 && s->max_frozen_ms == 60000 && s->n_fs == 2);
+        assert_true(s->n_counters == 1 && strcmp(s->counters[0].name, "freezes") == 0 &&
+                    s->counters[0].value == 3);
         assert_true(strcmp(s->fs[0].state, "frozen") == 0 && s->fs[0].n_holds == 2);
         assert_true(s->fs[0].holds[0].id == 12 && s->fs[0].holds[0].pid == 4242 &&
                     s->fs[0].holds[0].remaining_ms == 8800);
