@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "error.h"
 #include "snapshot.h"
 
 struct bk_archive {
@@ -41,10 +42,10 @@ const char *bk_archive_compression(const char *path) {
         return NULL;
 }
 
-int bk_archive_open(const char *path, struct bk_archive **ret, char *err, size_t errlen) {
+int bk_archive_open(const char *path, struct bk_archive **ret, char **ret_error) {
         const char *comp = bk_archive_compression(path);
         if (!comp) {
-                snprintf(err, errlen, "%s: unsupported archive name (use .tar, .tar.gz or .tar.zst)", path);
+                qz_set_error(ret_error, "%s: unsupported archive name (use .tar, .tar.gz or .tar.zst)", path);
                 return -EINVAL;
         }
         struct bk_archive *a = calloc(1, sizeof(*a));
@@ -64,7 +65,7 @@ int bk_archive_open(const char *path, struct bk_archive **ret, char *err, size_t
         a->fd = mkostemp(a->tmp, O_CLOEXEC);
         if (a->fd < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "%s: cannot create: %s", path, strerror(-r));
+                qz_set_error(ret_error, "%s: cannot create: %s", path, strerror(-r));
                 free(a->tmp);
                 free(a->path);
                 free(a);
@@ -85,9 +86,9 @@ int bk_archive_open(const char *path, struct bk_archive **ret, char *err, size_t
         if (r == ARCHIVE_OK)
                 r = archive_write_open_fd(a->w, a->fd);
         if (r != ARCHIVE_OK) {
-                snprintf(err, errlen, "%s: cannot start the archive: %s", path,
-                         a->w ? archive_error_string(a->w) : "out of memory");
-                bk_archive_close(a, false, NULL, NULL, 0);
+                qz_set_error(ret_error, "%s: cannot start the archive: %s", path,
+                             a->w ? archive_error_string(a->w) : "out of memory");
+                bk_archive_close(a, false, NULL, NULL);
                 return -EIO;
         }
         archive_entry_linkresolver_set_strategy(a->links, archive_format(a->w));
@@ -114,16 +115,15 @@ static char *archive_name(const char *path, const char *dir, const char *prefix)
         return r < 0 ? NULL : name;
 }
 
-static int write_all(struct bk_archive *a, const void *buf, size_t size, const char *name, char *err,
-                     size_t errlen) {
+static int write_all(struct bk_archive *a, const void *buf, size_t size, const char *name, char **ret_error) {
         const char *b = buf;
         while (size > 0) {
                 la_ssize_t n = archive_write_data(a->w, b, size);
                 if (n <= 0) {
                         if (bk_interrupted())
                                 return -EINTR;
-                        snprintf(err, errlen, "%s: cannot write %s: %s", a->path, name,
-                                 archive_error_string(a->w));
+                        qz_set_error(ret_error, "%s: cannot write %s: %s", a->path, name,
+                                     archive_error_string(a->w));
                         return -EIO;
                 }
                 b += n;
@@ -134,12 +134,11 @@ static int write_all(struct bk_archive *a, const void *buf, size_t size, const c
 
 /* Holes: zeros up to `to` (the pax writer stores only the data regions of a
  * sparse file, but wants the whole stream). */
-static int write_zeros(struct bk_archive *a, int64_t from, int64_t to, const char *name, char *err,
-                       size_t errlen) {
+static int write_zeros(struct bk_archive *a, int64_t from, int64_t to, const char *name, char **ret_error) {
         static const char zeros[65536];
         while (from < to) {
                 size_t n = to - from > (int64_t)sizeof(zeros) ? sizeof(zeros) : (size_t)(to - from);
-                int r = write_all(a, zeros, n, name, err, errlen);
+                int r = write_all(a, zeros, n, name, ret_error);
                 if (r < 0)
                         return r;
                 from += (int64_t)n;
@@ -148,7 +147,7 @@ static int write_zeros(struct bk_archive *a, int64_t from, int64_t to, const cha
 }
 
 static int copy_data(struct bk_archive *a, struct archive *disk, struct archive_entry *e, const char *name,
-                     struct bk_progress *p, struct bk_counts *c, char *err, size_t errlen) {
+                     struct bk_progress *p, struct bk_counts *c, char **ret_error) {
         int64_t pos = 0, size_total = archive_entry_size(e);
         for (;;) {
                 if (bk_interrupted())
@@ -162,25 +161,25 @@ static int copy_data(struct bk_archive *a, struct archive *disk, struct archive_
                 if (r < ARCHIVE_WARN) {
                         if (bk_interrupted())
                                 return -EINTR;
-                        snprintf(err, errlen, "%s: cannot read: %s", name, archive_error_string(disk));
+                        qz_set_error(ret_error, "%s: cannot read: %s", name, archive_error_string(disk));
                         return -EIO;
                 }
-                if (offset > pos && (r = write_zeros(a, pos, offset, name, err, errlen)) < 0)
+                if (offset > pos && (r = write_zeros(a, pos, offset, name, ret_error)) < 0)
                         return r;
-                if ((r = write_all(a, buf, size, name, err, errlen)) < 0)
+                if ((r = write_all(a, buf, size, name, ret_error)) < 0)
                         return r;
                 pos = offset + (int64_t)size;
                 c->bytes += size;
                 bk_progress_update(p, size, 0);
         }
-        return pos < size_total ? write_zeros(a, pos, size_total, name, err, errlen) : 0;
+        return pos < size_total ? write_zeros(a, pos, size_total, name, ret_error) : 0;
 }
 
 static int write_entry(struct bk_archive *a, struct archive *disk, struct archive_entry *e, const char *name,
-                       struct bk_progress *p, struct bk_counts *c, char *err, size_t errlen) {
+                       struct bk_progress *p, struct bk_counts *c, char **ret_error) {
         int r = archive_write_header(a->w, e);
         if (r < ARCHIVE_WARN) {
-                snprintf(err, errlen, "%s: cannot write %s: %s", a->path, name, archive_error_string(a->w));
+                qz_set_error(ret_error, "%s: cannot write %s: %s", a->path, name, archive_error_string(a->w));
                 return -EIO;
         }
         if (r == ARCHIVE_WARN)
@@ -190,7 +189,7 @@ static int write_entry(struct bk_archive *a, struct archive *disk, struct archiv
                 c->files++;
                 bk_progress_update(p, 0, 1);
                 if (!archive_entry_hardlink(e) && archive_entry_size(e) > 0)
-                        return copy_data(a, disk, e, name, p, c, err, errlen);
+                        return copy_data(a, disk, e, name, p, c, ret_error);
         }
         return 0;
 }
@@ -205,7 +204,7 @@ static bool is_snapshot_dir(const char *path, const char *dir) {
 }
 
 int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefix, struct bk_progress *p,
-                        struct bk_counts *c, char *err, size_t errlen) {
+                        struct bk_counts *c, char **ret_error) {
         struct archive *disk = archive_read_disk_new();
         if (!disk)
                 return -ENOMEM;
@@ -214,7 +213,7 @@ int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefi
         archive_read_disk_set_standard_lookup(disk);
         archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
         if (archive_read_disk_open(disk, dir) != ARCHIVE_OK) {
-                snprintf(err, errlen, "%s: cannot read: %s", dir, archive_error_string(disk));
+                qz_set_error(ret_error, "%s: cannot read: %s", dir, archive_error_string(disk));
                 archive_read_free(disk);
                 return -EIO;
         }
@@ -238,7 +237,7 @@ int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefi
                         continue;
                 }
                 if (r < ARCHIVE_WARN) {
-                        snprintf(err, errlen, "%s: %s", dir, archive_error_string(disk));
+                        qz_set_error(ret_error, "%s: %s", dir, archive_error_string(disk));
                         archive_entry_free(e);
                         ret = bk_interrupted() ? -EINTR : -EIO;
                         break;
@@ -262,9 +261,9 @@ int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefi
                 struct archive_entry *sparse = NULL;
                 archive_entry_linkify(a->links, &e, &sparse);
                 if (e)
-                        ret = write_entry(a, disk, e, name, p, c, err, errlen);
+                        ret = write_entry(a, disk, e, name, p, c, ret_error);
                 if (ret == 0 && sparse)
-                        ret = write_entry(a, disk, sparse, name, p, c, err, errlen);
+                        ret = write_entry(a, disk, sparse, name, p, c, ret_error);
                 free(name);
                 archive_entry_free(e);
                 if (ret < 0)
@@ -275,16 +274,16 @@ int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefi
         return ret;
 }
 
-int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes, char *err, size_t errlen) {
+int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes, char **ret_error) {
         int r = 0;
         if (commit) {
                 if (archive_write_close(a->w) != ARCHIVE_OK) {
-                        snprintf(err, errlen, "%s: cannot finish the archive: %s", a->path,
-                                 archive_error_string(a->w));
+                        qz_set_error(ret_error, "%s: cannot finish the archive: %s", a->path,
+                                     archive_error_string(a->w));
                         r = -EIO;
                 } else if (fsync(a->fd) < 0) {
                         r = -errno;
-                        snprintf(err, errlen, "%s: cannot write: %s", a->path, strerror(-r));
+                        qz_set_error(ret_error, "%s: cannot write: %s", a->path, strerror(-r));
                 }
         }
         if (a->w)
@@ -299,8 +298,8 @@ int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes,
         if (commit && r == 0) {
                 if (rename(a->tmp, a->path) < 0) {
                         r = -errno;
-                        snprintf(err, errlen, "%s: cannot rename %s into place: %s", a->path, a->tmp,
-                                 strerror(-r));
+                        qz_set_error(ret_error, "%s: cannot rename %s into place: %s", a->path, a->tmp,
+                                     strerror(-r));
                 } else {
                         bk_cleanup_pop(a->tmp_handle, false);
                         a->tmp_handle = 0;

@@ -143,9 +143,9 @@ static int check_snapshot(const struct bk_backup_opts *o, struct bk_backup *b) {
 static int mount_all(const struct bk_backup_opts *o, struct bk_backup *b, char **tmpdir,
                      struct bk_progress *prog) {
         const qz_manifest *s = b->snapshot;
-        char err[BK_ERRLEN];
+        _cleanup_free_ char *err = NULL;
         /* Private from here: our mounts are seen by nobody and die with us. */
-        int r = bk_private_mounts(err, sizeof(err));
+        int r = bk_private_mounts(&err);
         if (r < 0) {
                 say(o, "backup: %s", err);
                 return r;
@@ -161,8 +161,8 @@ static int mount_all(const struct bk_backup_opts *o, struct bk_backup *b, char *
         bk_progress_init(prog, o->to && o->progress);
         for (size_t i = 0; i < s->n_fs && !bk_interrupted(); i++) {
                 struct bk_fs_result *res = &b->fs[i];
-                r = bk_mount_snapshot(s->fs[i].snapshot, s->fs[i].fstype, *tmpdir, (unsigned)i, &res->m, err,
-                                      sizeof(err));
+                r = bk_mount_snapshot(s->fs[i].snapshot, s->fs[i].fstype, *tmpdir, (unsigned)i, &res->m,
+                                      &err);
                 if (r < 0) {
                         say(o, "backup: %s: %s", s->fs[i].mountpoint, err);
                         return r;
@@ -182,27 +182,26 @@ static int mount_all(const struct bk_backup_opts *o, struct bk_backup *b, char *
 
 static int archive(const struct bk_backup_opts *o, struct bk_backup *b, struct bk_progress *prog) {
         const qz_manifest *s = b->snapshot;
-        char err[BK_ERRLEN];
+        _cleanup_free_ char *err = NULL;
         struct bk_archive *arc;
-        int r = bk_archive_open(o->to, &arc, err, sizeof(err));
+        int r = bk_archive_open(o->to, &arc, &err);
         if (r < 0) {
                 say(o, "backup: %s", err);
                 return r;
         }
         prog->start_ms = qz_now_ms();
         for (size_t i = 0; i < s->n_fs && r >= 0; i++)
-                r = bk_archive_add_tree(arc, b->fs[i].m.dir, b->fs[i].prefix, prog, &b->fs[i].counts, err,
-                                        sizeof(err));
+                r = bk_archive_add_tree(arc, b->fs[i].m.dir, b->fs[i].prefix, prog, &b->fs[i].counts, &err);
         bk_progress_done(prog);
         if (r >= 0 && bk_interrupted())
                 r = -EINTR;
         if (r < 0) {
                 if (r != -EINTR)
                         say(o, "backup: %s", err);
-                bk_archive_close(arc, false, NULL, NULL, 0);
+                bk_archive_close(arc, false, NULL, NULL);
                 return r;
         }
-        r = bk_archive_close(arc, true, &b->archive_bytes, err, sizeof(err));
+        r = bk_archive_close(arc, true, &b->archive_bytes, &err);
         if (r < 0)
                 say(o, "backup: %s", err);
         return r;
@@ -212,8 +211,8 @@ static int archive(const struct bk_backup_opts *o, struct bk_backup *b, struct b
 
 static int run_exec(const struct bk_backup_opts *o, struct bk_backup *b) {
         const qz_manifest *s = b->snapshot;
-        char err[BK_ERRLEN];
         for (size_t i = 0; i < s->n_fs; i++) {
+                _cleanup_free_ char *err = NULL;
                 struct bk_exec_vars v = {.path = b->fs[i].m.dir,
                                          .mountpoint = s->fs[i].mountpoint,
                                          .fstype = s->fs[i].fstype,
@@ -221,7 +220,7 @@ static int run_exec(const struct bk_backup_opts *o, struct bk_backup *b) {
                                          .label = qz_label_name(qz_manifest_proven_label(s, NULL)),
                                          .stdout_to_stderr = o->exec_stdout_to_stderr};
                 fflush(stdout);
-                int r = bk_exec_run(o->exec, o->n_exec, &v, err, sizeof(err));
+                int r = bk_exec_run(o->exec, o->n_exec, &v, &err);
                 if (r == -EINTR || bk_interrupted())
                         return -EINTR;
                 if (r < 0) {

@@ -18,8 +18,8 @@
 #include "clock.h"
 #include "snapshot.h"
 
-/* Error messages are written into a caller's buffer of this size. */
-#define BK_ERRLEN 512
+/* A function that fails returns -errno and sets *ret_error to why
+ * (error.h: malloc'd, the caller frees it). */
 
 /* ---- cleanup.c: the registry ----
  *
@@ -57,7 +57,7 @@ int bk_cleanup_run(void);
 /* Moves this process into a private mount namespace (once), so that its
  * temporary mounts are invisible to others and vanish with it even if it is
  * killed by SIGKILL (loop devices are attached with autoclear). */
-int bk_private_mounts(char *err, size_t errlen);
+int bk_private_mounts(char **ret_error);
 
 /* ---- snapmount.c: one filesystem's snapshot, readable ---- */
 
@@ -81,7 +81,7 @@ int bk_loop_attach(int backing_fd, bool read_only, char *dev, size_t devlen);
  * btrfs read-only subvolume) is used in place. 0, or -errno with a message
  * naming the snapshot, the filesystem type and the reason. */
 int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpdir, unsigned index,
-                      struct bk_mount *m, char *err, size_t errlen);
+                      struct bk_mount *m, char **ret_error);
 /* Unmounts and removes what bk_mount_snapshot made (also done by the registry). */
 int bk_unmount_snapshot(struct bk_mount *m);
 
@@ -113,13 +113,13 @@ struct bk_counts {
 /* The compression for a --to name: "none", "gzip", "zstd", or NULL (unsupported). */
 const char *bk_archive_compression(const char *path);
 /* Starts writing path (through a temporary file beside it, registered for cleanup). */
-int bk_archive_open(const char *path, struct bk_archive **ret, char *err, size_t errlen);
+int bk_archive_open(const char *path, struct bk_archive **ret, char **ret_error);
 /* Adds the tree at dir, named prefix/... in the archive (prefix "" for none).
  * -EINTR when interrupted. */
 int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefix, struct bk_progress *p,
-                        struct bk_counts *counts, char *err, size_t errlen);
+                        struct bk_counts *counts, char **ret_error);
 /* commit: finish, fsync and rename into place; else discard. 0 or -errno. */
-int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes, char *err, size_t errlen);
+int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes, char **ret_error);
 
 /* ---- exec.c: a command on a mounted snapshot ---- */
 
@@ -141,7 +141,7 @@ char *bk_exec_unknown_placeholder(char *const *argv, size_t argc);
  * QUIESCE_SNAPSHOT_PATH/_NAME/_LABEL/_MOUNTPOINT in its environment; waits.
  * On an interruption the command gets SIGTERM, then SIGKILL after 5 s.
  * Returns the wait status (>= 0) or -errno; -EINTR when interrupted. */
-int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char *err, size_t errlen);
+int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char **ret_error);
 
 /* ---- backup.c: the workflow ---- */
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "error.h"
 
 struct item {
         enum bk_kind kind;
@@ -227,19 +228,19 @@ int bk_cleanup_run(void) {
         return failed;
 }
 
-int bk_private_mounts(char *err, size_t errlen) {
+int bk_private_mounts(char **ret_error) {
         if (private_done)
                 return 0;
         if (unshare(CLONE_NEWNS) < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "cannot make a private mount namespace: %s%s", strerror(-r),
-                         r == -EPERM ? " (run as root)" : "");
+                qz_set_error(ret_error, "cannot make a private mount namespace: %s%s", strerror(-r),
+                             r == -EPERM ? " (run as root)" : "");
                 return r;
         }
         /* nothing we mount may propagate back to the system's namespace */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "cannot make the mount namespace private: %s", strerror(-r));
+                qz_set_error(ret_error, "cannot make the mount namespace private: %s", strerror(-r));
                 return r;
         }
         private_done = true;

@@ -11,6 +11,7 @@
 
 #include "backup.h"
 #include "child.h"
+#include "error.h"
 #include "template.h"
 
 #define KILL_GRACE_MS 5000
@@ -38,7 +39,7 @@ static char *env_var(const char *k, const char *v) {
         return s;
 }
 
-int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char *err, size_t errlen) {
+int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char **ret_error) {
         char **args = calloc(argc + 1, sizeof(char *));
         if (!args)
                 return -ENOMEM;
@@ -48,7 +49,7 @@ int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, ch
         for (size_t i = 0; i < argc && r == 0; i++) {
                 char *bad;
                 if (!(args[i] = qz_template_substitute(argv[i], vars, n_vars, &bad))) {
-                        snprintf(err, errlen, "unknown placeholder %s in '%s'", bad, argv[i]);
+                        qz_set_error(ret_error, "unknown placeholder %s in '%s'", bad, argv[i]);
                         free(bad);
                         r = -EINVAL;
                 }
@@ -77,7 +78,7 @@ int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, ch
                         bk_cleanup_push(BK_CHILD, NULL,
                                         res.pid); /* blocked in the kernel: reaped at the end */
                 if (!res.started) {
-                        snprintf(err, errlen, "%s: %s", args[0], strerror(res.exec_errno));
+                        qz_set_error(ret_error, "%s: %s", args[0], strerror(res.exec_errno));
                         r = res.exec_errno == ENOENT ? -ENOENT : -EACCES;
                 } else if (res.interrupted || bk_interrupted())
                         r = -EINTR;

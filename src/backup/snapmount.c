@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "error.h"
 
 #define MOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
@@ -68,12 +69,12 @@ static void mount_options(const char *fstype, const char *opts[2]) {
 }
 
 int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpdir, unsigned index,
-                      struct bk_mount *m, char *err, size_t errlen) {
+                      struct bk_mount *m, char **ret_error) {
         *m = (struct bk_mount){.mount_handle = 0};
         struct stat st;
         if (stat(snapshot, &st) < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "%s (%s): snapshot not found: %s", snapshot, fstype, strerror(-r));
+                qz_set_error(ret_error, "%s (%s): snapshot not found: %s", snapshot, fstype, strerror(-r));
                 return r;
         }
         if (S_ISDIR(st.st_mode)) { /* a btrfs read-only subvolume: readable as it is */
@@ -83,8 +84,8 @@ int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpd
                 return 0;
         }
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-                snprintf(err, errlen, "%s (%s): neither an image file, a block device nor a directory",
-                         snapshot, fstype);
+                qz_set_error(ret_error, "%s (%s): neither an image file, a block device nor a directory",
+                             snapshot, fstype);
                 return -EINVAL;
         }
 
@@ -94,7 +95,7 @@ int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpd
         }
         if (mkdir(m->dir, 0700) < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "%s: cannot create the mount directory: %s", m->dir, strerror(-r));
+                qz_set_error(ret_error, "%s: cannot create the mount directory: %s", m->dir, strerror(-r));
                 return r;
         }
         m->dir_handle = bk_cleanup_push(BK_DIR, m->dir, 0);
@@ -102,14 +103,14 @@ int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpd
         int backing = open(snapshot, O_RDONLY | O_CLOEXEC);
         if (backing < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "%s (%s): cannot open: %s", snapshot, fstype, strerror(-r));
+                qz_set_error(ret_error, "%s (%s): cannot open: %s", snapshot, fstype, strerror(-r));
                 return r;
         }
         int loopfd = bk_loop_attach(backing, true, m->loopdev, sizeof(m->loopdev));
         close(backing); /* the loop device holds its own reference */
         if (loopfd < 0) {
-                snprintf(err, errlen, "%s (%s): cannot attach a loop device: %s", snapshot, fstype,
-                         strerror(-loopfd));
+                qz_set_error(ret_error, "%s (%s): cannot attach a loop device: %s", snapshot, fstype,
+                             strerror(-loopfd));
                 return loopfd;
         }
         /* registered before the mount, so undone after its unmount */
@@ -133,8 +134,8 @@ int bk_mount_snapshot(const char *snapshot, const char *fstype, const char *tmpd
         }
         close(loopfd); /* from now on the mount holds the device; autoclear frees it */
         if (r < 0) {
-                snprintf(err, errlen, "%s (%s): cannot mount %s read-only on %s: %s", snapshot, fstype,
-                         m->loopdev, m->dir, strerror(-r));
+                qz_set_error(ret_error, "%s (%s): cannot mount %s read-only on %s: %s", snapshot, fstype,
+                             m->loopdev, m->dir, strerror(-r));
                 return r;
         }
         m->mounted = true;

@@ -3,6 +3,7 @@
  * on an open descriptor, execveat through it, a timeout per hook (SIGTERM,
  * then SIGKILL), output captured in memory and kept in the manifest.
  */
+#include "error.h"
 #include "hooks.h"
 
 #include <dirent.h>
@@ -64,7 +65,7 @@ static int cmp_hook(const void *a, const void *b) {
 }
 
 int qz_hooks_load(qz_hooks *h, const char *dir, const char *name, const char *const *paths, size_t n_paths,
-                  int64_t timeout_ms, qz_manifest *m, char *err, size_t errlen) {
+                  int64_t timeout_ms, qz_manifest *m, char **ret_error) {
         memset(h, 0, sizeof(*h));
         h->dir = strdup(dir);
         h->timeout_ms = timeout_ms;
@@ -90,7 +91,7 @@ int qz_hooks_load(qz_hooks *h, const char *dir, const char *name, const char *co
                 if (errno == ENOENT)
                         return 0; /* no hooks directory: no hooks */
                 int r = -errno;
-                snprintf(err, errlen, "hooks directory %s: %s", dir, strerror(-r));
+                qz_set_error(ret_error, "hooks directory %s: %s", dir, strerror(-r));
                 return r;
         }
         struct stat dst;
@@ -99,7 +100,7 @@ int qz_hooks_load(qz_hooks *h, const char *dir, const char *name, const char *co
         DIR *d = fdopendir(dup(dfd));
         if (!d) {
                 int r = -errno;
-                snprintf(err, errlen, "hooks directory %s: %s", dir, strerror(-r));
+                qz_set_error(ret_error, "hooks directory %s: %s", dir, strerror(-r));
                 close(dfd);
                 free(dir_problem);
                 return r;

@@ -32,7 +32,7 @@ typedef struct qz_hooks {
 /* Lists dir (a missing directory means no hooks); skipped files (not
  * executable, backup names) are reported through notes. 0 or -errno with err. */
 int qz_hooks_load(qz_hooks *h, const char *dir, const char *name, const char *const *paths, size_t n_paths,
-                  int64_t timeout_ms, qz_manifest *notes, char *err, size_t errlen);
+                  int64_t timeout_ms, qz_manifest *notes, char **ret_error);
 /* Runs every hook with "freeze", in name order; a refused one is reported
  * and not run. Appends results to m->hooks. Returns the number that failed. */
 size_t qz_hooks_freeze(qz_hooks *h, qz_manifest *m);

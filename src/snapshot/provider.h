@@ -41,16 +41,16 @@ typedef struct qz_provider {
         bool auto_default;       /* "auto" picks it for every other type (its check refuses what it
                                     cannot serve) */
         /* Can it serve t? Plans t->location. 0, or -errno and "PATH: reason" in err. */
-        int (*check)(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen);
+        int (*check)(qz_snap_ctx *ctx, qz_target *t, char **ret_error);
         /* Side effects allowed before the hooks and the freeze; may be NULL. */
-        int (*prepare)(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen);
+        int (*prepare)(qz_snap_ctx *ctx, qz_target *t, char **ret_error);
         /* Makes the snapshot by deadline_ms (CLOCK_BOOTTIME). Sets f->snapshot,
          * or f->error. A child that would not die is left in *pending. */
         void (*take)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending);
         /* After the thaw: sizes, identities; removes a partial snapshot of a failed take. */
         void (*finish)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f);
         /* snapshot delete: removes what f names. 0, or -errno with the reason in err. */
-        int (*remove)(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen);
+        int (*remove)(const qz_manifest *m, const qz_snap_fs *f, char **ret_error);
         /* snapshot list: is what f names (f->snapshot is set) still there as
          * recorded? Its state, and one line saying why in why. Reads only. */
         qz_snap_state (*verify)(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "error.h"
 #include "provider.h"
 
 #define BTRFS_SUBVOL_ROOT_INO 256
@@ -57,33 +58,35 @@ static char *snap_dir(const char *subvolume) {
         return d;
 }
 
-static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
+static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         if (strcmp(t->fstype, "btrfs") != 0) {
-                snprintf(err, errlen,
-                         "%s: %s (%s on %s) is %s, not btrfs; the btrfs provider snapshots btrfs "
-                         "subvolumes (use --provider reflink or exec)",
-                         t->path, t->mountpoint, t->id, t->source, t->fstype);
+                qz_set_error(ret_error,
+                             "%s: %s (%s on %s) is %s, not btrfs; the btrfs provider snapshots btrfs "
+                             "subvolumes (use --provider reflink or exec)",
+                             t->path, t->mountpoint, t->id, t->source, t->fstype);
                 return -EOPNOTSUPP;
         }
         if (!t->subvolume) {
-                snprintf(err, errlen,
-                         "%s: no btrfs subvolume root between it and its mount %s (a bind mount of a plain "
-                         "directory?)",
-                         t->path, t->mountpoint);
+                qz_set_error(
+                        ret_error,
+                        "%s: no btrfs subvolume root between it and its mount %s (a bind mount of a plain "
+                        "directory?)",
+                        t->path, t->mountpoint);
                 return -EOPNOTSUPP;
         }
         char holds[128];
         if (qz_ctx_fs_frozen(ctx, t->id, holds, sizeof(holds))) {
-                snprintf(err, errlen,
-                         "%s: btrfs %s (%s) is frozen (quiesce hold %s); a btrfs snapshot would wait for its "
-                         "thaw",
-                         t->path, t->mountpoint, t->id, holds);
+                qz_set_error(
+                        ret_error,
+                        "%s: btrfs %s (%s) is frozen (quiesce hold %s); a btrfs snapshot would wait for its "
+                        "thaw",
+                        t->path, t->mountpoint, t->id, holds);
                 return -EDEADLK;
         }
         char *dir = snap_dir(t->subvolume);
         struct stat st;
         if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-                snprintf(err, errlen, "%s: %s exists and is not a directory", t->path, dir);
+                qz_set_error(ret_error, "%s: %s exists and is not a directory", t->path, dir);
                 free(dir);
                 return -ENOTDIR;
         }
@@ -92,7 +95,8 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
                 abort();
         free(dir);
         if (lstat(t->location, &st) == 0) {
-                snprintf(err, errlen, "%s: %s already exists (choose another --name)", t->path, t->location);
+                qz_set_error(ret_error, "%s: %s already exists (choose another --name)", t->path,
+                             t->location);
                 return -EEXIST;
         }
         return 0;
@@ -100,7 +104,7 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
 
 /* .quiesce-snapshots is a subvolume of its own, so that later snapshots of
  * the subvolume do not contain the earlier ones. */
-static int prepare(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
+static int prepare(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         char *dir = snap_dir(t->subvolume);
         struct stat st;
         int r = 0;
@@ -111,7 +115,7 @@ static int prepare(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
         int fd = open(t->subvolume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 r = -errno;
-                snprintf(err, errlen, "%s: %s", t->subvolume, strerror(-r));
+                qz_set_error(ret_error, "%s: %s", t->subvolume, strerror(-r));
                 free(dir);
                 return r;
         }
@@ -119,7 +123,7 @@ static int prepare(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
         snprintf(v.name, sizeof(v.name), "%s", QZ_BTRFS_SNAPSHOT_DIR);
         if (ioctl(fd, BTRFS_IOC_SUBVOL_CREATE, &v) < 0 && errno != EEXIST) {
                 r = -errno;
-                snprintf(err, errlen, "%s: cannot create the subvolume %s: %s", t->path, dir, strerror(-r));
+                qz_set_error(ret_error, "%s: cannot create the subvolume %s: %s", t->path, dir, strerror(-r));
         }
         close(fd);
         free(dir);
@@ -164,7 +168,7 @@ static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {
                 f->size_bytes = (int64_t)((sv.f_blocks - sv.f_bfree) * sv.f_frsize);
 }
 
-static int destroy_with_tool(const char *path, char *err, size_t errlen) {
+static int destroy_with_tool(const char *path, char **ret_error) {
         char *argv[] = {"btrfs", "subvolume", "delete", (char *)path, NULL};
         qz_child_spec s = {.argv = argv,
                            .exec_fd = -1,
@@ -175,7 +179,7 @@ static int destroy_with_tool(const char *path, char *err, size_t errlen) {
         qz_child_result r;
         int e = qz_child_run(&s, &r);
         if (e < 0) {
-                snprintf(err, errlen, "cannot run btrfs subvolume delete: %s", strerror(-e));
+                qz_set_error(ret_error, "cannot run btrfs subvolume delete: %s", strerror(-e));
                 return e;
         }
         int ret = 0;
@@ -184,35 +188,35 @@ static int destroy_with_tool(const char *path, char *err, size_t errlen) {
                 snprintf(o, sizeof(o), "%s", r.out.data ? r.out.data : "");
                 o[strcspn(o, "\n")] = '\0';
                 char d[64];
-                snprintf(err, errlen, "btrfs subvolume delete %s: %s%s%s", path,
-                         qz_child_describe(&r, d, sizeof(d)), *o ? ": " : "", o);
+                qz_set_error(ret_error, "btrfs subvolume delete %s: %s%s%s", path,
+                             qz_child_describe(&r, d, sizeof(d)), *o ? ": " : "", o);
                 ret = -EIO;
         }
         qz_child_result_done(&r);
         return ret;
 }
 
-static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen) {
+static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) {
         if (!f->snapshot)
                 return 0;
         const char *tail = "/" QZ_BTRFS_SNAPSHOT_DIR "/";
         size_t tl = strlen(tail), sl = strlen(f->snapshot), nl = strlen(m->name);
         if (sl < tl + nl || strcmp(f->snapshot + sl - nl, m->name) != 0 ||
             strncmp(f->snapshot + sl - nl - tl, tail, tl) != 0) {
-                snprintf(err, errlen,
-                         "%s: not SUBVOLUME/%s/%s as the btrfs provider names its snapshots; left alone",
-                         f->snapshot, QZ_BTRFS_SNAPSHOT_DIR, m->name);
+                qz_set_error(ret_error,
+                             "%s: not SUBVOLUME/%s/%s as the btrfs provider names its snapshots; left alone",
+                             f->snapshot, QZ_BTRFS_SNAPSHOT_DIR, m->name);
                 return -EPERM;
         }
         struct stat st;
         if (lstat(f->snapshot, &st) < 0) {
                 if (errno == ENOENT)
                         return 0;
-                snprintf(err, errlen, "%s: %s", f->snapshot, strerror(errno));
+                qz_set_error(ret_error, "%s: %s", f->snapshot, strerror(errno));
                 return -errno;
         }
         if (!S_ISDIR(st.st_mode) || st.st_ino != BTRFS_SUBVOL_ROOT_INO) {
-                snprintf(err, errlen, "%s: not a btrfs subvolume; left alone", f->snapshot);
+                qz_set_error(ret_error, "%s: not a btrfs subvolume; left alone", f->snapshot);
                 return -EPERM;
         }
         if (f->snapshot_uuid) {
@@ -220,9 +224,9 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
                 bool same = u && strcmp(u, f->snapshot_uuid) == 0;
                 free(u);
                 if (!same) {
-                        snprintf(err, errlen,
-                                 "%s: not the subvolume the manifest recorded (UUID %s); left alone",
-                                 f->snapshot, f->snapshot_uuid);
+                        qz_set_error(ret_error,
+                                     "%s: not the subvolume the manifest recorded (UUID %s); left alone",
+                                     f->snapshot, f->snapshot_uuid);
                         return -EPERM;
                 }
         }
@@ -240,7 +244,7 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
                 if (r == 0)
                         return 0;
         }
-        return destroy_with_tool(f->snapshot, err, errlen);
+        return destroy_with_tool(f->snapshot, ret_error);
 }
 
 /* The snapshot is a subvolume with the recorded UUID. */

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "cleanup.h"
+#include "error.h"
 #include "provider.h"
 #include "template.h"
 
@@ -22,14 +24,14 @@
 
 /* The template with t's values; NULL and a message on an unknown placeholder. */
 static char **build_argv(const char *tmpl, const char *name, const char *device, const char *mountpoint,
-                         const char *fstype, const char *id, const char *location, char *err, size_t errlen) {
+                         const char *fstype, const char *id, const char *location, char **ret_error) {
         const qz_placeholder vars[] = {{"device", device}, {"mountpoint", mountpoint},
                                        {"fstype", fstype}, {"name", name},
                                        {"id", id},         {"location", location}};
         size_t n_vars = location ? 6 : 5, n;
         char **v = qz_template_split(tmpl, &n);
         if (n == 0) {
-                snprintf(err, errlen, "the command template is empty");
+                qz_set_error(ret_error, "the command template is empty");
                 qz_strv_free(v);
                 return NULL;
         }
@@ -37,10 +39,10 @@ static char **build_argv(const char *tmpl, const char *name, const char *device,
                 char *bad;
                 char *s = qz_template_substitute(v[i], vars, n_vars, &bad);
                 if (!s) {
-                        snprintf(err, errlen,
-                                 "unknown placeholder %s in '%s' (known: {device} {mountpoint} "
-                                 "{fstype} {name} {id}%s)",
-                                 bad ? bad : "?", tmpl, location ? " {location}" : "");
+                        qz_set_error(ret_error,
+                                     "unknown placeholder %s in '%s' (known: {device} {mountpoint} "
+                                     "{fstype} {name} {id}%s)",
+                                     bad ? bad : "?", tmpl, location ? " {location}" : "");
                         free(bad);
                         qz_strv_free(v);
                         return NULL;
@@ -51,25 +53,24 @@ static char **build_argv(const char *tmpl, const char *name, const char *device,
         return v;
 }
 
-static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
+static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         const char *tmpl = ctx->opts->exec_cmd;
         if (!tmpl || !*tmpl) {
-                snprintf(err, errlen, "%s: the exec provider needs --exec-cmd TEMPLATE", t->path);
+                qz_set_error(ret_error, "%s: the exec provider needs --exec-cmd TEMPLATE", t->path);
                 return -EINVAL;
         }
-        char msg[512];
-        char **v = build_argv(tmpl, ctx->name, t->source, t->mountpoint, t->fstype, t->id, NULL, msg,
-                              sizeof(msg));
+        _cleanup_free_ char *msg = NULL;
+        char **v = build_argv(tmpl, ctx->name, t->source, t->mountpoint, t->fstype, t->id, NULL, &msg);
         if (!v) {
-                snprintf(err, errlen, "--exec-cmd: %s", msg);
+                qz_set_error(ret_error, "--exec-cmd: %s", msg);
                 return -EINVAL;
         }
         qz_strv_free(v);
         if (ctx->opts->exec_delete) {
                 v = build_argv(ctx->opts->exec_delete, ctx->name, t->source, t->mountpoint, t->fstype, t->id,
-                               "", msg, sizeof(msg));
+                               "", &msg);
                 if (!v) {
-                        snprintf(err, errlen, "--exec-delete: %s", msg);
+                        qz_set_error(ret_error, "--exec-delete: %s", msg);
                         return -EINVAL;
                 }
                 qz_strv_free(v);
@@ -85,11 +86,11 @@ static char *env_var(const char *k, const char *v) {
 }
 
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
-        char msg[512];
+        char *msg = NULL;
         char **argv = build_argv(ctx->opts->exec_cmd, ctx->name, t->source, t->mountpoint, t->fstype, t->id,
-                                 NULL, msg, sizeof(msg));
+                                 NULL, &msg);
         if (!argv) {
-                f->error = strdup(msg);
+                f->error = msg;
                 return;
         }
         int64_t limit = deadline_ms;
@@ -159,19 +160,19 @@ static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {
                 f->size_bytes = size;
 }
 
-static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen) {
+static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) {
         if (!f->snapshot)
                 return 0;
         if (!m->exec_delete) {
-                snprintf(err, errlen, "%s: made by the exec provider without --exec-delete; not removed",
-                         f->snapshot);
+                qz_set_error(ret_error, "%s: made by the exec provider without --exec-delete; not removed",
+                             f->snapshot);
                 return -ENOTSUP;
         }
-        char msg[512];
+        _cleanup_free_ char *msg = NULL;
         char **argv = build_argv(m->exec_delete, m->name, f->source, f->mountpoint, f->fstype, f->id,
-                                 f->snapshot, msg, sizeof(msg));
+                                 f->snapshot, &msg);
         if (!argv) {
-                snprintf(err, errlen, "exec_delete: %s", msg);
+                qz_set_error(ret_error, "exec_delete: %s", msg);
                 return -EINVAL;
         }
         qz_child_spec s = {.argv = argv,
@@ -185,15 +186,16 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
         int ret = 0;
         char d[96];
         if (e < 0) {
-                snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(-e));
+                qz_set_error(ret_error, "cannot run %s: %s", argv[0], strerror(-e));
                 ret = e;
         } else if (!r.started || !r.reaped || r.timed_out || !WIFEXITED(r.status) ||
                    WEXITSTATUS(r.status) != 0) {
                 char o[512];
                 snprintf(o, sizeof(o), "%s", r.out.data ? r.out.data : "");
                 o[strcspn(o, "\n")] = '\0';
-                snprintf(err, errlen, "%s (deleting %s): %s%s%s", argv[0], f->snapshot,
-                         r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)), *o ? ": " : "", o);
+                qz_set_error(ret_error, "%s (deleting %s): %s%s%s", argv[0], f->snapshot,
+                             r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)), *o ? ": " : "",
+                             o);
                 ret = -EIO;
         }
         if (e == 0)

@@ -49,7 +49,9 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "cleanup.h"
 #include "dm.h"
+#include "error.h"
 #include "provider.h"
 
 #define LVM_QUERY_TIMEOUT_MS 30000  /* lvs */
@@ -100,7 +102,7 @@ static void trim(char *s) {
 
 /* lvs on what (a device path or VG/LV): 0, -ENOENT (not an LV), -ENOPKG (no
  * lvs), -errno with err set. */
-static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) {
+static int lv_query(const char *what, struct lv *out, char **ret_error) {
         char *argv[] = {"lvs",         "--noheadings",
                         "--separator", "|",
                         "-o",          "vg_name,lv_name,segtype,origin",
@@ -108,18 +110,18 @@ static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) 
         qz_child_result r;
         int e = lvm_run(argv, LVM_QUERY_TIMEOUT_MS, 1000, &r);
         if (e < 0) {
-                snprintf(err, errlen, "cannot run lvs: %s", strerror(-e));
+                qz_set_error(ret_error, "cannot run lvs: %s", strerror(-e));
                 return e;
         }
         char msg[256], d[96];
         int ret = 0;
         if (!r.started) {
-                snprintf(err, errlen, "lvs: %s (is lvm2 installed?)", strerror(r.exec_errno));
+                qz_set_error(ret_error, "lvs: %s (is lvm2 installed?)", strerror(r.exec_errno));
                 ret = r.exec_errno == ENOENT ? -ENOPKG : -r.exec_errno; /* not "no such LV" */
         } else if (!exited_ok(&r)) {
-                snprintf(err, errlen, "lvs %s: %s%s%s", what,
-                         r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
-                         *qz_child_first_line(&r, msg, sizeof(msg)) ? ": " : "", msg);
+                qz_set_error(ret_error, "lvs %s: %s%s%s", what,
+                             r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
+                             *qz_child_first_line(&r, msg, sizeof(msg)) ? ": " : "", msg);
                 /* "Failed to find logical volume", "Volume group ... not found", not an LV path */
                 bool absent = !r.timed_out && r.err.data &&
                               (strstr(r.err.data, "ailed to find") || strstr(r.err.data, "not found") ||
@@ -154,7 +156,7 @@ static int lv_query(const char *what, struct lv *out, char *err, size_t errlen) 
                 trim(out->segtype);
                 trim(out->origin);
                 if (!out->vg[0] || !out->lv[0]) {
-                        snprintf(err, errlen, "lvs %s printed no logical volume", what);
+                        qz_set_error(ret_error, "lvs %s printed no logical volume", what);
                         ret = -ENOENT;
                 }
         }
@@ -192,60 +194,63 @@ static bool snap_lv_name(const char *origin, const char *name, char *buf, size_t
         return n > 0 && (size_t)n < size && n <= LVM_NAME_MAX;
 }
 
-static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
-        char why[512], holds[128], snap[LVM_NAME_MAX + 16];
+static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
+        char holds[128], snap[LVM_NAME_MAX + 16];
         struct lv lv;
         if (!t->source || strncmp(t->source, "/dev/", 5) != 0) {
-                snprintf(err, errlen,
-                         "%s: %s %s is not on a block device (source %s); the lvm provider needs an LVM "
-                         "logical volume",
-                         t->path, t->fstype, t->id, t->source ? t->source : "?");
+                qz_set_error(ret_error,
+                             "%s: %s %s is not on a block device (source %s); the lvm provider needs an LVM "
+                             "logical volume",
+                             t->path, t->fstype, t->id, t->source ? t->source : "?");
                 return -EINVAL;
         }
-        int e = lv_query(t->source, &lv, why, sizeof(why));
+        _cleanup_free_ char *lverr = NULL;
+        int e = lv_query(t->source, &lv, &lverr);
         if (e < 0) {
-                snprintf(err, errlen, "%s: %s %s on %s is not an LVM logical volume (%s)", t->path, t->fstype,
-                         t->id, t->source, why);
+                qz_set_error(ret_error, "%s: %s %s on %s is not an LVM logical volume (%s)", t->path,
+                             t->fstype, t->id, t->source, lverr);
                 return e == -ENOENT ? -EINVAL : e;
         }
         if (strcmp(lv.segtype, "thin") == 0 && !ctx->opts->lvm_size && !kernel_nests_dm_freeze()) {
                 /* lvcreate's lockfs suspend freezes it (see the top); quiesce must not */
                 t->freeze = false;
                 if (qz_ctx_fs_frozen(ctx, t->id, holds, sizeof(holds))) {
-                        snprintf(err, errlen,
-                                 "%s: %s %s is frozen by quiesce (hold %s): LVM's own suspend of the thin "
-                                 "volume "
-                                 "%s/%s would fail with EBUSY on this kernel (< 6.8); thaw it first",
-                                 t->path, t->fstype, t->id, holds, lv.vg, lv.lv);
+                        qz_set_error(
+                                ret_error,
+                                "%s: %s %s is frozen by quiesce (hold %s): LVM's own suspend of the thin "
+                                "volume "
+                                "%s/%s would fail with EBUSY on this kernel (< 6.8); thaw it first",
+                                t->path, t->fstype, t->id, holds, lv.vg, lv.lv);
                         return -EBUSY;
                 }
         }
         dev_t dev;
         char dm[LVM_NAME_MAX * 2 + 8];
         if ((e = dm_device(t->source, &dev, dm, sizeof(dm))) < 0) {
-                snprintf(err, errlen, "%s: cannot find the device-mapper device of %s/%s (%s): %s", t->path,
-                         lv.vg, lv.lv, t->source, strerror(-e));
+                qz_set_error(ret_error, "%s: cannot find the device-mapper device of %s/%s (%s): %s", t->path,
+                             lv.vg, lv.lv, t->source, strerror(-e));
                 return e;
         }
         if (qz_dm_suspended(dev) == 1) {
-                snprintf(err, errlen,
-                         "%s: the device-mapper device %s of %s/%s is suspended; dmsetup resume it first",
-                         t->path, dm, lv.vg, lv.lv);
+                qz_set_error(ret_error,
+                             "%s: the device-mapper device %s of %s/%s is suspended; dmsetup resume it first",
+                             t->path, dm, lv.vg, lv.lv);
                 return -EBUSY;
         }
         if (!snap_lv_name(lv.lv, ctx->name, snap, sizeof(snap))) {
-                snprintf(err, errlen,
-                         "%s: the snapshot's LV name %s-qz-%s is longer than %d characters; choose a shorter "
-                         "--name",
-                         t->path, lv.lv, ctx->name, LVM_NAME_MAX);
+                qz_set_error(
+                        ret_error,
+                        "%s: the snapshot's LV name %s-qz-%s is longer than %d characters; choose a shorter "
+                        "--name",
+                        t->path, lv.lv, ctx->name, LVM_NAME_MAX);
                 return -ENAMETOOLONG;
         }
         char full[3 * LVM_NAME_MAX];
         struct lv other;
         snprintf(full, sizeof(full), "%s/%s", lv.vg, snap);
-        if (lv_query(full, &other, why, sizeof(why)) == 0) {
-                snprintf(err, errlen, "%s: the logical volume %s exists already (choose another --name)",
-                         t->path, full);
+        if (lv_query(full, &other, NULL) == 0) {
+                qz_set_error(ret_error, "%s: the logical volume %s exists already (choose another --name)",
+                             t->path, full);
                 return -EEXIST;
         }
         free(t->location);
@@ -408,14 +413,11 @@ static int job_main(void *arg) {
 }
 
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
-        char why[512], snap[LVM_NAME_MAX + 16], origin[3 * LVM_NAME_MAX], d[96], dm[LVM_NAME_MAX * 2 + 8];
+        char snap[LVM_NAME_MAX + 16], origin[3 * LVM_NAME_MAX], d[96], dm[LVM_NAME_MAX * 2 + 8];
         struct lv lv;
         dev_t dev;
-        if (lv_query(t->source, &lv, why, sizeof(why)) < 0) {
-                if (asprintf(&f->error, "%s", why) < 0)
-                        abort();
+        if (lv_query(t->source, &lv, &f->error) < 0)
                 return;
-        }
         if (!snap_lv_name(lv.lv, ctx->name, snap, sizeof(snap))) {
                 f->error = strdup("the snapshot's LV name is too long");
                 return;
@@ -520,40 +522,41 @@ static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {
                 f->size_bytes = size;
 }
 
-static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen) {
-        char why[512], d[96], msg[256];
+static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) {
+        char d[96], msg[256];
         if (!f->lvm_snapshot || !f->lvm_origin) {
-                snprintf(err, errlen, "%s: the manifest names no LVM volumes; not removed",
-                         f->snapshot ? f->snapshot : "?");
+                qz_set_error(ret_error, "%s: the manifest names no LVM volumes; not removed",
+                             f->snapshot ? f->snapshot : "?");
                 return -ENOTSUP;
         }
         struct lv lv;
-        int e = lv_query(f->lvm_snapshot, &lv, why, sizeof(why));
-        if (e == -ENOENT)
+        int e = lv_query(f->lvm_snapshot, &lv, ret_error);
+        if (e == -ENOENT) {
+                free(*ret_error);
+                *ret_error = NULL;
                 return 0; /* already gone */
-        if (e < 0) {
-                snprintf(err, errlen, "%s", why);
-                return e;
         }
+        if (e < 0)
+                return e;
         const char *slash = strchr(f->lvm_origin, '/');
         const char *origin_lv = slash ? slash + 1 : f->lvm_origin;
         if (strcmp(lv.origin, origin_lv) != 0) {
-                snprintf(err, errlen, "%s is not a snapshot of %s (its origin: '%s'); left alone",
-                         f->lvm_snapshot, f->lvm_origin, lv.origin);
+                qz_set_error(ret_error, "%s is not a snapshot of %s (its origin: '%s'); left alone",
+                             f->lvm_snapshot, f->lvm_origin, lv.origin);
                 return -EPERM;
         }
         char *argv[] = {"lvremove", "--yes", f->lvm_snapshot, NULL};
         qz_child_result r;
         e = lvm_run(argv, LVM_REMOVE_TIMEOUT_MS, 5000, &r);
         if (e < 0) {
-                snprintf(err, errlen, "cannot run lvremove: %s", strerror(-e));
+                qz_set_error(ret_error, "cannot run lvremove: %s", strerror(-e));
                 return e;
         }
         int ret = 0;
         if (!exited_ok(&r)) {
-                snprintf(err, errlen, "lvremove %s: %s: %s", f->lvm_snapshot,
-                         r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
-                         qz_child_first_line(&r, msg, sizeof(msg)));
+                qz_set_error(ret_error, "lvremove %s: %s: %s", f->lvm_snapshot,
+                             r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
+                             qz_child_first_line(&r, msg, sizeof(msg)));
                 ret = -EIO;
         }
         qz_child_result_done(&r);
@@ -567,8 +570,8 @@ static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why
                 return QZ_SNAP_UNKNOWN;
         }
         struct lv lv;
-        char err[512];
-        int e = lv_query(f->lvm_snapshot, &lv, err, sizeof(err));
+        _cleanup_free_ char *err = NULL;
+        int e = lv_query(f->lvm_snapshot, &lv, &err);
         if (e == -ENOENT) {
                 snprintf(why, whylen, "the logical volume %s does not exist", f->lvm_snapshot);
                 return QZ_SNAP_MISSING;

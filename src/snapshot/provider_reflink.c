@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "error.h"
 #include "provider.h"
 
 struct clone_args {
@@ -75,41 +76,43 @@ static int clone_child(void *arg) {
         return 0;
 }
 
-static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
+static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         if (!t->backing_file) {
-                snprintf(err, errlen,
-                         "%s: %s on %s (%s, mounted on %s) is not on a loop device; the reflink provider "
-                         "clones a loop device's backing image (use --provider btrfs or exec)",
-                         t->path, t->fstype, t->source, t->id, t->mountpoint);
+                qz_set_error(ret_error,
+                             "%s: %s on %s (%s, mounted on %s) is not on a loop device; the reflink provider "
+                             "clones a loop device's backing image (use --provider btrfs or exec)",
+                             t->path, t->fstype, t->source, t->id, t->mountpoint);
                 return -EOPNOTSUPP;
         }
         size_t bl = strlen(t->backing_file);
         if (bl > 10 && strcmp(t->backing_file + bl - 10, " (deleted)") == 0) {
-                snprintf(err, errlen, "%s: the backing file of %s was deleted; nothing to clone", t->path,
-                         t->source);
+                qz_set_error(ret_error, "%s: the backing file of %s was deleted; nothing to clone", t->path,
+                             t->source);
                 return -ENOENT;
         }
         if (!t->host_id[0]) {
-                snprintf(err, errlen, "%s: cannot find the filesystem that holds %s's image %s", t->path,
-                         t->source, t->backing_file);
+                qz_set_error(ret_error, "%s: cannot find the filesystem that holds %s's image %s", t->path,
+                             t->source, t->backing_file);
                 return -ENOENT;
         }
         for (size_t i = 0; i < ctx->n_targets; i++) {
                 const qz_target *o = &ctx->targets[i];
                 if (o->freeze && strcmp(o->id, t->host_id) == 0) {
-                        snprintf(err, errlen,
-                                 "%s: its image %s lies on %s (%s %s), which this snapshot freezes too; "
-                                 "FICLONE would wait for that thaw (snapshot the two separately)",
-                                 t->path, t->backing_file, t->host_mountpoint, t->host_fstype, t->host_id);
+                        qz_set_error(ret_error,
+                                     "%s: its image %s lies on %s (%s %s), which this snapshot freezes too; "
+                                     "FICLONE would wait for that thaw (snapshot the two separately)",
+                                     t->path, t->backing_file, t->host_mountpoint, t->host_fstype,
+                                     t->host_id);
                         return -EDEADLK;
                 }
         }
         char holds[128];
         if (qz_ctx_fs_frozen(ctx, t->host_id, holds, sizeof(holds))) {
-                snprintf(err, errlen,
-                         "%s: its image %s lies on %s (%s %s), which is frozen (quiesce hold %s); FICLONE "
-                         "would wait for its thaw",
-                         t->path, t->backing_file, t->host_mountpoint, t->host_fstype, t->host_id, holds);
+                qz_set_error(
+                        ret_error,
+                        "%s: its image %s lies on %s (%s %s), which is frozen (quiesce hold %s); FICLONE "
+                        "would wait for its thaw",
+                        t->path, t->backing_file, t->host_mountpoint, t->host_fstype, t->host_id, holds);
                 return -EDEADLK;
         }
         free(t->location);
@@ -117,7 +120,8 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
                 abort();
         struct stat st;
         if (lstat(t->location, &st) == 0) {
-                snprintf(err, errlen, "%s: %s already exists (choose another --name)", t->path, t->location);
+                qz_set_error(ret_error, "%s: %s already exists (choose another --name)", t->path,
+                             t->location);
                 return -EEXIST;
         }
         /* A one-block trial clone, under a deadline (a filesystem frozen by
@@ -134,29 +138,30 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char *err, size_t errlen) {
         qz_child_result r;
         int e = qz_child_run(&s, &r);
         if (e < 0) {
-                snprintf(err, errlen, "%s: cannot run a trial clone: %s", t->path, strerror(-e));
+                qz_set_error(ret_error, "%s: cannot run a trial clone: %s", t->path, strerror(-e));
                 return e;
         }
         char line[512];
         int ret = 0;
         if (r.timed_out) {
-                snprintf(err, errlen,
-                         "%s: a trial clone of %s on %s (%s) did not finish in %ds: is that filesystem "
-                         "frozen by another tool?",
-                         t->path, t->backing_file, t->host_mountpoint, t->host_fstype,
-                         QZ_PROBE_TIMEOUT_MS / 1000);
+                qz_set_error(ret_error,
+                             "%s: a trial clone of %s on %s (%s) did not finish in %ds: is that filesystem "
+                             "frozen by another tool?",
+                             t->path, t->backing_file, t->host_mountpoint, t->host_fstype,
+                             QZ_PROBE_TIMEOUT_MS / 1000);
                 ret = -ETIMEDOUT;
         } else if (!r.reaped || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
                 int code = r.reaped && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : EIO;
                 if (code == EOPNOTSUPP || code == EINVAL || code == ENOTTY || code == EXDEV)
-                        snprintf(err, errlen,
-                                 "%s: its image %s lies on %s (%s), which cannot reflink (%s); the reflink "
-                                 "provider needs XFS with reflink or btrfs",
-                                 t->path, t->backing_file, t->host_fstype, t->host_mountpoint,
-                                 qz_child_first_line(&r, line, sizeof(line)));
+                        qz_set_error(
+                                ret_error,
+                                "%s: its image %s lies on %s (%s), which cannot reflink (%s); the reflink "
+                                "provider needs XFS with reflink or btrfs",
+                                t->path, t->backing_file, t->host_fstype, t->host_mountpoint,
+                                qz_child_first_line(&r, line, sizeof(line)));
                 else
-                        snprintf(err, errlen, "%s: a trial clone of %s failed: %s", t->path, t->backing_file,
-                                 qz_child_first_line(&r, line, sizeof(line)));
+                        qz_set_error(ret_error, "%s: a trial clone of %s failed: %s", t->path,
+                                     t->backing_file, qz_child_first_line(&r, line, sizeof(line)));
                 ret = -code;
         }
         qz_child_result_done(&r);
@@ -180,17 +185,17 @@ static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {
         }
 }
 
-static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t errlen) {
+static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) {
         if (!f->snapshot)
                 return 0;
         char *expect = NULL;
         if (!f->backing_file ||
             asprintf(&expect, "%s" QZ_REFLINK_SUFFIX "%s", f->backing_file, m->name) < 0 ||
             strcmp(expect, f->snapshot) != 0) {
-                snprintf(err, errlen,
-                         "%s: not IMAGE" QZ_REFLINK_SUFFIX "%s as the reflink provider names its "
-                         "clones; left alone",
-                         f->snapshot, m->name);
+                qz_set_error(ret_error,
+                             "%s: not IMAGE" QZ_REFLINK_SUFFIX "%s as the reflink provider names its "
+                             "clones; left alone",
+                             f->snapshot, m->name);
                 free(expect);
                 return -EPERM;
         }
@@ -199,16 +204,16 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char *err, size_t 
         if (lstat(f->snapshot, &st) < 0) {
                 if (errno == ENOENT)
                         return 0;
-                snprintf(err, errlen, "%s: %s", f->snapshot, strerror(errno));
+                qz_set_error(ret_error, "%s: %s", f->snapshot, strerror(errno));
                 return -errno;
         }
         if (!S_ISREG(st.st_mode)) {
-                snprintf(err, errlen, "%s: not a regular file; left alone", f->snapshot);
+                qz_set_error(ret_error, "%s: not a regular file; left alone", f->snapshot);
                 return -EPERM;
         }
         if (unlink(f->snapshot) < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "cannot remove %s: %s", f->snapshot, strerror(-r));
+                qz_set_error(ret_error, "cannot remove %s: %s", f->snapshot, strerror(-r));
                 return r;
         }
         return 0;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "mkdirp.h"
 #include "snapshot.h"
 
@@ -124,11 +125,11 @@ static void init(qz_reservation *r) {
         r->fd = -1;
 }
 
-static int prepare_store(const char *store, qz_reservation *r, char *err, size_t errlen) {
+static int prepare_store(const char *store, qz_reservation *r, char **ret_error) {
         bool created;
         int e = qz_mkdir_p(store, 0755, &created);
         if (e < 0) {
-                snprintf(err, errlen, "cannot create the snapshot store %s: %s", store, strerror(-e));
+                qz_set_error(ret_error, "cannot create the snapshot store %s: %s", store, strerror(-e));
                 return e;
         }
         if (created) {
@@ -139,55 +140,56 @@ static int prepare_store(const char *store, qz_reservation *r, char *err, size_t
         return 0;
 }
 
-int qz_snapshot_reserve(const char *store, const char *name, qz_reservation *r, char *err, size_t errlen) {
+int qz_snapshot_reserve(const char *store, const char *name, qz_reservation *r, char **ret_error) {
         init(r);
         if (!name) {
                 char base[32];
                 qz_snapshot_default_name(base, sizeof(base));
-                return qz_snapshot_reserve_unique(store, base, r, err, errlen);
+                return qz_snapshot_reserve_unique(store, base, r, ret_error);
         }
         if (!qz_snapshot_name_valid(name)) {
-                snprintf(err, errlen,
-                         "invalid snapshot name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, not starting with '.' "
-                         "or '-')",
-                         name, QZ_SNAPSHOT_NAME_MAX);
+                qz_set_error(
+                        ret_error,
+                        "invalid snapshot name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, not starting with '.' "
+                        "or '-')",
+                        name, QZ_SNAPSHOT_NAME_MAX);
                 return -EINVAL;
         }
-        int e = prepare_store(store, r, err, errlen);
+        int e = prepare_store(store, r, ret_error);
         if (e < 0)
                 return e;
         long pid = 0;
         e = try_name(store, name, r, &pid);
         if (e == TAKEN_MANIFEST)
-                snprintf(err, errlen,
-                         "a snapshot named %s exists already (%s/%s.json); choose another --name", name,
-                         store, name);
+                qz_set_error(ret_error,
+                             "a snapshot named %s exists already (%s/%s.json); choose another --name", name,
+                             store, name);
         else if (e == TAKEN_LIVE && pid > 0)
-                snprintf(err, errlen,
-                         "a snapshot named %s is being taken by another quiesce (pid %ld, "
-                         "%s/.%s" QZ_RESERVATION_SUFFIX "); choose another --name",
-                         name, pid, store, name);
+                qz_set_error(ret_error,
+                             "a snapshot named %s is being taken by another quiesce (pid %ld, "
+                             "%s/.%s" QZ_RESERVATION_SUFFIX "); choose another --name",
+                             name, pid, store, name);
         else if (e == TAKEN_LIVE)
-                snprintf(err, errlen,
-                         "a snapshot named %s is being taken by another quiesce (%s/.%s" QZ_RESERVATION_SUFFIX
-                         "); choose another --name",
-                         name, store, name);
+                qz_set_error(
+                        ret_error,
+                        "a snapshot named %s is being taken by another quiesce (%s/.%s" QZ_RESERVATION_SUFFIX
+                        "); choose another --name",
+                        name, store, name);
         else if (e < 0)
-                snprintf(err, errlen, "cannot reserve the name %s in %s: %s", name, store, strerror(-e));
+                qz_set_error(ret_error, "cannot reserve the name %s in %s: %s", name, store, strerror(-e));
         if (e == 0)
                 return 0;
         qz_reservation_release(r);
         return e > 0 ? -EEXIST : e;
 }
 
-int qz_snapshot_reserve_unique(const char *store, const char *base, qz_reservation *r, char *err,
-                               size_t errlen) {
+int qz_snapshot_reserve_unique(const char *store, const char *base, qz_reservation *r, char **ret_error) {
         init(r);
         if (!qz_snapshot_name_valid(base)) {
-                snprintf(err, errlen, "invalid snapshot name '%s'", base);
+                qz_set_error(ret_error, "invalid snapshot name '%s'", base);
                 return -EINVAL;
         }
-        int e = prepare_store(store, r, err, errlen);
+        int e = prepare_store(store, r, ret_error);
         if (e < 0)
                 return e;
         char name[QZ_SNAPSHOT_NAME_MAX + 1];
@@ -201,14 +203,14 @@ int qz_snapshot_reserve_unique(const char *store, const char *base, qz_reservati
                 if (e == 0)
                         return 0;
                 if (e < 0) {
-                        snprintf(err, errlen, "cannot reserve the name %s in %s: %s", name, store,
-                                 strerror(-e));
+                        qz_set_error(ret_error, "cannot reserve the name %s in %s: %s", name, store,
+                                     strerror(-e));
                         qz_reservation_release(r);
                         return e;
                 }
         }
-        snprintf(err, errlen, "no free snapshot name from %s to %s-%d in %s; choose one with --name", base,
-                 base, RESERVE_TRIES, store);
+        qz_set_error(ret_error, "no free snapshot name from %s to %s-%d in %s; choose one with --name", base,
+                     base, RESERVE_TRIES, store);
         qz_reservation_release(r);
         return -EEXIST;
 }

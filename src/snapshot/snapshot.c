@@ -39,7 +39,6 @@ void qz_snapshot_opts_init(qz_snapshot_opts *o) {
 struct run {
         const qz_snapshot_opts *o;
         int64_t t0;
-        char err[1024]; /* a step's message from the parts below */
 
         /* messages: queued while something is frozen */
         bool quiet;
@@ -191,9 +190,10 @@ static int plan_targets(struct run *R) {
                 abort();
         for (size_t i = 0; i < o->n_paths; i++) {
                 qz_target t;
-                int e = qz_target_resolve(o->paths[i], &t, R->err, sizeof(R->err));
+                char err[1024]; /* target.c's buffer (its API is the mountinfo helper's) */
+                int e = qz_target_resolve(o->paths[i], &t, err, sizeof(err));
                 if (e < 0) {
-                        say(R, "%s", R->err);
+                        say(R, "%s", err);
                         r = r ? r : e;
                         qz_target_done(&t);
                         continue;
@@ -230,8 +230,9 @@ static int plan(struct run *R) {
         R->m->exec_delete = xstrdup(o->exec_delete);
 
         /* The name is ours (STORE/.NAME.reserved) until the manifest is written. */
-        if ((r = qz_snapshot_reserve(R->store, o->name, &R->resv, R->err, sizeof(R->err))) < 0) {
-                say(R, "%s", R->err);
+        _cleanup_free_ char *error = NULL;
+        if ((r = qz_snapshot_reserve(R->store, o->name, &R->resv, &error)) < 0) {
+                say(R, "%s", error);
                 return r;
         }
         R->name = R->resv.name;
@@ -265,6 +266,7 @@ static int connect_quiesced(struct run *R) {
 /* hooks run in "/": they get the paths absolute */
 static int load_hooks(struct run *R) {
         const qz_snapshot_opts *o = R->o;
+        _cleanup_free_ char *error = NULL;
         char **abs = calloc(o->n_paths + 1, sizeof(*abs));
         if (!abs)
                 abort();
@@ -276,10 +278,10 @@ static int load_hooks(struct run *R) {
         int e = qz_hooks_load(&R->hooks, o->hooks_dir ? o->hooks_dir : QZ_DEFAULT_HOOKS_DIR, R->name,
                               (const char *const *)abs, o->n_paths,
                               o->hook_timeout_ms > 0 ? o->hook_timeout_ms : QZ_HOOK_DEFAULT_TIMEOUT_MS, R->m,
-                              R->err, sizeof(R->err));
+                              &error);
         qz_strv_free(abs);
         if (e < 0) {
-                say(R, "%s", R->err);
+                say(R, "%s", error);
                 return e;
         }
         R->hooks_loaded = true;
@@ -330,9 +332,10 @@ static int check_and_prepare(struct run *R) {
                                .reap_wait = (usec_t)clamp(R->margin / 4, 50, 500) * USEC_PER_MSEC,
                                .hold_fd = R->c ? qz_client_fd(R->c) : -1};
         for (size_t i = 0; i < R->nT; i++) {
-                int e = R->T[i].provider->check(&R->ctx, &R->T[i], R->err, sizeof(R->err));
+                _cleanup_free_ char *error = NULL;
+                int e = R->T[i].provider->check(&R->ctx, &R->T[i], &error);
                 if (e < 0) {
-                        say(R, "%s", R->err);
+                        say(R, "%s", error);
                         r = r ? r : e;
                 }
         }
@@ -344,12 +347,14 @@ static int check_and_prepare(struct run *R) {
                 say(R, "cannot create the snapshot store %s: %s", R->store, strerror(-r));
                 return r;
         }
-        for (size_t i = 0; i < R->nT; i++)
+        for (size_t i = 0; i < R->nT; i++) {
+                _cleanup_free_ char *error = NULL;
                 if (R->T[i].provider->prepare &&
-                    (r = R->T[i].provider->prepare(&R->ctx, &R->T[i], R->err, sizeof(R->err))) < 0) {
-                        say(R, "%s", R->err);
+                    (r = R->T[i].provider->prepare(&R->ctx, &R->T[i], &error)) < 0) {
+                        say(R, "%s", error);
                         return r;
                 }
+        }
         if ((r = load_hooks(R)) < 0)
                 return r;
         describe_targets(R);
@@ -594,55 +599,52 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
         return r;
 }
 
+/* ---- deleting ---- */
+
+static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...) {
+        if (!msg)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *s = xvasprintf(fmt, ap);
+        va_end(ap);
+        msg(userdata, s);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(qz_manifest *, qz_manifest_free)
+
 int qz_snapshot_delete(const char *store_opt, const char *name, qz_snapshot_msg_fn msg, void *userdata) {
-        char *store = qz_store_dir(store_opt);
-        qz_manifest *m;
-        char err[1024];
+        _cleanup_free_ char *store = qz_store_dir(store_opt);
+        _cleanup_(qz_manifest_freep) qz_manifest *m = NULL;
         int r = qz_manifest_load(store, name, &m);
-        if (r < 0) {
-                if (msg) {
-                        if (r == -ENOENT)
-                                snprintf(err, sizeof(err), "no snapshot named %s in %s", name, store);
-                        else
-                                snprintf(err, sizeof(err), "%s/%s.json: %s", store, name,
-                                         r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
-                        msg(userdata, err);
-                }
-                free(store);
+        if (r == -ENOENT)
+                tell(msg, userdata, "no snapshot named %s in %s", name, store);
+        else if (r < 0)
+                tell(msg, userdata, "%s/%s.json: %s", store, name,
+                     r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
+        if (r < 0)
                 return r;
-        }
-        int failed = 0, left = 0;
+        int failed = 0;
         for (size_t i = 0; i < m->n_fs; i++) {
                 const qz_provider *p = qz_provider_by_name(m->fs[i].provider);
                 if (!p || !m->fs[i].snapshot)
                         continue;
-                int e = p->remove(m, &m->fs[i], err, sizeof(err));
-                if (e == -ENOTSUP) {
-                        left++;
-                        if (msg)
-                                msg(userdata, err);
-                } else if (e < 0) {
-                        failed++;
-                        if (msg)
-                                msg(userdata, err);
+                _cleanup_free_ char *error = NULL;
+                int e = p->remove(m, &m->fs[i], &error);
+                if (e < 0) {
+                        failed += e != -ENOTSUP; /* -ENOTSUP: left in place, said why */
+                        tell(msg, userdata, "%s", error ? error : strerror(-e));
                 }
         }
         if (failed) {
-                if (msg) {
-                        snprintf(err, sizeof(err), "kept the manifest %s (some snapshots were not removed)",
-                                 m->file);
-                        msg(userdata, err);
-                }
-                r = -EIO;
-        } else if (unlink(m->file) < 0) {
-                r = -errno;
-                if (msg) {
-                        snprintf(err, sizeof(err), "cannot remove %s: %s", m->file, strerror(-r));
-                        msg(userdata, err);
-                }
+                tell(msg, userdata, "kept the manifest %s (some snapshots were not removed)", m->file);
+                return -EIO;
         }
-        (void)left;
-        qz_manifest_free(m);
-        free(store);
+        if (unlink(m->file) < 0) {
+                r = -errno;
+                tell(msg, userdata, "cannot remove %s: %s", m->file, strerror(-r));
+        }
         return r;
 }

@@ -152,10 +152,9 @@ char *qz_reservation_path(const char *store, const char *name);
  * free NAME-2, NAME-3, ... A name is taken by a manifest or a live
  * reservation. 0; -EEXIST (err names the store, the name and what holds
  * it), -EINVAL, -errno; err is set on every failure. */
-int qz_snapshot_reserve(const char *store, const char *name, qz_reservation *r, char *err, size_t errlen);
+int qz_snapshot_reserve(const char *store, const char *name, qz_reservation *r, char **ret_error);
 /* The first free one of BASE, BASE-2, BASE-3, ... */
-int qz_snapshot_reserve_unique(const char *store, const char *base, qz_reservation *r, char *err,
-                               size_t errlen);
+int qz_snapshot_reserve_unique(const char *store, const char *base, qz_reservation *r, char **ret_error);
 /* Removes and unlocks the reservation (idempotent). */
 void qz_reservation_release(qz_reservation *r);
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "provider.h"
 #include "snapshot.h"
 
@@ -67,39 +68,39 @@ static qz_manifest *manifest(const char *name) {
 
 static void test_unique_names(void **state) {
         char *top = tmpdir(), *store = join(top, "a/store");
-        char err[512];
+        _cleanup_free_ char *err = NULL;
         qz_reservation r1, r2, r3, r4;
         /* the store is made, with its parents */
-        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r1, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r1, &err), 0);
         assert_string_equal(r1.name, "20261201-183823");
         assert_true(exists(store, ".20261201-183823.reserved"));
         assert_false(r1.reclaimed);
         /* reserved by a live run (a lock held): the next one */
-        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r2, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r2, &err), 0);
         assert_string_equal(r2.name, "20261201-183823-2");
         /* a manifest takes a name too */
         qz_manifest *m = manifest("20261201-183823-3");
         assert_int_equal(qz_manifest_write(store, m), 0);
         qz_manifest_free(m);
-        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r3, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r3, &err), 0);
         assert_string_equal(r3.name, "20261201-183823-4");
         /* released: free again, and its file is gone */
         qz_reservation_release(&r1);
         assert_false(exists(store, ".20261201-183823.reserved"));
         assert_int_equal(r1.fd, -1);
         qz_reservation_release(&r1); /* idempotent */
-        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r4, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r4, &err), 0);
         assert_string_equal(r4.name, "20261201-183823");
         qz_reservation_release(&r2);
         qz_reservation_release(&r3);
         qz_reservation_release(&r4);
         /* the default name: the UTC time */
-        assert_int_equal(qz_snapshot_reserve(store, NULL, &r1, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve(store, NULL, &r1, &err), 0);
         assert_int_equal(strlen(r1.name), 15);
         assert_true(qz_snapshot_name_valid(r1.name));
         qz_reservation_release(&r1);
         /* only the manifest is left: a list sees no reservation */
-        assert_int_equal(qz_snapshot_reserve(store, "held", &r1, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve(store, "held", &r1, &err), 0);
         qz_manifest **v;
         size_t n, bad;
         assert_int_equal(qz_manifest_list(store, &v, &n, &bad), 0);
@@ -115,11 +116,12 @@ static void test_unique_names(void **state) {
 
 static void test_explicit_names(void **state) {
         char *store = tmpdir();
-        char err[512], want[600];
+        _cleanup_free_ char *err = NULL;
+        char want[600];
         qz_reservation r1, r2;
-        assert_int_equal(qz_snapshot_reserve(store, "nightly", &r1, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve(store, "nightly", &r1, &err), 0);
         /* in use by a live run: refused, naming the store, the name and the holder */
-        assert_int_equal(qz_snapshot_reserve(store, "nightly", &r2, err, sizeof(err)), -EEXIST);
+        assert_int_equal(qz_snapshot_reserve(store, "nightly", &r2, &err), -EEXIST);
         snprintf(want, sizeof(want), "pid %ld, %s/.nightly.reserved", (long)getpid(), store);
         assert_non_null(strstr(err, want));
         assert_non_null(strstr(err, "a snapshot named nightly is being taken"));
@@ -130,31 +132,31 @@ static void test_explicit_names(void **state) {
         qz_manifest *m = manifest("nightly");
         assert_int_equal(qz_manifest_write(store, m), 0);
         qz_manifest_free(m);
-        assert_int_equal(qz_snapshot_reserve(store, "nightly", &r2, err, sizeof(err)), -EEXIST);
+        assert_int_equal(qz_snapshot_reserve(store, "nightly", &r2, &err), -EEXIST);
         snprintf(want, sizeof(want), "a snapshot named nightly exists already (%s/nightly.json)", store);
         assert_non_null(strstr(err, want));
         assert_false(exists(store, ".nightly.reserved"));
         /* invalid names never reach the store */
-        assert_int_equal(qz_snapshot_reserve(store, "../x", &r2, err, sizeof(err)), -EINVAL);
-        assert_int_equal(qz_snapshot_reserve(store, ".x", &r2, err, sizeof(err)), -EINVAL);
+        assert_int_equal(qz_snapshot_reserve(store, "../x", &r2, &err), -EINVAL);
+        assert_int_equal(qz_snapshot_reserve(store, ".x", &r2, &err), -EINVAL);
         rm_rf(store);
         free(store);
 }
 
 static void test_stale_reservations(void **state) {
         char *store = tmpdir();
-        char err[512];
+        _cleanup_free_ char *err = NULL;
         qz_reservation r;
         /* a killed run's file, locked by nobody: reclaimed */
         touch(store, ".old.reserved", "99999999\n");
-        assert_int_equal(qz_snapshot_reserve(store, "old", &r, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve(store, "old", &r, &err), 0);
         assert_true(r.reclaimed);
         assert_string_equal(r.name, "old");
         qz_reservation_release(&r);
         assert_false(exists(store, ".old.reserved"));
         /* a default name's stale file is reclaimed, not skipped */
         touch(store, ".20261201-183823.reserved", "");
-        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve_unique(store, "20261201-183823", &r, &err), 0);
         assert_string_equal(r.name, "20261201-183823");
         assert_true(r.reclaimed);
         qz_reservation_release(&r);
@@ -163,7 +165,7 @@ static void test_stale_reservations(void **state) {
         qz_manifest *m = manifest("done");
         assert_int_equal(qz_manifest_write(store, m), 0);
         qz_manifest_free(m);
-        assert_int_equal(qz_snapshot_reserve(store, "done", &r, err, sizeof(err)), -EEXIST);
+        assert_int_equal(qz_snapshot_reserve(store, "done", &r, &err), -EEXIST);
         assert_non_null(strstr(err, "exists already"));
         assert_false(exists(store, ".done.reserved"));
         /* a lock held through another open file (another process's): live */
@@ -172,10 +174,10 @@ static void test_stale_reservations(void **state) {
         int fd = open(p, O_RDWR);
         assert_true(fd >= 0);
         assert_int_equal(flock(fd, LOCK_EX), 0);
-        assert_int_equal(qz_snapshot_reserve(store, "live", &r, err, sizeof(err)), -EEXIST);
+        assert_int_equal(qz_snapshot_reserve(store, "live", &r, &err), -EEXIST);
         assert_non_null(strstr(err, "being taken by another quiesce (pid 4242"));
         close(fd);
-        assert_int_equal(qz_snapshot_reserve(store, "live", &r, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve(store, "live", &r, &err), 0);
         qz_reservation_release(&r);
         free(p);
         rm_rf(store);
@@ -184,13 +186,13 @@ static void test_stale_reservations(void **state) {
 
 static void test_store_removed_when_empty(void **state) {
         char *top = tmpdir(), *store = join(top, "new");
-        char err[512];
+        _cleanup_free_ char *err = NULL;
         qz_reservation r;
-        assert_int_equal(qz_snapshot_reserve(store, "x", &r, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve(store, "x", &r, &err), 0);
         qz_reservation_release(&r); /* nothing written: the store it made goes too */
         assert_false(exists(top, "new"));
         mkdir(store, 0755);
-        assert_int_equal(qz_snapshot_reserve(store, "x", &r, err, sizeof(err)), 0);
+        assert_int_equal(qz_snapshot_reserve(store, "x", &r, &err), 0);
         qz_reservation_release(&r); /* not made by it: kept */
         assert_true(exists(top, "new"));
         rm_rf(top);
