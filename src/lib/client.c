@@ -450,20 +450,29 @@ int qz_client_thaw_hold(qz_client *c, uint64_t hold_id) {
         return call_on_hold(c, METHOD_THAW, hold_id, 0);
 }
 
+/* A call by hold id whose -QZ_EBROKEN error carries what a success would
+ * have ("released", "holds"): *reply is set on 0 and on -QZ_EBROKEN. */
+static int call_keeping_broken(qz_client *c, const char *method, json_object *p, json_object **reply) {
+        int r = qz_client_call(c, method, p, NULL, 0, reply);
+        if (r == -QZ_EBROKEN && c->last_reply)
+                *reply = json_tokener_parse(c->last_reply);
+        if (r < 0 && r != -QZ_EBROKEN) {
+                json_object_put(*reply);
+                *reply = NULL;
+        }
+        return r;
+}
+
 int qz_client_thaw_hold_report(qz_client *c, uint64_t hold_id, qz_thaw_report **ret) {
         if (!c || !ret)
                 return -EINVAL;
         *ret = NULL;
         json_object *p = json_object_new_object();
         json_object_object_add(p, "hold", json_object_new_int64((int64_t)hold_id));
-        json_object *reply = NULL;
-        int r = qz_client_call(c, method_name[METHOD_THAW], p, NULL, 0, &reply);
-        if (r == -QZ_EBROKEN && c->last_reply)
-                reply = json_tokener_parse(c->last_reply); /* the error carries "released" too */
-        if (r < 0 && r != -QZ_EBROKEN) {
-                json_object_put(reply);
+        json_object *reply;
+        int r = call_keeping_broken(c, method_name[METHOD_THAW], p, &reply);
+        if (r < 0 && r != -QZ_EBROKEN)
                 return r;
-        }
         int d = qz_decode_thaw(reply, ret);
         json_object_put(reply);
         if (d < 0) {
@@ -488,14 +497,10 @@ int qz_client_verify_hold(qz_client *c, uint64_t hold_id, int64_t timeout_ms, qz
         json_object *p = json_object_new_object();
         json_object_object_add(p, "hold", json_object_new_int64((int64_t)hold_id));
         json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
-        json_object *reply = NULL;
-        r = qz_client_call(c, method_name[METHOD_RESET_TIMEOUT], p, NULL, 0, &reply);
-        if (r == -QZ_EBROKEN && c->last_reply)
-                reply = json_tokener_parse(c->last_reply); /* the error carries the holds too */
-        if (r < 0 && r != -QZ_EBROKEN) {
-                json_object_put(reply);
+        json_object *reply;
+        r = call_keeping_broken(c, method_name[METHOD_RESET_TIMEOUT], p, &reply);
+        if (r < 0 && r != -QZ_EBROKEN)
                 return r;
-        }
         json_object *holds = qz_json_get_array(reply, "holds"), *h = NULL;
         if (holds && json_object_array_length(holds) > 0)
                 h = json_object_array_get_idx(holds, 0);
