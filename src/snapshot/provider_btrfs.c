@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "cleanup.h"
 #include "error.h"
 #include "provider.h"
 
@@ -133,8 +134,7 @@ static int prepare(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
         char *dir = snap_dir(t->subvolume);
         struct snap_args a = {.subvolume = t->subvolume, .dir = dir, .name = ctx->name};
-        char what[PATH_MAX + 32];
-        snprintf(what, sizeof(what), "btrfs snapshot of %s", t->subvolume);
+        _cleanup_free_ char *what = xasprintf("btrfs snapshot of %s", t->subvolume);
         qz_take_in_child(ctx, snap_child, &a, what, t->location, deadline_ms, f, pending);
         free(dir);
 }

@@ -129,9 +129,10 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                     0)
                         abort();
         }
-        char loc[4096];
-        snprintf(loc, sizeof(loc), "%s", r.out.data ? r.out.data : "");
-        loc[strcspn(loc, "\n")] = '\0';
+        const char *out = r.out.data ? r.out.data : "";
+        _cleanup_free_ char *loc = strndup(out, strcspn(out, "\n")); /* its first line */
+        if (!loc)
+                abort();
         char d[96], db[32];
         int rc = 0;
         if (!r.started)
@@ -147,7 +148,7 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
         else if (!loc[0])
                 rc = asprintf(&f->error, "%s printed no location on its first line", argv[0]);
         else
-                f->snapshot = strdup(loc);
+                f->snapshot = TAKE_PTR(loc);
         if (rc < 0)
                 abort();
         qz_strv_free(argv);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "cleanup.h"
 #include "error.h"
 #include "provider.h"
 
@@ -33,8 +34,7 @@ static int clone_child(void *arg) {
                 return errno;
         }
         if (a->probe) {
-                char dir[4096];
-                snprintf(dir, sizeof(dir), "%s", a->dst);
+                _cleanup_free_ char *dir = xstrdup(a->dst);
                 char *slash = strrchr(dir, '/');
                 if (slash)
                         *(slash == dir ? slash + 1 : slash) = '\0';
@@ -170,8 +170,7 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
 
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
         struct clone_args a = {.src = t->backing_file, .dst = t->location};
-        char what[PATH_MAX + 16];
-        snprintf(what, sizeof(what), "FICLONE of %s", t->backing_file);
+        _cleanup_free_ char *what = xasprintf("FICLONE of %s", t->backing_file);
         qz_take_in_child(ctx, clone_child, &a, what, t->location, deadline_ms, f, pending);
 }
 

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* delete.c - `quiesce snapshot delete`: what a manifest names, removed by
+ * its provider (anything that does not look as recorded is left alone and
+ * reported), then the manifest itself.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "provider.h"
+#include "xalloc.h"
+
+static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...) {
+        if (!msg)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *s = xvasprintf(fmt, ap);
+        va_end(ap);
+        msg(userdata, s);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(qz_manifest *, qz_manifest_free)
+
+int qz_snapshot_delete(const char *store_opt, const char *name, qz_snapshot_msg_fn msg, void *userdata) {
+        _cleanup_free_ char *store = qz_store_dir(store_opt);
+        _cleanup_(qz_manifest_freep) qz_manifest *m = NULL;
+        int r = qz_manifest_load(store, name, &m);
+        if (r == -ENOENT)
+                tell(msg, userdata, "no snapshot named %s in %s", name, store);
+        else if (r < 0)
+                tell(msg, userdata, "%s/%s.json: %s", store, name,
+                     r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
+        if (r < 0)
+                return r;
+        int failed = 0;
+        for (size_t i = 0; i < m->n_fs; i++) {
+                const qz_provider *p = qz_provider_by_name(m->fs[i].provider);
+                if (!p || !m->fs[i].snapshot)
+                        continue;
+                _cleanup_free_ char *error = NULL;
+                int e = p->remove(m, &m->fs[i], &error);
+                if (e < 0) {
+                        failed += e != -ENOTSUP; /* -ENOTSUP: left in place, said why */
+                        tell(msg, userdata, "%s", error ? error : strerror(-e));
+                }
+        }
+        if (failed) {
+                tell(msg, userdata, "kept the manifest %s (some snapshots were not removed)", m->file);
+                return -EIO;
+        }
+        if (unlink(m->file) < 0) {
+                r = -errno;
+                tell(msg, userdata, "cannot remove %s: %s", m->file, strerror(-r));
+        }
+        return r;
+}
