@@ -272,7 +272,7 @@ static int undo(const struct bk_backup_opts *o, struct bk_backup *b, int r) {
 
 int bk_backup_run(const struct bk_backup_opts *o, struct bk_backup *b) {
         memset(b, 0, sizeof(*b));
-        int64_t t0 = qz_now_ms();
+        usec_t t0 = qz_now();
         int r = bk_cleanup_init();
         if (r < 0) {
                 say(o, "backup: cannot set up signal handling: %s", strerror(-r));
@@ -294,7 +294,7 @@ int bk_backup_run(const struct bk_backup_opts *o, struct bk_backup *b) {
                         r = unmount_all(b, r);
         }
         r = undo(o, b, r);
-        b->duration_ms = qz_now_ms() - t0;
+        b->duration_ms = (int64_t)((qz_now() - t0) / USEC_PER_MSEC);
         return r;
 }
 

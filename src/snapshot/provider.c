@@ -42,12 +42,12 @@ const qz_provider *qz_provider_auto(const char *fstype) {
 }
 
 void qz_take_in_child(const qz_snap_ctx *ctx, int (*fn)(void *arg), void *arg, const char *what,
-                      const char *location, int64_t deadline_ms, qz_snap_fs *f, pid_t *pending) {
+                      const char *location, usec_t deadline, qz_snap_fs *f, pid_t *pending) {
         qz_child_spec s = {.fn = fn,
                            .arg = arg,
                            .exec_fd = -1,
                            .merge_stderr = true,
-                           .deadline = qz_usec_from_ms(deadline_ms),
+                           .deadline = deadline,
                            .kill_grace = ctx->kill_grace,
                            .reap_wait = ctx->reap_wait,
                            .interrupted = ctx->opts->interrupted};

@@ -44,9 +44,9 @@ typedef struct qz_provider {
         int (*check)(qz_snap_ctx *ctx, qz_target *t, char **ret_error);
         /* Side effects allowed before the hooks and the freeze; may be NULL. */
         int (*prepare)(qz_snap_ctx *ctx, qz_target *t, char **ret_error);
-        /* Makes the snapshot by deadline_ms (CLOCK_BOOTTIME). Sets f->snapshot,
+        /* Makes the snapshot by deadline (qz_now()). Sets f->snapshot,
          * or f->error. A child that would not die is left in *pending. */
-        void (*take)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending);
+        void (*take)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline, pid_t *pending);
         /* After the thaw: sizes, identities; removes a partial snapshot of a failed take. */
         void (*finish)(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f);
         /* snapshot delete: removes what f names. 0, or -errno with the reason in err. */
@@ -69,10 +69,10 @@ const qz_provider *qz_provider_auto(const char *fstype);
 /* Is the filesystem with this id frozen (or freezing) by quiesce? Its hold ids into buf. */
 bool qz_ctx_fs_frozen(const qz_snap_ctx *ctx, const char *id, char *holds, size_t size);
 /* take() for a snapshot made by one function in a child (FICLONE, the btrfs
- * ioctl), by deadline_ms: f->snapshot = location, or f->error naming what
+ * ioctl), by deadline: f->snapshot = location, or f->error naming what
  * ("FICLONE of IMAGE") and why. A child that would not die goes to *pending. */
 void qz_take_in_child(const qz_snap_ctx *ctx, int (*fn)(void *arg), void *arg, const char *what,
-                      const char *location, int64_t deadline_ms, qz_snap_fs *f, pid_t *pending);
+                      const char *location, usec_t deadline, qz_snap_fs *f, pid_t *pending);
 /* The size of a snapshot at path (a regular file's length, a block device's
  * size), or -1 when it is neither or cannot be read. */
 int64_t qz_snapshot_size_of(const char *path);

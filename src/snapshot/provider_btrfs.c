@@ -131,11 +131,11 @@ static int prepare(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         return r;
 }
 
-static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
+static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline, pid_t *pending) {
         char *dir = snap_dir(t->subvolume);
         struct snap_args a = {.subvolume = t->subvolume, .dir = dir, .name = ctx->name};
         _cleanup_free_ char *what = xasprintf("btrfs snapshot of %s", t->subvolume);
-        qz_take_in_child(ctx, snap_child, &a, what, t->location, deadline_ms, f, pending);
+        qz_take_in_child(ctx, snap_child, &a, what, t->location, deadline, f, pending);
         free(dir);
 }
 

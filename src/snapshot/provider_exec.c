@@ -85,7 +85,7 @@ static char *env_var(const char *k, const char *v) {
         return s;
 }
 
-static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
+static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline, pid_t *pending) {
         char *msg = NULL;
         char **argv = build_argv(ctx->opts->exec_cmd, ctx->name, t->source, t->mountpoint, t->fstype, t->id,
                                  NULL, &msg);
@@ -93,10 +93,10 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                 f->error = msg;
                 return;
         }
-        int64_t limit = deadline_ms;
+        usec_t limit = deadline;
         if (ctx->opts->exec_timeout_ms > 0) {
-                int64_t own = qz_now_ms() + ctx->opts->exec_timeout_ms;
-                if (limit < 0 || own < limit)
+                usec_t own = qz_now() + (usec_t)ctx->opts->exec_timeout_ms * USEC_PER_MSEC;
+                if (own < limit)
                         limit = own;
         }
         char *env[] = {env_var("QUIESCE_SNAPSHOT_NAME", ctx->name), env_var("QUIESCE_DEVICE", t->source),
@@ -106,12 +106,14 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                            .exec_fd = -1,
                            .env_add = env,
                            .merge_stderr = false,
-                           .deadline = qz_usec_from_ms(limit),
+                           .deadline = limit,
                            .kill_grace = ctx->kill_grace,
                            .reap_wait = ctx->reap_wait,
                            .interrupted = ctx->opts->interrupted};
         qz_child_result r;
-        int64_t budget = limit >= 0 ? limit - qz_now_ms() : -1;
+        usec_t now = qz_now();
+        int64_t budget_ms =
+                limit != QZ_USEC_INFINITY && limit > now ? (int64_t)((limit - now) / USEC_PER_MSEC) : 0;
         int e = qz_child_run(&s, &r);
         for (size_t i = 0; env[i]; i++)
                 free(env[i]);
@@ -141,7 +143,7 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
                 rc = asprintf(&f->error, "interrupted; %s killed", argv[0]);
         else if (r.timed_out)
                 rc = asprintf(&f->error, "%s did not finish within its time limit of %s; killed (%s)",
-                              argv[0], qz_format_duration(budget < 0 ? 0 : budget, db, sizeof(db)),
+                              argv[0], qz_format_duration(budget_ms, db, sizeof(db)),
                               qz_child_describe(&r, d, sizeof(d)));
         else if (!r.reaped || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
                 rc = asprintf(&f->error, "%s failed: %s", argv[0], qz_child_describe(&r, d, sizeof(d)));

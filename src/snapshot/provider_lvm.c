@@ -265,8 +265,8 @@ struct job {
         char **argv;    /* lvcreate ... */
         const char *dm; /* the origin's device-mapper name */
         dev_t dev;
-        bool presuspend;              /* dmsetup suspend --nolockfs first (classic, frozen by quiesce) */
-        int64_t lvcreate_deadline_ms; /* then SIGTERM, SIGKILL LVM_KILL_GRACE_MS later */
+        bool presuspend;          /* dmsetup suspend --nolockfs first (classic, frozen by quiesce) */
+        usec_t lvcreate_deadline; /* then SIGTERM, SIGKILL LVM_KILL_GRACE_MS later */
 };
 
 enum {
@@ -347,7 +347,7 @@ static int job_main(void *arg) {
                                    .exec_fd = -1,
                                    .env_add = lvm_env,
                                    .merge_stderr = false,
-                                   .deadline = qz_usec_from_ms(j->lvcreate_deadline_ms),
+                                   .deadline = j->lvcreate_deadline,
                                    .kill_grace = LVM_KILL_GRACE_MS * USEC_PER_MSEC,
                                    .reap_wait = 2000 * USEC_PER_MSEC,
                                    .interrupted = &job_stop};
@@ -412,7 +412,7 @@ static int job_main(void *arg) {
         return rc;
 }
 
-static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
+static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline, pid_t *pending) {
         char snap[LVM_NAME_MAX + 16], origin[3 * LVM_NAME_MAX], d[96], dm[LVM_NAME_MAX * 2 + 8];
         struct lv lv;
         dev_t dev;
@@ -457,21 +457,22 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline
         /* lvcreate is given at least LVM_CREATE_MIN_MS and SIGTERM before
          * SIGKILL, so it is not killed between its suspend and resume; the
          * job's own limit covers the suspend, lvcreate and the resume. */
-        int64_t limit = qz_now_ms() + LVM_CREATE_MIN_MS;
-        if (deadline_ms > limit)
-                limit = deadline_ms;
+        usec_t limit = qz_now() + LVM_CREATE_MIN_MS * USEC_PER_MSEC;
+        if (deadline > limit && deadline != QZ_USEC_INFINITY)
+                limit = deadline;
         struct job j = {.argv = argv,
                         .dm = dm,
                         .dev = dev,
                         .presuspend = !thin && f->frozen,
-                        .lvcreate_deadline_ms = limit + (f->frozen && !thin ? DM_STEP_TIMEOUT_MS : 0)};
+                        .lvcreate_deadline =
+                                limit + (f->frozen && !thin ? DM_STEP_TIMEOUT_MS * USEC_PER_MSEC : 0)};
         int64_t after = 2 * DM_STEP_TIMEOUT_MS + LVM_KILL_GRACE_MS +
                         10000; /* what the job may need after lvcreate's limit */
         qz_child_spec s = {.fn = job_main,
                            .arg = &j,
                            .exec_fd = -1,
                            .merge_stderr = false,
-                           .deadline = qz_usec_from_ms(j.lvcreate_deadline_ms + after),
+                           .deadline = j.lvcreate_deadline + (usec_t)after * USEC_PER_MSEC,
                            .kill_grace = (usec_t)after * USEC_PER_MSEC,
                            .reap_wait = ctx->reap_wait,
                            .interrupted = ctx->opts->interrupted,

@@ -168,10 +168,10 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         return ret;
 }
 
-static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, int64_t deadline_ms, pid_t *pending) {
+static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline, pid_t *pending) {
         struct clone_args a = {.src = t->backing_file, .dst = t->location};
         _cleanup_free_ char *what = xasprintf("FICLONE of %s", t->backing_file);
-        qz_take_in_child(ctx, clone_child, &a, what, t->location, deadline_ms, f, pending);
+        qz_take_in_child(ctx, clone_child, &a, what, t->location, deadline, f, pending);
 }
 
 static void finish(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f) {

@@ -38,7 +38,7 @@ void qz_snapshot_opts_init(qz_snapshot_opts *o) {
 
 struct run {
         const qz_snapshot_opts *o;
-        int64_t t0;
+        usec_t t0;
 
         /* messages: queued while something is frozen */
         bool quiet;
@@ -67,7 +67,7 @@ struct run {
         size_t n_freeze_hooks, n_freeze_hooks_failed;
         qz_hold *hold; /* NULL: nothing frozen */
         bool freeze_failed;
-        int64_t freeze_t;
+        usec_t freeze_t; /* when the freeze was asked for */
 };
 
 static void say(struct run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -387,7 +387,7 @@ static int freeze(struct run *R) {
         }
         if (n == 0)
                 return 0;
-        R->freeze_t = qz_now_ms();
+        R->freeze_t = qz_now();
         R->quiet = true; /* from here until the thaw, nothing is printed */
         int e = qz_client_freeze(R->c, paths, n, R->o->timeout_ms, 0, &R->hold);
         if (e < 0) {
@@ -416,12 +416,15 @@ static int freeze(struct run *R) {
 /* ---- 5. take: the providers, within the deadline ---- */
 
 static void take(struct run *R) {
-        int64_t end = R->hold ? R->freeze_t + R->o->timeout_ms - R->margin : qz_now_ms() + R->o->timeout_ms;
+        /* frozen: the deadline less the margin kept for the check and the thaw */
+        int64_t budget_ms = R->hold ? R->o->timeout_ms - R->margin : R->o->timeout_ms;
+        usec_t end =
+                (R->hold ? R->freeze_t : qz_now()) + (usec_t)(budget_ms > 0 ? budget_ms : 0) * USEC_PER_MSEC;
         for (size_t i = 0; i < R->nT; i++) {
                 qz_snap_fs *f = &R->m->fs[i];
                 if (interrupted(R))
                         f->error = xstrdup("interrupted before its snapshot");
-                else if (qz_now_ms() >= end)
+                else if (qz_now() >= end)
                         f->error = xstrdup("not taken: the deadline had passed");
                 else
                         R->T[i].provider->take(&R->ctx, &R->T[i], f, end, &R->pending[i]);
@@ -462,15 +465,14 @@ static void verify(struct run *R) {
 static void thaw(struct run *R) {
         qz_thaw_report *rep = NULL;
         int e = qz_client_thaw_hold_report(R->c, R->hold->id, &rep);
-        int64_t thawed_t = qz_now_ms();
+        int64_t frozen_ms = (int64_t)((qz_now() - R->freeze_t) / USEC_PER_MSEC);
         for (size_t i = 0; i < R->nT; i++)
                 if (R->m->fs[i].frozen) {
                         const qz_release *rel = qz_thaw_report_find(rep, R->T[i].id);
-                        R->m->fs[i].frozen_ms =
-                                rel && rel->frozen_ms >= 0 ? rel->frozen_ms : thawed_t - R->freeze_t;
+                        R->m->fs[i].frozen_ms = rel && rel->frozen_ms >= 0 ? rel->frozen_ms : frozen_ms;
                 }
         qz_thaw_report_free(rep);
-        R->m->frozen_ms = thawed_t - R->freeze_t;
+        R->m->frozen_ms = frozen_ms;
         if (e < 0 && e != -EINVAL && e != -QZ_EBROKEN) {
                 /* closing the connection releases the hold too */
                 qz_client_close(R->c);
@@ -534,7 +536,7 @@ static void label(struct run *R) {
 static int write_manifest(struct run *R) {
         qz_manifest *m = R->m;
         size_t made = 0;
-        m->duration_ms = qz_now_ms() - R->t0;
+        m->duration_ms = (int64_t)((qz_now() - R->t0) / USEC_PER_MSEC);
         for (size_t i = 0; i < R->nT; i++) {
                 if (m->fs[i].error)
                         say(R, "%s: %s", m->fs[i].path, m->fs[i].error);
@@ -572,8 +574,7 @@ static void run_done(struct run *R) {
 }
 
 int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
-        struct run R = {
-                .o = o, .t0 = qz_now_ms(), .name = o->name ? o->name : "(default)", .resv = {.fd = -1}};
+        struct run R = {.o = o, .t0 = qz_now(), .name = o->name ? o->name : "(default)", .resv = {.fd = -1}};
         *ret = NULL;
         int r = plan(&R);
         if (r >= 0)
@@ -594,7 +595,7 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret) {
         }
         run_done(&R);
         if (R.m && R.m->duration_ms == 0)
-                R.m->duration_ms = qz_now_ms() - R.t0;
+                R.m->duration_ms = (int64_t)((qz_now() - R.t0) / USEC_PER_MSEC);
         *ret = R.m;
         return r;
 }
