@@ -2,7 +2,7 @@
 /* backup.h - the backup library (src/backup): temporary objects undone on
  * every exit path (cleanup.c), read-only snapshot mounts (snapmount.c),
  * archives (archive.c), progress (progress.c), commands on a mounted
- * snapshot (exec.c), SHA-256 (sha256.c). Snapshots and their manifests are
+ * snapshot (exec.c). Snapshots and their manifests are
  * src/snapshot's (snapshot.h).
  */
 #pragma once
@@ -34,7 +34,6 @@ enum bk_kind {
         BK_MOUNT, /* umount */
         BK_LOOP,  /* detach a loop device */
         BK_CHILD, /* SIGTERM, SIGKILL after 5 s, reap */
-        BK_THAW,  /* FITHAW a filesystem we froze (errors ignored) */
 };
 
 int bk_cleanup_init(void);
@@ -137,16 +136,3 @@ char *bk_exec_substitute(const char *arg, const struct bk_exec_vars *v);
  * On an interruption the command gets SIGTERM, then SIGKILL after 5 s.
  * Returns the wait status (>= 0) or -errno; -EINTR when interrupted. */
 int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char *err, size_t errlen);
-
-/* ---- sha256.c: SHA-256 through nettle (the hash libarchive itself links) ---- */
-
-#include <nettle/sha2.h>
-
-struct bk_sha256 {
-        struct sha256_ctx ctx;
-};
-void bk_sha256_init(struct bk_sha256 *s);
-void bk_sha256_update(struct bk_sha256 *s, const void *data, size_t n);
-void bk_sha256_final(struct bk_sha256 *s, uint8_t out[32]);
-/* 65-byte lowercase hex */
-void bk_sha256_hex(const uint8_t d[32], char out[65]);

@@ -39,7 +39,6 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_snapshot(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
-int cmd_demo(struct cli *cli, int argc, char **argv);
 
 /* ---- output.c ---- */
 
