@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* backup.h - the backup library (src/backup): the backup workflow
- * (backup.c), temporary objects undone on
- * every exit path (cleanup.c), read-only snapshot mounts (snapmount.c),
- * archives (archive.c), progress (progress.c), commands on a mounted
- * snapshot (exec.c), SHA-256 (sha256.c). Snapshots and their manifests are
- * src/snapshot's (snapshot.h).
+ * (backup.c), temporary objects undone on every exit path (cleanup.c),
+ * read-only snapshot mounts (snapmount.c), archives (archive.c), progress
+ * (progress.c), commands on a mounted snapshot (exec.c). Snapshots and
+ * their manifests are src/snapshot's (snapshot.h).
  */
 #pragma once
 
@@ -36,7 +35,6 @@ enum bk_kind {
         BK_MOUNT, /* umount */
         BK_LOOP,  /* detach a loop device */
         BK_CHILD, /* SIGTERM, SIGKILL after 5 s, reap */
-        BK_THAW,  /* FITHAW a filesystem we froze (errors ignored) */
 };
 
 int bk_cleanup_init(void);
@@ -188,16 +186,3 @@ void bk_backup_done(struct bk_backup *b);
 /* How a filesystem's journal was found at the mount: "clean", or why the
  * replay was skipped (a covered XFS log, or a journal that needed it). */
 const char *bk_journal_note(const qz_snap_fs *f, const struct bk_mount *m);
-
-/* ---- sha256.c: SHA-256 through nettle (the hash libarchive itself links) ---- */
-
-#include <nettle/sha2.h>
-
-struct bk_sha256 {
-        struct sha256_ctx ctx;
-};
-void bk_sha256_init(struct bk_sha256 *s);
-void bk_sha256_update(struct bk_sha256 *s, const void *data, size_t n);
-void bk_sha256_final(struct bk_sha256 *s, uint8_t out[32]);
-/* 65-byte lowercase hex */
-void bk_sha256_hex(const uint8_t d[32], char out[65]);

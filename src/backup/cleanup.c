@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <linux/fs.h>
 #include <linux/loop.h>
 #include <sched.h>
 #include <signal.h>
@@ -164,14 +163,6 @@ static int undo_tree(const char *dir) {
         return 0;
 }
 
-static void undo_thaw(const char *path) {
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-                (void)ioctl(fd, FITHAW, 0); /* EINVAL: not frozen */
-                close(fd);
-        }
-}
-
 static int undo(struct item *it) {
         int r = 0;
         switch (it->kind) {
@@ -194,9 +185,6 @@ static int undo(struct item *it) {
                 break;
         case BK_TREE:
                 r = undo_tree(it->path);
-                break;
-        case BK_THAW:
-                undo_thaw(it->path);
                 break;
         }
         if (r < 0 && (it->kind == BK_FILE || it->kind == BK_DIR))

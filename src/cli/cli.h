@@ -39,7 +39,6 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_snapshot(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
-int cmd_demo(struct cli *cli, int argc, char **argv);
 
 /* ---- output.c ---- */
 
@@ -76,21 +75,21 @@ char *cli_join(char *const *v, size_t n, const char *sep);
 /* Pretty-print a JSON text, or its member key, to stdout. 0 or -EBADMSG. */
 int cli_print_json(const char *text, const char *key);
 
-/* ---- hold_target.c: thaw and reset-timeout ---- */
+/* ---- hold_command.c: thaw and reset-timeout ---- */
 
 /* What they act on: --hold ID, or the caller's holds on paths. */
-struct hold_target {
+struct hold_selection {
         bool by_hold;
         uint64_t hold;
         const char *const *paths;
         size_t n_paths;
         int64_t timeout_ms; /* reset-timeout's --timeout */
 };
-typedef int (*cli_hold_call)(qz_client *c, const struct hold_target *t);
+typedef int (*cli_hold_call)(qz_client *c, const struct hold_selection *t);
 /* Parses the options (--timeout required when needs_timeout), connects, makes
  * the call, reports; returns the exit code. */
-int cli_hold_target_command(struct cli *cli, const char *cmd, bool needs_timeout, cli_hold_call call,
-                            int argc, char **argv);
+int cli_hold_command(struct cli *cli, const char *cmd, bool needs_timeout, cli_hold_call call, int argc,
+                     char **argv);
 
 /* ---- watch.c: keeping a connection-bound hold ---- */
 

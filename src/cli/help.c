@@ -209,22 +209,6 @@ static void usage_backup(FILE *out) {
               out);
 }
 
-static void usage_demo(FILE *out) {
-        fputs("\n"
-              "Usage:\n"
-              " quiesce demo [options]\n"
-              "\n"
-              "As root, on loop devices of its own: nested freezes, a deadline, a snapshot\n"
-              "and a backup of a filesystem being written, and the proof that it is\n"
-              "consistent.\n"
-              "\n"
-              "Options:\n"
-              " -r, --use-running        use the quiesced at --socket (or the default one)\n"
-              "                            instead of starting one\n" SOCKET_OPTION "\n" HELP_VERSION
-              "\n" SEE_ALSO,
-              out);
-}
-
 static const struct {
         const char *cmd;
         void (*usage)(FILE *out);
@@ -238,7 +222,6 @@ static const struct {
         {"snapshot list", usage_snapshot_list},
         {"snapshot delete", usage_snapshot_delete},
         {"backup", usage_backup},
-        {"demo", usage_demo},
 };
 
 void cli_command_help(const char *cmd, FILE *out) {

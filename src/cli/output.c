@@ -42,7 +42,6 @@ void cli_help(FILE *out) {
               "        (--to FILE.tar[.gz|.zst] | --exec CMD [ARG...] --) [--keep-snapshot] [--json]\n"
               "                          back up from a snapshot (named, or made now and then\n"
               "                            deleted), mounted read-only in private\n"
-              " demo [--use-running]     show freezes, a snapshot and a backup on loop devices\n"
               "\n"
               "Options:\n"
               " -s, --socket PATH        quiesced's socket (default: $" QZ_SOCKET_ENV ",\n"

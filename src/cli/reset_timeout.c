@@ -5,11 +5,11 @@
  */
 #include "cli.h"
 
-static int reset_timeout(qz_client *c, const struct hold_target *t) {
+static int reset_timeout(qz_client *c, const struct hold_selection *t) {
         return t->by_hold ? qz_client_reset_timeout_hold(c, t->hold, t->timeout_ms)
                           : qz_client_reset_timeout_paths(c, t->paths, t->n_paths, t->timeout_ms);
 }
 
 int cmd_reset_timeout(struct cli *cli, int argc, char **argv) {
-        return cli_hold_target_command(cli, "reset-timeout", true, reset_timeout, argc, argv);
+        return cli_hold_command(cli, "reset-timeout", true, reset_timeout, argc, argv);
 }

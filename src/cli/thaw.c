@@ -5,10 +5,10 @@
  */
 #include "cli.h"
 
-static int thaw(qz_client *c, const struct hold_target *t) {
+static int thaw(qz_client *c, const struct hold_selection *t) {
         return t->by_hold ? qz_client_thaw_hold(c, t->hold) : qz_client_thaw_paths(c, t->paths, t->n_paths);
 }
 
 int cmd_thaw(struct cli *cli, int argc, char **argv) {
-        return cli_hold_target_command(cli, "thaw", false, thaw, argc, argv);
+        return cli_hold_command(cli, "thaw", false, thaw, argc, argv);
 }

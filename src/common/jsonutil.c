@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *qz_errno_name(int err) {
@@ -12,15 +13,17 @@ const char *qz_errno_name(int err) {
 }
 
 json_object *qz_json_error(const char *error, int err, const char *path, const char *fmt, ...) {
-        char msg[1024];
+        char *msg; /* a message quoting a path is never cut short */
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                abort(); /* out of memory on the control path: see docs/CODING_STYLE.md */
         va_end(ap);
         json_object *p = json_object_new_object();
         json_object_object_add(p, "errno", json_object_new_int(err));
         json_object_object_add(p, "errno_name", json_object_new_string(qz_errno_name(err)));
         json_object_object_add(p, "message", json_object_new_string(msg));
+        free(msg);
         if (path)
                 json_object_object_add(p, "path", json_object_new_string(path));
         json_object *o = json_object_new_object();

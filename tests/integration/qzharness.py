@@ -59,6 +59,10 @@ def cli_bin():
     return build_dir() / "src" / "cli" / "quiesce"
 
 
+def demo_bin():
+    return build_dir() / "src" / "demo" / "quiesce-demo"
+
+
 def lib_dir():
     return build_dir() / "src" / "lib"
 

@@ -457,20 +457,7 @@ def test_backup_of_paths_refuses_crash_consistent(h, qd, data):
     assert not (h.tmp / "nf.tar").exists() and not (store / "nf.json").exists()
 
 
-@pytest.mark.timeout(120)
-def test_demo_runs_and_leaves_nothing(h):
-    """The README's first command, after its build: under a minute, a proof,
-    and nothing left behind."""
-    t0 = time.monotonic()
-    p = subprocess.run([str(qzharness.cli_bin()), "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=110, stdin=subprocess.DEVNULL)
-    took = time.monotonic() - t0
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
-    out = p.stdout
-    assert "application-consistent" in out
-    assert "e2fsck -fn of the snapshot image: clean" in out
-    assert "(all of them)" in out
-    assert "nothing left behind" in out
+def assert_demo_left_nothing(out):
     tmp = re.search(r"(/tmp/quiesce-demo\.\w+)", out).group(1)
     assert not os.path.exists(tmp)
     assert not any(m[3].startswith(tmp) for m in qzharness.mountinfo())
@@ -478,7 +465,67 @@ def test_demo_runs_and_leaves_nothing(h):
     loops = [n for n in os.listdir("/sys/block") if n.startswith("loop")
              and (qzharness.loop_backing("/dev/" + n) or "").startswith(tmp)]
     assert loops == []
+
+
+@pytest.mark.timeout(120)
+def test_demo_runs_and_leaves_nothing(h):
+    """The README's first command, after its build: under a minute, a proof,
+    and nothing left behind."""
+    t0 = time.monotonic()
+    p = subprocess.run([str(qzharness.demo_bin())], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=110, stdin=subprocess.DEVNULL)
+    took = time.monotonic() - t0
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    out = p.stdout
+    assert "application-consistent" in out
+    assert "e2fsck -fn of the snapshot image: clean" in out
+    assert "(all of them)" in out
+    assert "freeze proof    verified" in out
+    assert "nothing left behind" in out
+    assert_demo_left_nothing(out)
     assert took < 60, f"the demo took {took:.1f}s"
+
+
+@pytest.mark.timeout(120)
+def test_demo_interrupted_while_frozen_thaws_through_quiesced(h):
+    """Ctrl-C while two holds freeze the demo's filesystem and a writer is
+    blocked on it: the demo thaws through quiesced (it calls no FITHAW
+    itself), the writer ends, and nothing is left; exit 128+SIGINT."""
+    p = subprocess.Popen([str(qzharness.demo_bin())], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, stdin=subprocess.DEVNULL)
+    out = []
+    try:
+        for line in p.stdout:
+            out.append(line)
+            if "is blocked in the kernel on the frozen filesystem" in line:
+                p.send_signal(signal.SIGINT)
+                break
+        rest, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    text = "".join(out) + rest
+    assert p.returncode == 128 + signal.SIGINT, text[-3000:] + err
+    assert "interrupted by SIGINT" in text
+    assert len(re.findall(r"hold \d+ thawed through quiesced", text)) == 2, text[-3000:]
+    assert "nothing left behind" in text, text[-3000:] + err
+    assert_demo_left_nothing(text)
+
+
+def test_demo_help_and_version():
+    for flag in ("--help", "-h"):
+        r = subprocess.run([str(qzharness.demo_bin()), flag], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=10)
+        assert r.returncode == 0 and r.stderr == ""
+        assert r.stdout.startswith("\nUsage:\n quiesce-demo ")
+        for opt in ("--use-running", "--socket", "--help", "--version"):
+            assert opt in r.stdout
+    r = subprocess.run([str(qzharness.demo_bin()), "--version"], stdout=subprocess.PIPE, text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout == f"quiesce-demo from quiesce {qzharness.project_version()}\n"
+    r = subprocess.run([str(qzharness.demo_bin()), "--bogus"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and "--help" in r.stderr
 
 
 def test_backup_of_btrfs_uses_the_snapshot_in_place(h, qd):

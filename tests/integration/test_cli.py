@@ -148,7 +148,6 @@ SUBCOMMAND_OPTIONS = {
     "snapshot list": ["--store", "--json"],
     "snapshot delete": ["--store"],
     "backup": SNAPSHOT_OPTIONS + ["--snapshot", "--to", "--exec", "--keep-snapshot", "--json", "--socket"],
-    "demo": ["--use-running", "--socket"],
 }
 
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""bench/soak, short (issue 5): 50 clients freezing, thawing, re-arming,
+"""tests/soak/soak, short (issue 5): 50 clients freezing, thawing, re-arming,
 group-freezing and dying on 4 loop filesystems while writers append
 checksummed records and quiesced is SIGKILLed and restarted; every
-invariant of the soak must hold (see bench/soak)."""
+invariant of the soak must hold (see tests/soak/soak)."""
 
 import json
 import os
@@ -17,7 +17,7 @@ from qzharness import REPO, build_dir
 def test_soak_under_faults_short(h):
     seconds = os.environ.get("QUIESCE_SOAK_DURATION", "60s")
     out = h.tmp / "soak.json"
-    p = subprocess.run([str(REPO / "bench" / "soak"), "--duration", seconds, "--json", str(out)],
+    p = subprocess.run([str(REPO / "tests" / "soak" / "soak"), "--duration", seconds, "--json", str(out)],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=280,
                        env=dict(os.environ, QUIESCE_BUILD_DIR=str(build_dir())))
     tail = "\n".join(p.stdout.splitlines()[-15:])

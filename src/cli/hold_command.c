@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* hold_target.c - what `quiesce thaw` and `quiesce reset-timeout` share: they
+/* hold_command.c - what `quiesce thaw` and `quiesce reset-timeout` share: they
  * act on one hold (--hold ID) or on the caller's holds on paths, never both
  * nor neither; quiet on success, --json prints quiesced's answer. Each
  * command passes the one call that differs.
@@ -19,8 +19,8 @@ static int check_hold_or_paths(const char *cmd, bool by_hold, size_t n_paths) {
         return -1;
 }
 
-int cli_hold_target_command(struct cli *cli, const char *cmd, bool needs_timeout, cli_hold_call call,
-                            int argc, char **argv) {
+int cli_hold_command(struct cli *cli, const char *cmd, bool needs_timeout, cli_hold_call call, int argc,
+                     char **argv) {
         static const struct option longopts[] = {
                 {"timeout", required_argument, NULL, 't'}, /* first: thaw skips it */
                 {"hold", required_argument, NULL, OPT_HOLD},
@@ -28,7 +28,7 @@ int cli_hold_target_command(struct cli *cli, const char *cmd, bool needs_timeout
                 CLI_COMMON_LONGOPTS,
                 {NULL, 0, NULL, 0},
         };
-        struct hold_target t = {0};
+        struct hold_selection t = {0};
         bool json = false, timeout_given = false;
         int opt;
 
