@@ -278,8 +278,10 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                 free(fss);
                 free(sizes);
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+                qz_snap_checks_done(checks[i], v[i]->n_fs);
                 free(checks[i]);
+        }
         free(checks);
         free(states);
         qz_manifest_list_free(v, n);

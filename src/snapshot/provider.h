@@ -52,8 +52,8 @@ typedef struct qz_provider {
         /* snapshot delete: removes what f names. 0, or -errno with the reason in err. */
         int (*remove)(const qz_manifest *m, const qz_snap_fs *f, char **ret_error);
         /* snapshot list: is what f names (f->snapshot is set) still there as
-         * recorded? Its state, and one line saying why in why. Reads only. */
-        qz_snap_state (*verify)(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen);
+         * recorded? Its state, and one line saying why in *ret_why (malloc'd). Reads only. */
+        qz_snap_state (*verify)(const qz_manifest *m, const qz_snap_fs *f, char **ret_why);
 } qz_provider;
 
 extern const qz_provider qz_provider_reflink;
@@ -78,6 +78,5 @@ void qz_take_in_child(const qz_snap_ctx *ctx, int (*fn)(void *arg), void *arg, c
 int64_t qz_snapshot_size_of(const char *path);
 /* verify(): lstat(path) into st; true when it is there. Else false with
  * *state MISSING (no such file, its directory is there) or UNKNOWN (nor its
- * directory: not mounted?; another error), and why. follow: stat, not lstat. */
-bool qz_verify_stat(const char *path, bool follow, struct stat *st, qz_snap_state *state, char *why,
-                    size_t whylen);
+ * directory: not mounted?; another error), and *ret_why. follow: stat, not lstat. */
+bool qz_verify_stat(const char *path, bool follow, struct stat *st, qz_snap_state *state, char **ret_why);

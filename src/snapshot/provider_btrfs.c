@@ -248,30 +248,30 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) 
 }
 
 /* The snapshot is a subvolume with the recorded UUID. */
-static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen) {
+static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char **ret_why) {
         struct stat st;
         qz_snap_state s;
-        if (!qz_verify_stat(f->snapshot, false, &st, &s, why, whylen))
+        if (!qz_verify_stat(f->snapshot, false, &st, &s, ret_why))
                 return s;
         if (!S_ISDIR(st.st_mode) || st.st_ino != BTRFS_SUBVOL_ROOT_INO) {
-                snprintf(why, whylen, "%s is not a btrfs subvolume", f->snapshot);
+                qz_set_error(ret_why, "%s is not a btrfs subvolume", f->snapshot);
                 return QZ_SNAP_DAMAGED;
         }
         if (!f->snapshot_uuid) {
-                snprintf(why, whylen, "%s is a subvolume (no UUID recorded to compare)", f->snapshot);
+                qz_set_error(ret_why, "%s is a subvolume (no UUID recorded to compare)", f->snapshot);
                 return QZ_SNAP_INTACT;
         }
         char *u = subvol_uuid(f->snapshot);
         if (!u) {
-                snprintf(why, whylen, "%s: cannot read its subvolume UUID: %s", f->snapshot, strerror(errno));
+                qz_set_error(ret_why, "%s: cannot read its subvolume UUID: %s", f->snapshot, strerror(errno));
                 return QZ_SNAP_UNKNOWN;
         }
         bool same = strcmp(u, f->snapshot_uuid) == 0;
         if (same)
-                snprintf(why, whylen, "%s is the subvolume recorded (UUID %s)", f->snapshot, u);
+                qz_set_error(ret_why, "%s is the subvolume recorded (UUID %s)", f->snapshot, u);
         else
-                snprintf(why, whylen, "%s is another subvolume (UUID %s, the manifest recorded %s)",
-                         f->snapshot, u, f->snapshot_uuid);
+                qz_set_error(ret_why, "%s is another subvolume (UUID %s, the manifest recorded %s)",
+                             f->snapshot, u, f->snapshot_uuid);
         free(u);
         return same ? QZ_SNAP_INTACT : QZ_SNAP_DAMAGED;
 }

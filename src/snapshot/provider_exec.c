@@ -208,17 +208,17 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) 
 }
 
 /* Only a location that is an absolute path can be checked: that it exists. */
-static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen) {
+static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char **ret_why) {
         if (f->snapshot[0] != '/') {
-                snprintf(why, whylen, "%s is not a path; the exec provider's snapshot cannot be checked",
-                         f->snapshot);
+                qz_set_error(ret_why, "%s is not a path; the exec provider's snapshot cannot be checked",
+                             f->snapshot);
                 return QZ_SNAP_UNKNOWN;
         }
         struct stat st;
         qz_snap_state s;
-        if (!qz_verify_stat(f->snapshot, true, &st, &s, why, whylen))
+        if (!qz_verify_stat(f->snapshot, true, &st, &s, ret_why))
                 return s;
-        snprintf(why, whylen, "%s exists", f->snapshot);
+        qz_set_error(ret_why, "%s exists", f->snapshot);
         return QZ_SNAP_INTACT;
 }
 

@@ -565,31 +565,31 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) 
 }
 
 /* The snapshot LV exists (lvs) and is still a snapshot of the origin. */
-static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen) {
+static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char **ret_why) {
         if (!f->lvm_snapshot) {
-                snprintf(why, whylen, "%s: the manifest names no LVM volume; not checked", f->snapshot);
+                qz_set_error(ret_why, "%s: the manifest names no LVM volume; not checked", f->snapshot);
                 return QZ_SNAP_UNKNOWN;
         }
         struct lv lv;
         _cleanup_free_ char *err = NULL;
         int e = lv_query(f->lvm_snapshot, &lv, &err);
         if (e == -ENOENT) {
-                snprintf(why, whylen, "the logical volume %s does not exist", f->lvm_snapshot);
+                qz_set_error(ret_why, "the logical volume %s does not exist", f->lvm_snapshot);
                 return QZ_SNAP_MISSING;
         }
         if (e < 0) {
-                snprintf(why, whylen, "%s: cannot check: %s", f->lvm_snapshot, err);
+                qz_set_error(ret_why, "%s: cannot check: %s", f->lvm_snapshot, err);
                 return QZ_SNAP_UNKNOWN;
         }
         const char *slash = f->lvm_origin ? strchr(f->lvm_origin, '/') : NULL;
         const char *origin_lv = slash ? slash + 1 : f->lvm_origin;
         if (origin_lv && strcmp(lv.origin, origin_lv) != 0) {
-                snprintf(why, whylen, "%s is not a snapshot of %s (its origin: '%s')", f->lvm_snapshot,
-                         f->lvm_origin, lv.origin);
+                qz_set_error(ret_why, "%s is not a snapshot of %s (its origin: '%s')", f->lvm_snapshot,
+                             f->lvm_origin, lv.origin);
                 return QZ_SNAP_DAMAGED;
         }
-        snprintf(why, whylen, "the logical volume %s exists%s%s", f->lvm_snapshot,
-                 f->lvm_origin ? ", a snapshot of " : "", f->lvm_origin ? f->lvm_origin : "");
+        qz_set_error(ret_why, "the logical volume %s exists%s%s", f->lvm_snapshot,
+                     f->lvm_origin ? ", a snapshot of " : "", f->lvm_origin ? f->lvm_origin : "");
         return QZ_SNAP_INTACT;
 }
 

@@ -219,26 +219,26 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) 
 }
 
 /* The clone is a regular file of the recorded size. */
-static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char *why, size_t whylen) {
+static qz_snap_state verify(const qz_manifest *m, const qz_snap_fs *f, char **ret_why) {
         struct stat st;
         qz_snap_state s;
-        if (!qz_verify_stat(f->snapshot, false, &st, &s, why, whylen))
+        if (!qz_verify_stat(f->snapshot, false, &st, &s, ret_why))
                 return s;
         if (!S_ISREG(st.st_mode)) {
-                snprintf(why, whylen, "%s is not a regular file", f->snapshot);
+                qz_set_error(ret_why, "%s is not a regular file", f->snapshot);
                 return QZ_SNAP_DAMAGED;
         }
         if (f->size_bytes < 0) {
-                snprintf(why, whylen, "%s is there (%jd bytes; no size recorded to compare)", f->snapshot,
-                         (intmax_t)st.st_size);
+                qz_set_error(ret_why, "%s is there (%jd bytes; no size recorded to compare)", f->snapshot,
+                             (intmax_t)st.st_size);
                 return QZ_SNAP_INTACT;
         }
         if (st.st_size != f->size_bytes) {
-                snprintf(why, whylen, "%s is %jd bytes, the manifest recorded %jd", f->snapshot,
-                         (intmax_t)st.st_size, (intmax_t)f->size_bytes);
+                qz_set_error(ret_why, "%s is %jd bytes, the manifest recorded %jd", f->snapshot,
+                             (intmax_t)st.st_size, (intmax_t)f->size_bytes);
                 return QZ_SNAP_DAMAGED;
         }
-        snprintf(why, whylen, "%s is there, %jd bytes as recorded", f->snapshot, (intmax_t)st.st_size);
+        qz_set_error(ret_why, "%s is there, %jd bytes as recorded", f->snapshot, (intmax_t)st.st_size);
         return QZ_SNAP_INTACT;
 }
 

@@ -170,7 +170,7 @@ typedef enum qz_snap_state {
 
 typedef struct qz_snap_check {
         qz_snap_state state;
-        char reason[512]; /* one line: what was checked, what was found */
+        char *reason; /* one line: what was checked, what was found (malloc'd) */
 } qz_snap_check;
 
 const char *qz_snap_state_name(qz_snap_state s);
@@ -178,6 +178,8 @@ const char *qz_snap_state_name(qz_snap_state s);
  * checks[0..m->n_fs) (may be NULL); returns the snapshot's state (the worst;
  * missing when there is no filesystem). Reads only; never frozen. */
 qz_snap_state qz_snapshot_verify(const qz_manifest *m, qz_snap_check *checks);
+/* Frees the reasons of checks[0..n). */
+void qz_snap_checks_done(qz_snap_check *checks, size_t n);
 
 /* ---- snapshot.c: taking and deleting -------------------------------------- */
 

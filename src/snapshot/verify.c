@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "error.h"
 #include "provider.h"
 
 const char *qz_snap_state_name(qz_snap_state s) {
@@ -25,14 +26,13 @@ const char *qz_snap_state_name(qz_snap_state s) {
         return "unknown";
 }
 
-bool qz_verify_stat(const char *path, bool follow, struct stat *st, qz_snap_state *state, char *why,
-                    size_t whylen) {
+bool qz_verify_stat(const char *path, bool follow, struct stat *st, qz_snap_state *state, char **ret_why) {
         if ((follow ? stat(path, st) : lstat(path, st)) == 0)
                 return true;
         int e = errno;
         if (e != ENOENT) {
                 *state = QZ_SNAP_UNKNOWN;
-                snprintf(why, whylen, "%s: %s", path, strerror(e));
+                qz_set_error(ret_why, "%s: %s", path, strerror(e));
                 return false;
         }
         char *dir = strdup(path);
@@ -45,14 +45,21 @@ bool qz_verify_stat(const char *path, bool follow, struct stat *st, qz_snap_stat
         bool dir_there = slash && stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode);
         if (dir_there) {
                 *state = QZ_SNAP_MISSING;
-                snprintf(why, whylen, "%s does not exist", path);
+                qz_set_error(ret_why, "%s does not exist", path);
         } else {
                 *state = QZ_SNAP_UNKNOWN;
-                snprintf(why, whylen, "neither %s nor its directory %s exists (is its filesystem mounted?)",
-                         path, slash ? dir : ".");
+                qz_set_error(ret_why, "neither %s nor its directory %s exists (is its filesystem mounted?)",
+                             path, slash ? dir : ".");
         }
         free(dir);
         return false;
+}
+
+void qz_snap_checks_done(qz_snap_check *checks, size_t n) {
+        for (size_t i = 0; checks && i < n; i++) {
+                free(checks[i].reason);
+                checks[i].reason = NULL;
+        }
 }
 
 qz_snap_state qz_snapshot_verify(const qz_manifest *m, qz_snap_check *checks) {
@@ -63,17 +70,21 @@ qz_snap_state qz_snapshot_verify(const qz_manifest *m, qz_snap_check *checks) {
                 const qz_provider *p = qz_provider_by_name(f->provider);
                 if (!f->snapshot) {
                         c.state = QZ_SNAP_MISSING;
-                        snprintf(c.reason, sizeof(c.reason), "never made%s%s", f->error ? ": " : "",
-                                 f->error ? f->error : "");
+                        c.reason =
+                                xasprintf("never made%s%s", f->error ? ": " : "", f->error ? f->error : "");
                 } else if (!p || !p->verify)
-                        snprintf(c.reason, sizeof(c.reason), "%s: unknown provider '%s'; not checked",
-                                 f->snapshot, f->provider ? f->provider : "?");
+                        c.reason = xasprintf("%s: unknown provider '%s'; not checked", f->snapshot,
+                                             f->provider ? f->provider : "?");
                 else
-                        c.state = p->verify(m, f, c.reason, sizeof(c.reason));
+                        c.state = p->verify(m, f, &c.reason);
+                if (!c.reason)
+                        c.reason = xstrdup("");
                 if (c.state > worst)
                         worst = c.state;
                 if (checks)
                         checks[i] = c;
+                else
+                        free(c.reason);
         }
         return worst;
 }

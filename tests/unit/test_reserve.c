@@ -219,6 +219,7 @@ static qz_snap_state verify1(const char *provider, const char *snapshot, int64_t
         qz_snap_state s = qz_snapshot_verify(m, c);
         assert_int_equal(s, c[0].state);
         snprintf(reason, 512, "%s", c[0].reason);
+        qz_snap_checks_done(c, 1);
         qz_manifest_free(m);
         return s;
 }
@@ -266,6 +267,7 @@ static void test_verify(void **state) {
         assert_int_equal(qz_snapshot_verify(m, c), QZ_SNAP_MISSING);
         assert_int_equal(c[0].state, QZ_SNAP_INTACT);
         assert_int_equal(c[3].state, QZ_SNAP_MISSING);
+        qz_snap_checks_done(c, 4);
         qz_manifest_free(m);
         assert_string_equal(qz_snap_state_name(QZ_SNAP_INTACT), "intact");
         assert_string_equal(qz_snap_state_name(QZ_SNAP_MISSING), "missing");
