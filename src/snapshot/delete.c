@@ -24,7 +24,7 @@ static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...) {
         msg(userdata, s);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(qz_manifest *, qz_manifest_free)
+QZ_DEFINE_POINTER_CLEANUP(qz_manifest, qz_manifest_free)
 
 int qz_snapshot_delete(const char *store_opt, const char *name, qz_snapshot_msg_fn msg, void *userdata) {
         _cleanup_free_ char *store = qz_store_dir(store_opt);
