@@ -20,9 +20,3 @@ usec_t qz_now(void);
 static inline int64_t qz_now_ms(void) {
         return (int64_t)(qz_now() / 1000);
 }
-
-/* A millisecond count from the protocol or the user as usec_t: a negative
- * one (no deadline) is QZ_USEC_INFINITY. */
-static inline usec_t qz_usec_from_ms(int64_t ms) {
-        return ms < 0 ? QZ_USEC_INFINITY : (usec_t)ms * USEC_PER_MSEC;
-}
