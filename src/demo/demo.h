@@ -13,11 +13,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "quiesce.h"
 
 #define DEMO_POOL_SIZE (320ULL << 20) /* xfsprogs refuses XFS under 300 MiB */
 #define DEMO_DATA_SIZE (192ULL << 20)
 #define DEMO_MAX_HOLDS 4
+#define DEMO_COMMAND_TIMEOUT (120 * USEC_PER_SEC) /* mkfs, quiesce snapshot, backup, e2fsck */
 
 struct demo {
         bool tty, use_running;

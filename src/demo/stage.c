@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* stage.c - the demo's stage: commands run with their output captured,
+/* stage.c - the demo's stage: commands run with their output captured
+ * (the one child runner, src/common/child.c),
  * image files, loop devices and mounts, and the demo's own quiesced on a
  * private socket; each registered for cleanup as soon as it exists.
  */
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "child.h"
 #include "demo.h"
 #include "xalloc.h"
 
@@ -34,70 +36,39 @@ static void show_command(char *const *argv) {
         free(line);
 }
 
-/* Everything the child wrote, until it closes the pipe (or we are interrupted). */
-static char *read_all(int fd) {
-        size_t len = 0, cap = 4096;
-        char *buf = malloc(cap);
-        if (!buf)
-                abort();
-        for (;;) {
-                if (len + 1024 > cap && !(buf = realloc(buf, cap *= 2)))
-                        abort();
-                ssize_t n = read(fd, buf + len, cap - len - 1);
-                if (n < 0 && errno == EINTR) {
-                        if (bk_interrupted())
-                                break;
-                        continue;
-                }
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
-        return buf;
-}
-
 int demo_run(char *const *argv, char **out, bool show) {
         if (show)
                 show_command(argv);
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(p[0]);
-                close(p[1]);
+        qz_child_spec spec = {
+                .argv = argv,
+                .exec_fd = -1,
+                .cwd = ".",
+                .merge_stderr = true, /* what it says, in the order it says it */
+                .deadline = qz_now() + DEMO_COMMAND_TIMEOUT,
+                .kill_grace = 5 * USEC_PER_SEC,
+                .reap_wait = 5 * USEC_PER_SEC,
+                .interrupted = bk_interrupt_flag(),
+        };
+        qz_child_result res;
+        int r = qz_child_run(&spec, &res);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                bk_cleanup_child_signals();
-                dup2(p[1], STDOUT_FILENO);
-                dup2(p[1], STDERR_FILENO);
-                int nul = open("/dev/null", O_RDONLY);
-                if (nul >= 0)
-                        dup2(nul, STDIN_FILENO);
-                execvp(argv[0], argv);
-                fprintf(stderr, "%s: %s\n", argv[0], strerror(errno));
-                _exit(127);
-        }
-        int h = bk_cleanup_push(BK_CHILD, NULL, pid);
-        close(p[1]);
-        char *buf = read_all(p[0]);
-        close(p[0]);
-        int st = 0;
-        if (!bk_interrupted()) {
-                while (waitpid(pid, &st, 0) < 0 && errno == EINTR && !bk_interrupted())
-                        ;
-                bk_cleanup_pop(h, false);
-        }
         if (out)
-                *out = buf;
+                *out = xstrdup(res.out.data ? res.out.data : "");
+        if (res.exec_errno)
+                r = 127;
+        else if (res.interrupted || bk_interrupted())
+                r = -EINTR;
+        else if (res.timed_out)
+                r = -ETIMEDOUT;
         else
-                free(buf);
-        if (bk_interrupted())
-                return -EINTR;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                r = res.reaped ? qz_child_exit_status(res.status) : -ECHILD;
+        if (res.exec_errno && out) {
+                free(*out);
+                *out = xasprintf("%s: %s\n", argv[0], strerror(res.exec_errno));
+        }
+        qz_child_result_done(&res);
+        return r;
 }
 
 int demo_run_ok(char *const *argv, bool show) {
