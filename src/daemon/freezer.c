@@ -331,7 +331,7 @@ static void thaw(job *j) {
                         r->r.thaw_ioctl = true;
                         r->r.start = qz_now();
                         atomic_fetch_add(&f->fithaw_calls, 1);
-                        r->r.err = ioctl(j->fd, FITHAW, &unused) < 0 ? errno : 0;
+                        r->r.err = ioctl(j->fd, FITHAW, &unused) < 0 ? -errno : 0;
                         r->r.end = qz_now();
                 } else {
                         r->r.start = r->r.end = qz_now();
@@ -354,7 +354,7 @@ static void *keeper_main(void *arg) {
                 /* device-mapper holds this freeze (dmsetup suspend): our syncfs
                  * would block until the resume, and the freeze is not ours to
                  * take or release. Touch nothing, answer EBUSY. */
-                r->r.err = EBUSY;
+                r->r.err = -EBUSY;
                 r->r.start = r->r.end = qz_now();
                 r->last = true;
                 report_send(r);
@@ -374,13 +374,13 @@ static void *keeper_main(void *arg) {
         j->probe_until = f->max_frozen_ms < 0 ? UINT64_MAX : now + (usec_t)f->max_frozen_ms * 1000;
         int g = qz_guard_arm(f->guard_sock, j->devno, j->fd, j->hard_deadline);
         if (g < 0) {
-                r->r.err = ENOLINK; /* no guard, no freeze */
+                r->r.err = -ENOLINK; /* no guard, no freeze */
                 r->r.start = r->r.end = qz_now();
         } else {
                 r->r.start = qz_now();
                 atomic_fetch_add(&f->fifreeze_calls, 1);
                 int e = ioctl(j->fd, FIFREEZE, &unused);
-                r->r.err = e < 0 ? errno : 0;
+                r->r.err = e < 0 ? -errno : 0;
                 r->r.end = qz_now();
                 if (e == 0) {
                         uint64_t s;
@@ -546,7 +546,7 @@ static int spawn(job *j, void *(*fn)(void *)) {
         pthread_attr_destroy(&attr);
         if (r != 0)
                 j->joinable = false;
-        return r;
+        return -r;
 }
 
 static job *job_new(qz_freezer *f, qz_fs *fs, job_kind kind) {
@@ -581,7 +581,7 @@ int qz_freezer_preflush(qz_freezer *f, qz_fs *fs) {
         if (r != 0) {
                 atomic_fetch_sub(&f->inflight, 1);
                 job_unref(j);
-                return -r;
+                return r;
         }
         return 0;
 }
@@ -612,7 +612,7 @@ int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze) {
                         job *j = job_new(f, fs, JOB_NO_KEEPER);
                         if (!j)
                                 return -ENOMEM;
-                        report_now(j, QZ_REPORT_THAWED, ENOENT);
+                        report_now(j, QZ_REPORT_THAWED, -ENOENT);
                         return 0;
                 }
                 atomic_store(&k->want_thaw, true);
@@ -624,7 +624,7 @@ int qz_freezer_start(qz_freezer *f, qz_fs *fs, bool freeze) {
                 return -ENOMEM;
         j->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         fs->keeper = j;
-        int r = j->wake_fd < 0 ? errno : spawn(j, keeper_main);
+        int r = j->wake_fd < 0 ? -errno : spawn(j, keeper_main);
         if (r != 0) {
                 /* No thread: complete with the error through the loop like any job,
                  * so the state machine never sees a re-entrant completion. */

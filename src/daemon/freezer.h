@@ -29,7 +29,7 @@ typedef enum qz_report_kind {
 typedef struct qz_freeze_result {
         qz_report_kind kind;
         bool freeze; /* kind == QZ_REPORT_FROZEN */
-        int err;     /* FIFREEZE's (FROZEN) or FITHAW's (THAWED) errno */
+        int err;     /* FIFREEZE's (FROZEN) or FITHAW's (THAWED) negative errno, 0 done */
         /* for a freeze refused with EBUSY because a device-mapper device under
          * the filesystem is suspended, that device's name; otherwise "" */
         const char *detail;

@@ -11,10 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
+#define GONE_RING 256 /* holds gone recently, for the message of a Thaw that comes late */
+
 struct qz_holds {
         const qz_holds_ops *ops;
         void *ud;
-        int64_t max_frozen_ms; /* -1 none */
+        usec_t max_frozen; /* the ceiling, QZ_USEC_INFINITY none */
         size_t max_holds;
         uint64_t next_id;
         qzd_hold *first, *last;
@@ -26,6 +30,8 @@ struct qz_holds {
         qz_fs *fs_list;
         qz_op **ops_live; /* group freezes in progress */
         size_t n_ops;
+        qz_gone gone[GONE_RING]; /* why recent holds went away, by id */
+        unsigned gone_next;
 };
 
 const char *qz_fs_state_name(qz_fs_state s) {
@@ -42,13 +48,39 @@ const char *qz_fs_state_name(qz_fs_state s) {
         return "?";
 }
 
-qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, int64_t max_frozen_ms, size_t max_holds) {
+const char *qz_gone_text(const qz_gone *g, char *buf, size_t size) {
+        switch (g->why) {
+        case QZ_GONE_THAWED:
+                return "released: thawed by request";
+        case QZ_GONE_CLOSED:
+                return "released: its connection closed";
+        case QZ_GONE_STOPPING:
+                return "released: quiesced is stopping";
+        case QZ_GONE_EXPIRED:
+                snprintf(buf, size, "expired: its deadline of %llu ms passed",
+                         (unsigned long long)(g->after / 1000));
+                return buf;
+        case QZ_GONE_CEILING:
+                snprintf(buf, size, "force-thawed at the %llu ms max-frozen ceiling",
+                         (unsigned long long)(g->after / 1000));
+                return buf;
+        case QZ_GONE_GUARD:
+                return "force-thawed by the guard";
+        }
+        return "gone";
+}
+
+bool qz_gone_is_news(qz_gone_why why) {
+        return why == QZ_GONE_EXPIRED || why == QZ_GONE_CEILING || why == QZ_GONE_GUARD;
+}
+
+qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, usec_t max_frozen, size_t max_holds) {
         qz_holds *h = calloc(1, sizeof(*h));
         if (!h)
                 return NULL;
         h->ops = ops;
         h->ud = ud;
-        h->max_frozen_ms = max_frozen_ms;
+        h->max_frozen = max_frozen;
         h->max_holds = max_holds;
         h->next_id = 1;
         h->min_deadline = QZ_USEC_INFINITY;
@@ -99,10 +131,6 @@ void qz_holds_free(qz_holds *h) {
         free(h);
 }
 
-int64_t qz_holds_max_frozen_ms(const qz_holds *h) {
-        return h->max_frozen_ms;
-}
-
 qz_fs *qz_holds_find_fs(qz_holds *h, dev_t devno) {
         for (qz_fs *fs = h->fs_list; fs; fs = fs->next)
                 if (fs->devno == devno)
@@ -110,13 +138,43 @@ qz_fs *qz_holds_find_fs(qz_holds *h, dev_t devno) {
         return NULL;
 }
 
-qz_fs *qz_holds_add_fs(qz_holds *h, qz_fs *fs) {
+/* Its names, as the mount table has them now. false: out of memory, fs unchanged. */
+static bool fs_rename(qz_fs *fs, const qz_mount_info *info) {
+        char *mp = strdup(info->mountpoint), *ty = strdup(info->fstype), *so = strdup(info->source);
+        if (!mp || !ty || !so) {
+                free(mp), free(ty), free(so);
+                return false;
+        }
+        free(fs->mountpoint), free(fs->fstype), free(fs->source);
+        fs->mountpoint = mp, fs->fstype = ty, fs->source = so;
+        return true;
+}
+
+qz_fs *qz_holds_get_fs(qz_holds *h, const qz_mount_info *info, bool create, bool *created) {
+        *created = false;
+        qz_fs *fs = qz_holds_find_fs(h, info->devno);
+        if (fs && fs->refs == 0 && fs->state == QZ_FS_THAWED && strcmp(fs->mountpoint, info->mountpoint) != 0)
+                (void)fs_rename(fs, info); /* idle: refresh its names; the old ones stay without memory */
+        if (fs || !create)
+                return fs;
+        fs = calloc(1, sizeof(*fs));
+        if (!fs)
+                return NULL;
+        if (!fs_rename(fs, info)) {
+                free(fs);
+                return NULL;
+        }
+        fs->devno = info->devno;
+        snprintf(fs->id, sizeof(fs->id), "%s", info->id);
+        fs->ioctl_fd = -1;
+        fs->is_root = strcmp(info->mountpoint, "/") == 0;
         fs->state = QZ_FS_THAWED;
         fs->ceiling_at = QZ_USEC_INFINITY;
-        fs->freeze_ms = -1;
-        fs->last_stall_ms = -1;
+        fs->freeze_usec = QZ_USEC_INFINITY;
+        fs->last_stall = QZ_USEC_INFINITY;
         fs->next = h->fs_list;
         h->fs_list = fs;
+        *created = true;
         return fs;
 }
 
@@ -227,23 +285,36 @@ static void hold_unlink(qz_holds *h, qzd_hold *hold) {
                 h->min_stale = true;
 }
 
-static void note_gone(qz_fs *fs, const qzd_hold *hold, const char *why) {
-        snprintf(fs->last_gone, sizeof(fs->last_gone), "hold %llu %s", (unsigned long long)hold->id, why);
+static qz_gone gone_of(const qz_holds *h, const qzd_hold *hold, qz_gone_why why) {
+        return (qz_gone){.id = hold->id,
+                         .why = why,
+                         .after = why == QZ_GONE_EXPIRED   ? hold->timeout
+                                  : why == QZ_GONE_CEILING ? h->max_frozen
+                                                           : 0};
 }
 
-void qz_holds_release(qz_holds *h, qzd_hold *hold, const char *why, usec_t now) {
+const qz_gone *qz_holds_gone(const qz_holds *h, uint64_t id) {
+        for (unsigned i = 0; i < GONE_RING && id; i++)
+                if (h->gone[i].id == id)
+                        return &h->gone[i];
+        return NULL;
+}
+
+void qz_holds_release(qz_holds *h, qzd_hold *hold, qz_gone_why why, usec_t now) {
         (void)now;
+        qz_gone g = gone_of(h, hold, why);
         hold_unlink(h, hold);
-        h->ops->hold_gone(h->ud, hold, why);
+        h->gone[h->gone_next++ % GONE_RING] = g;
+        h->ops->hold_gone(h->ud, hold, &g);
         /* Reverse of freeze order: a backing filesystem thaws before what lies on it. */
         for (size_t i = hold->n_fs; i-- > 0;) {
-                note_gone(hold->fs[i], hold, why);
+                hold->fs[i]->last_gone = g;
                 fs_unref(h, hold->fs[i]);
         }
         hold_free(hold);
 }
 
-bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, const char *why, usec_t now) {
+bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, qz_gone_why why, usec_t now) {
         size_t i;
         for (i = 0; i < hold->n_fs && hold->fs[i] != fs; i++)
                 ;
@@ -260,7 +331,7 @@ bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, const char *why
         memmove(hold->fs + i, hold->fs + i + 1, (hold->n_fs - i - 1) * sizeof(*hold->fs));
         memmove(hold->paths + i, hold->paths + i + 1, (hold->n_fs - i - 1) * sizeof(*hold->paths));
         hold->n_fs--;
-        note_gone(fs, hold, why);
+        fs->last_gone = gone_of(h, hold, why);
         return fs_unref(h, fs);
 }
 
@@ -296,20 +367,20 @@ qzd_hold *qz_holds_find_for(qz_holds *h, qz_fs *fs, void *owner, uid_t uid) {
         return NULL;
 }
 
-static usec_t deadline_after(usec_t now, int64_t timeout_ms) {
-        return timeout_ms < 0 ? QZ_USEC_INFINITY : now + (usec_t)timeout_ms * 1000;
+static usec_t deadline_after(usec_t now, usec_t timeout) {
+        return timeout == QZ_USEC_INFINITY ? QZ_USEC_INFINITY : now + timeout;
 }
 
-void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, int64_t timeout_ms, usec_t now) {
+void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, usec_t timeout, usec_t now) {
         if (hold->deadline != QZ_USEC_INFINITY && hold->deadline <= h->min_deadline)
                 h->min_stale = true; /* it may have been the earliest */
-        hold->timeout_ms = timeout_ms;
-        hold->deadline = deadline_after(now, timeout_ms);
+        hold->timeout = timeout;
+        hold->deadline = deadline_after(now, timeout);
         if (hold->deadline < h->min_deadline)
                 h->min_deadline = hold->deadline;
 }
 
-void qz_holds_release_all(qz_holds *h, const char *why, usec_t now) {
+void qz_holds_release_all(qz_holds *h, qz_gone_why why, usec_t now) {
         while (h->first)
                 qz_holds_release(h, h->first, why, now);
 }
@@ -355,18 +426,18 @@ static void op_fail(qz_holds *h, qz_op *op, qz_fs *fs, int err, const char *msg)
         for (size_t i = 0; i < op->n_fs; i++)
                 if (op->fs[i] == fs)
                         path = op->paths[i];
-        char full[512];
-        snprintf(full, sizeof(full), "%s: %s", path ? path : fs->mountpoint, msg);
+        char *full = xasprintf("%s: %s", path ? path : fs->mountpoint, msg); /* aborts on ENOMEM (mlockall) */
         op_unlink(h, op);
         op_rollback(h, op);
         h->ops->op_done(h->ud, op, NULL, err, full, path ? path : fs->mountpoint);
+        free(full);
         op_free(op);
 }
 
 static void op_succeed(qz_holds *h, qz_op *op, usec_t now) {
         qzd_hold *hold = calloc(1, sizeof(*hold));
         if (!hold) {
-                op_fail(h, op, op->fs[0], ENOMEM, "out of memory");
+                op_fail(h, op, op->fs[0], -ENOMEM, "out of memory");
                 return;
         }
         op_unlink(h, op);
@@ -376,8 +447,8 @@ static void op_succeed(qz_holds *h, qz_op *op, usec_t now) {
         hold->uid = op->uid;
         hold->pid = op->pid;
         hold->created = now;
-        hold->timeout_ms = op->timeout_ms;
-        hold->deadline = deadline_after(now, op->timeout_ms);
+        hold->timeout = op->timeout;
+        hold->deadline = deadline_after(now, op->timeout);
         hold->n_fs = op->n_fs;
         hold->fs = op->fs; /* the op's references become the hold's */
         hold->paths = op->paths;
@@ -409,15 +480,15 @@ static bool op_advance(qz_holds *h, qz_op *op, usec_t now) {
                 if (fs->foreign) {
                         /* quiesce's freeze was lifted and another process froze it
                          * again: that freeze is not ours to count on. */
-                        char msg[320];
-                        snprintf(msg, sizeof(msg),
-                                 "%s %s (mounted at %s) is frozen by another process: quiesce's freeze was "
-                                 "lifted and the filesystem frozen again by someone else; leaving that "
-                                 "freeze alone",
-                                 fs->fstype, fs->id, fs->mountpoint);
+                        char *msg = xasprintf(
+                                "%s %s (mounted at %s) is frozen by another process: quiesce's freeze was "
+                                "lifted and the filesystem frozen again by someone else; leaving that "
+                                "freeze alone",
+                                fs->fstype, fs->id, fs->mountpoint);
                         op->waiting = false;
                         fs_unref(h, fs);
-                        op_fail(h, op, fs, EBUSY, msg);
+                        op_fail(h, op, fs, -EBUSY, msg);
+                        free(msg);
                         return true;
                 }
                 op->waiting = false;
@@ -427,13 +498,12 @@ static bool op_advance(qz_holds *h, qz_op *op, usec_t now) {
         return true;
 }
 
-qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detached, int64_t timeout_ms,
-                      qz_fs **fs, char **paths, size_t n, void *userdata, usec_t now, int *err, char *msg,
-                      size_t msglen) {
+int qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detached, usec_t timeout, qz_fs **fs,
+                   char **paths, size_t n, void *userdata, usec_t now, qz_op **ret, char **ret_msg) {
+        *ret = NULL;
         if (h->n_holds + h->n_ops >= h->max_holds) {
-                *err = ENOSPC;
-                snprintf(msg, msglen, "too many holds (%zu); release some first", h->max_holds);
-                return NULL;
+                *ret_msg = xasprintf("too many holds (%zu); release some first", h->max_holds);
+                return -ENOSPC;
         }
         /* A backing filesystem frozen by us would block the freeze of what lies on it. */
         for (size_t i = 0; i < n; i++) {
@@ -444,14 +514,13 @@ qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detac
                 for (size_t j = 0; j < n; j++)
                         host_in_group |= fs[j] == host;
                 if (host && host->state != QZ_FS_THAWED && fs[i]->state != QZ_FS_FROZEN && !host_in_group) {
-                        *err = EDEADLK;
-                        snprintf(msg, msglen,
-                                 "%s%s%s %s (mounted at %s) lies on %s %s (mounted at %s), which is frozen: "
-                                 "its freeze would wait for that thaw; freeze both in one request",
-                                 paths && paths[i] ? paths[i] : "", paths && paths[i] ? ": " : "",
-                                 fs[i]->fstype, fs[i]->id, fs[i]->mountpoint, host->fstype, host->id,
-                                 host->mountpoint);
-                        return NULL;
+                        *ret_msg = xasprintf(
+                                "%s%s%s %s (mounted at %s) lies on %s %s (mounted at %s), which is frozen: "
+                                "its freeze would wait for that thaw; freeze both in one request",
+                                paths && paths[i] ? paths[i] : "", paths && paths[i] ? ": " : "",
+                                fs[i]->fstype, fs[i]->id, fs[i]->mountpoint, host->fstype, host->id,
+                                host->mountpoint);
+                        return -EDEADLK;
                 }
         }
         qz_op *op = calloc(1, sizeof(*op));
@@ -460,9 +529,8 @@ qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detac
                 free(op);
                 if (ops)
                         h->ops_live = ops;
-                *err = ENOMEM;
-                snprintf(msg, msglen, "out of memory");
-                return NULL;
+                *ret_msg = xstrdup("out of memory");
+                return -ENOMEM;
         }
         h->ops_live = ops;
         h->ops_live[h->n_ops++] = op;
@@ -470,18 +538,19 @@ qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detac
         op->uid = uid;
         op->pid = pid;
         op->detached = detached;
-        op->timeout_ms = timeout_ms;
+        op->timeout = timeout;
         op->fs = fs;
         op->paths = paths;
         op->n_fs = n;
         op->userdata = userdata;
-        *err = 0;
         /* The members are frozen one after another, in order; their pre-flush
          * (the long part) need not wait for that. */
         for (size_t i = 1; i < n && h->ops->preflush; i++)
                 if (fs[i]->state == QZ_FS_THAWED)
                         h->ops->preflush(h->ud, fs[i]);
-        return op_advance(h, op, now) ? NULL : op;
+        if (!op_advance(h, op, now))
+                *ret = op;
+        return 0;
 }
 
 void qz_holds_drop_owner(qz_holds *h, void *owner, usec_t now) {
@@ -500,7 +569,7 @@ void qz_holds_drop_owner(qz_holds *h, void *owner, usec_t now) {
                         if (hold->detached)
                                 hold->owner = NULL;
                         else
-                                qz_holds_release(h, hold, "released: its connection closed", now);
+                                qz_holds_release(h, hold, QZ_GONE_CLOSED, now);
                 }
                 hold = next;
         }
@@ -516,7 +585,7 @@ void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec
         fs->n_waiters = 0;
         if (err) {
                 fs->state = QZ_FS_THAWED;
-                fs->freeze_ms = -1;
+                fs->freeze_usec = QZ_USEC_INFINITY;
                 /* Every op waiting on it fails; op_fail drops the waited-on
                  * reference too, so mark them as no longer queued first. */
                 for (size_t i = 0; i < n; i++) {
@@ -532,8 +601,8 @@ void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec
         fs->state = QZ_FS_FROZEN;
         fs->foreign = false;
         fs->frozen_at = end;
-        fs->freeze_ms = (int64_t)((end - start) / 1000);
-        fs->ceiling_at = h->max_frozen_ms < 0 ? QZ_USEC_INFINITY : start + (usec_t)h->max_frozen_ms * 1000;
+        fs->freeze_usec = end - start;
+        fs->ceiling_at = h->max_frozen == QZ_USEC_INFINITY ? QZ_USEC_INFINITY : start + h->max_frozen;
         if (fs->refs == 0) {
                 /* Everybody who wanted it went away meanwhile. */
                 fs->state = QZ_FS_THAWING;
@@ -554,7 +623,7 @@ void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end) {
         fs->foreign = false;
         fs->thawed_at = end;
         fs->ceiling_at = QZ_USEC_INFINITY;
-        fs->last_stall_ms = (int64_t)((end - fs->freeze_start) / 1000);
+        fs->last_stall = end - fs->freeze_start;
         if (fs->refs > 0) {
                 /* Somebody asked for it while it thawed: freeze again for them. */
                 fs->state = QZ_FS_FREEZING;
@@ -566,7 +635,9 @@ void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end) {
 
 /* Take every reference off fs: its holds lose it (and die when empty), the
  * ops that froze or wait for it fail. Used by the ceiling and the guard. */
-static void fs_strip(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
+static void fs_strip(qz_holds *h, qz_fs *fs, qz_gone_why why, usec_t now) {
+        char buf[96];
+        qz_gone g = {.why = why, .after = h->max_frozen};
         for (size_t i = h->n_ops; i-- > 0;) {
                 qz_op *op = h->ops_live[i];
                 bool uses = false;
@@ -574,10 +645,10 @@ static void fs_strip(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
                         uses |= op->fs[j] == fs;
                 if (!uses)
                         continue;
-                char msg[256];
-                snprintf(msg, sizeof(msg), "%s %s (mounted at %s) was %s while the group was being frozen",
-                         fs->fstype, fs->id, fs->mountpoint, why);
-                op_fail(h, op, fs, EINVAL, msg);
+                char *msg = xasprintf("%s %s (mounted at %s) was %s while the group was being frozen",
+                                      fs->fstype, fs->id, fs->mountpoint, qz_gone_text(&g, buf, sizeof(buf)));
+                op_fail(h, op, fs, -EINVAL, msg);
+                free(msg);
                 i = h->n_ops;
         }
         for (qzd_hold *hold = h->first; hold;) {
@@ -590,7 +661,7 @@ static void fs_strip(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
 
 void qz_holds_thawed_externally(qz_holds *h, qz_fs *fs, usec_t now) {
         fs->state = QZ_FS_THAWED; /* so releasing the references starts no FITHAW */
-        fs_strip(h, fs, "force-thawed by the guard", now);
+        fs_strip(h, fs, QZ_GONE_GUARD, now);
         qz_holds_thaw_done(h, fs, 0, now);
 }
 
@@ -635,21 +706,12 @@ void qz_holds_expire(qz_holds *h, usec_t now) {
         for (qzd_hold *hold = h->first; hold;) {
                 qzd_hold *next = hold->next;
                 if (hold->deadline <= now) {
-                        char why[96];
-                        char dur[32];
-                        snprintf(dur, sizeof(dur), "%lld ms", (long long)hold->timeout_ms);
-                        snprintf(why, sizeof(why), "expired: its deadline of %s passed", dur);
-                        qz_holds_release(h, hold, why, now);
+                        qz_holds_release(h, hold, QZ_GONE_EXPIRED, now);
                         next = h->first; /* releases may have removed others: restart */
                 }
                 hold = next;
         }
-        for (qz_fs *fs = h->fs_list; fs; fs = fs->next) {
-                if (fs->state != QZ_FS_FROZEN || fs->ceiling_at > now)
-                        continue;
-                char why[96];
-                snprintf(why, sizeof(why), "force-thawed at the %lld ms max-frozen ceiling",
-                         (long long)h->max_frozen_ms);
-                fs_strip(h, fs, why, now);
-        }
+        for (qz_fs *fs = h->fs_list; fs; fs = fs->next)
+                if (fs->state == QZ_FS_FROZEN && fs->ceiling_at <= now)
+                        fs_strip(h, fs, QZ_GONE_CEILING, now);
 }

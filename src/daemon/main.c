@@ -24,9 +24,11 @@
 #include "caps.h"
 #include "confirm.h"
 #include "daemon.h"
+#include "glue.h"
 #include "guard.h"
 #include "log.h"
 #include "quiesce.h"
+#include "server.h"
 
 #define SHUTDOWN_GRACE_USEC (10 * 1000000ULL)
 
@@ -110,7 +112,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         d->shutdown_started = qz_now();
         sd_event_source_set_enabled(d->listen_src, SD_EVENT_OFF);
         qz_server_close_all(d);
-        qz_holds_release_all(d->holds, "released: quiesced is stopping", qz_now());
+        qz_holds_release_all(d->holds, QZ_GONE_STOPPING, qz_now());
         sd_event_add_time_relative(d->event, NULL, CLOCK_BOOTTIME, 100000, 0, on_shutdown_tick, d);
         sd_event_add_time_relative(d->event, NULL, CLOCK_BOOTTIME, SHUTDOWN_GRACE_USEC + 100000, 0,
                                    on_shutdown_tick, d);
@@ -321,7 +323,9 @@ int main(int argc, char **argv) {
                 log_error("out of memory");
                 goto out;
         }
-        d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen_ms, QZ_MAX_HOLDS);
+        d.holds = qz_holds_new(&qz_daemon_holds_ops, &d,
+                               d.max_frozen_ms < 0 ? QZ_USEC_INFINITY : (usec_t)d.max_frozen_ms * 1000,
+                               QZ_MAX_HOLDS);
         d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, throttle, d.runtime_dir,
                                    d.probe_interval_ms, qz_daemon_freeze_done, &d);
         if (!d.holds || !d.freezer)
