@@ -37,8 +37,8 @@ typedef struct qz_daemon {
         dev_t runtime_devno; /* the filesystem of the runtime directory: never frozen */
         bool have_group;
         gid_t group;
-        int64_t max_frozen_ms;
-        int64_t probe_interval_ms;  /* a frozen filesystem's probe period (proof.h), -1 none */
+        usec_t max_frozen;          /* the ceiling, QZ_USEC_INFINITY none */
+        usec_t probe_interval;      /* a frozen filesystem's probe period (proof.h), QZ_USEC_INFINITY none */
         unsigned max_conns_per_uid; /* 0: no limit; root is never limited */
         unsigned max_holds_per_uid;
         uint64_t caps_kept;   /* capabilities left after start */

@@ -70,8 +70,8 @@ struct qz_freezer {
         int efd;
         int guard_sock;
         qz_throttle *throttle;
-        int64_t max_frozen_ms;
-        int64_t probe_interval_ms;
+        usec_t max_frozen;     /* the ceiling, QZ_USEC_INFINITY none */
+        usec_t probe_interval; /* QZ_USEC_INFINITY: no periodic probes */
         qz_freezer_done_fn done;
         void *ud;
         pthread_mutex_t lock;

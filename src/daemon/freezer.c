@@ -121,8 +121,8 @@ static void *keeper_main(void *arg) {
         r->r.throttled = throttled != NULL;
         usec_t now = qz_now();
         j->hard_deadline =
-                f->max_frozen_ms < 0 ? UINT64_MAX : now + (usec_t)f->max_frozen_ms * 1000 + GUARD_GRACE_USEC;
-        j->probe_until = f->max_frozen_ms < 0 ? UINT64_MAX : now + (usec_t)f->max_frozen_ms * 1000;
+                f->max_frozen == QZ_USEC_INFINITY ? UINT64_MAX : now + f->max_frozen + GUARD_GRACE_USEC;
+        j->probe_until = f->max_frozen == QZ_USEC_INFINITY ? UINT64_MAX : now + f->max_frozen;
         int g = qz_guard_arm(f->guard_sock, j->devno, j->fd, j->hard_deadline);
         if (g < 0) {
                 r->r.err = -ENOLINK; /* no guard, no freeze */
@@ -182,17 +182,16 @@ void fz_job_unref(job *j) {
         free(j);
 }
 
-qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
-                           const char *state_dir, int64_t probe_interval_ms, qz_freezer_done_fn done,
-                           void *ud) {
+qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, usec_t max_frozen, bool throttle,
+                           const char *state_dir, usec_t probe_interval, qz_freezer_done_fn done, void *ud) {
         qz_freezer *f = calloc(1, sizeof(*f));
         if (!f)
                 return NULL;
         pthread_mutex_init(&f->lock, NULL);
         f->guard_sock = guard_sock;
         f->throttle = qz_throttle_new(guard_sock, throttle, state_dir);
-        f->max_frozen_ms = max_frozen_ms;
-        f->probe_interval_ms = probe_interval_ms;
+        f->max_frozen = max_frozen;
+        f->probe_interval = probe_interval;
         f->done = done;
         f->ud = ud;
         pthread_mutex_init(&f->keepers_lock, NULL);
@@ -203,7 +202,7 @@ qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, b
                 qz_freezer_free(f);
                 return NULL;
         }
-        if (probe_interval_ms > 0) {
+        if (probe_interval != QZ_USEC_INFINITY) {
                 pthread_attr_t attr;
                 pthread_attr_init(&attr);
                 pthread_attr_setstacksize(&attr, WORKER_STACK);

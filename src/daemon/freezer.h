@@ -52,10 +52,10 @@ typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, const qz_freeze_result *
 
 /* throttle: slow the writers during the pre-flush (throttle.h), not stall
  * them; state_dir: where it notes what it changed (the runtime directory);
- * probe_interval_ms: a keeper's probe period while frozen. */
-qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
-                           const char *state_dir, int64_t probe_interval_ms, qz_freezer_done_fn done,
-                           void *ud);
+ * probe_interval: a frozen filesystem's probe period (QZ_USEC_INFINITY
+ * none); max_frozen: the ceiling (QZ_USEC_INFINITY none). */
+qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, usec_t max_frozen, bool throttle,
+                           const char *state_dir, usec_t probe_interval, qz_freezer_done_fn done, void *ud);
 void qz_freezer_free(qz_freezer *f);
 
 /* freeze: starts fs's keeper (fs->ioctl_fd must be open). !freeze: tells

@@ -27,6 +27,7 @@
 #include "glue.h"
 #include "guard.h"
 #include "log.h"
+#include "ms.h"
 #include "quiesce.h"
 #include "server.h"
 
@@ -180,13 +181,12 @@ int main(int argc, char **argv) {
         qz_daemon d = {.next_deadline = QZ_USEC_INFINITY,
                        .guard_sock = -1,
                        .listen_fd = -1,
-                       .max_frozen_ms = 60000,
-                       .probe_interval_ms = QZ_DEFAULT_PROBE_INTERVAL_MS,
                        .max_conns_per_uid = QZ_DEFAULT_MAX_CONNS_PER_UID,
                        .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID};
         const char *socket_path = getenv(QZ_SOCKET_ENV) ? getenv(QZ_SOCKET_ENV) : QZ_DEFAULT_SOCKET;
         int level = LOG_INFO, c;
         bool throttle = true;
+        int64_t max_frozen_ms = 60000, probe_interval_ms = QZ_DEFAULT_PROBE_INTERVAL_MS; /* as given */
         while ((c = getopt_long(argc, argv, "s:g:m:l:hV", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
@@ -203,7 +203,7 @@ int main(int argc, char **argv) {
                         break;
                 }
                 case 'm':
-                        if (qz_parse_duration(optarg, &d.max_frozen_ms) < 0 || d.max_frozen_ms == 0) {
+                        if (qz_parse_duration(optarg, &max_frozen_ms) < 0 || max_frozen_ms == 0) {
                                 fprintf(stderr,
                                         "quiesced: invalid --max-frozen '%s' (e.g. 500ms, 30s, 2m, none)\n",
                                         optarg);
@@ -230,8 +230,8 @@ int main(int argc, char **argv) {
                         throttle = false;
                         break;
                 case 'P':
-                        if (qz_parse_duration(optarg, &d.probe_interval_ms) < 0 || d.probe_interval_ms == 0 ||
-                            d.probe_interval_ms > 60000) {
+                        if (qz_parse_duration(optarg, &probe_interval_ms) < 0 || probe_interval_ms == 0 ||
+                            probe_interval_ms > 60000) {
                                 fprintf(stderr,
                                         "quiesced: invalid --probe-interval '%s' (e.g. 50ms, 100ms, 1s; at "
                                         "most "
@@ -258,6 +258,8 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         }
+        d.max_frozen = qz_usec_from_ms(max_frozen_ms);
+        d.probe_interval = qz_usec_from_ms(probe_interval_ms);
         if (optind < argc) {
                 fprintf(stderr,
                         "quiesced: unexpected argument '%s'\nTry 'quiesced --help' for more information.\n",
@@ -323,11 +325,9 @@ int main(int argc, char **argv) {
                 log_error("out of memory");
                 goto out;
         }
-        d.holds = qz_holds_new(&qz_daemon_holds_ops, &d,
-                               d.max_frozen_ms < 0 ? QZ_USEC_INFINITY : (usec_t)d.max_frozen_ms * 1000,
-                               QZ_MAX_HOLDS);
-        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, throttle, d.runtime_dir,
-                                   d.probe_interval_ms, qz_daemon_freeze_done, &d);
+        d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen, QZ_MAX_HOLDS);
+        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen, throttle, d.runtime_dir,
+                                   d.probe_interval, qz_daemon_freeze_done, &d);
         if (!d.holds || !d.freezer)
                 goto out;
 
@@ -373,8 +373,8 @@ int main(int argc, char **argv) {
         }
         char ceiling[32], probe[32];
         log_info("quiesced %s ready (pid %d, max-frozen %s, probe interval %s)", QZ_VERSION_STRING,
-                 (int)getpid(), qz_format_duration(d.max_frozen_ms, ceiling, sizeof(ceiling)),
-                 qz_format_duration(d.probe_interval_ms, probe, sizeof(probe)));
+                 (int)getpid(), qz_format_duration(max_frozen_ms, ceiling, sizeof(ceiling)),
+                 qz_format_duration(probe_interval_ms, probe, sizeof(probe)));
         sd_notifyf(0, "READY=1\nSTATUS=Ready; max-frozen %s\nMAINPID=%d", ceiling, (int)getpid());
 
         r = sd_event_loop(d.event);

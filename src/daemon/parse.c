@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "jsonutil.h"
+#include "ms.h"
 #include "protocol.h"
 #include "quiesce.h"
 
@@ -71,7 +72,7 @@ static int get_timeout(json_object *params, qz_request *req, qz_request_error *e
                 return fail(e, EINVAL, NULL,
                             "\"timeout_ms\" is required: a positive number of milliseconds, "
                             "or -1 for no deadline of the hold's own");
-        req->timeout = ms == QZ_NO_DEADLINE ? QZ_USEC_INFINITY : (usec_t)ms * 1000;
+        req->timeout = qz_usec_from_ms(ms); /* QZ_NO_DEADLINE: none */
         return 0;
 }
 

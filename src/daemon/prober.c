@@ -112,7 +112,7 @@ void *fz_prober_main(void *arg) {
                 bool idle = !f->keepers;
                 pthread_mutex_unlock(&f->keepers_lock);
                 struct pollfd pfd = {.fd = f->prober_wake, .events = POLLIN};
-                (void)poll(&pfd, 1, idle ? -1 : (int)f->probe_interval_ms);
+                (void)poll(&pfd, 1, idle ? -1 : (int)(f->probe_interval / 1000)); /* poll's milliseconds */
                 uint64_t v;
                 while (read(f->prober_wake, &v, sizeof(v)) > 0)
                         ;

@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "jsonutil.h"
 #include "methods.h"
+#include "ms.h"
 #include "quiesce.h"
 #include "reply.h"
 #include "server.h"
@@ -108,8 +109,9 @@ static void members(jsonw *w, json_object *o) {
 static void add_info(qz_daemon *d, json_object *p) {
         json_object_object_add(p, "version", json_object_new_string(QZ_VERSION_STRING));
         json_object_object_add(p, "pid", json_object_new_int(getpid()));
-        json_object_object_add(p, "max_frozen_ms", json_object_new_int64(d->max_frozen_ms));
-        json_object_object_add(p, "probe_interval_ms", json_object_new_int64(d->probe_interval_ms));
+        json_object_object_add(p, "max_frozen_ms", json_object_new_int64(qz_usec_to_ms(d->max_frozen)));
+        json_object_object_add(p, "probe_interval_ms",
+                               json_object_new_int64(qz_usec_to_ms(d->probe_interval)));
 }
 
 static json_object *status_hold_json(const qzd_hold *h, usec_t now) {
@@ -130,7 +132,7 @@ static json_object *status_fs_json(const qz_fs *fs, usec_t now) {
         bool active = fs->state != QZ_FS_THAWED;
         json_object *o = qz_fs_ref_json(fs, NULL);
         json_object_object_add(o, "state", json_object_new_string(qz_fs_state_name(fs->state)));
-        int64_t last_stall_ms = fs->last_stall == QZ_USEC_INFINITY ? -1 : (int64_t)(fs->last_stall / 1000);
+        int64_t last_stall_ms = qz_usec_to_ms(fs->last_stall);
         int64_t frozen_ms = active ? (int64_t)((now - fs->freeze_start) / 1000) : last_stall_ms;
         if (fs->state == QZ_FS_FREEZING)
                 frozen_ms = 0;
