@@ -2,6 +2,8 @@
 /* mountinfo.c - mount table lookups (see mountinfo.h). */
 #include "mountinfo.h"
 
+#include "cleanup.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,17 +69,14 @@ struct libmnt_fs *qz_mountinfo_find_path(struct libmnt_table *t, int fd) {
         ssize_t n = readlink(link, path, sizeof(path) - 1);
         if (n > 0 && path[0] == '/') {
                 path[n] = '\0';
-                int pfd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+                _cleanup_close_ int pfd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
                 uint64_t id = 0;
+                struct libmnt_fs *fs = NULL;
                 if (pfd >= 0 && fstat(pfd, &here) == 0 && here.st_dev == st.st_dev &&
-                    here.st_ino == st.st_ino && qz_mount_id_of(pfd, &id, NULL) == 0) {
-                        struct libmnt_fs *fs = qz_mountinfo_find_id(t, id);
-                        close(pfd);
-                        if (fs)
-                                return fs;
-                } else if (pfd >= 0) {
-                        close(pfd);
-                }
+                    here.st_ino == st.st_ino && qz_mount_id_of(pfd, &id, NULL) == 0)
+                        fs = qz_mountinfo_find_id(t, id);
+                if (fs)
+                        return fs;
         }
         return qz_mountinfo_find_devno(t, st.st_dev);
 }

@@ -5,6 +5,7 @@
  */
 #include "mounts.h"
 
+#include "cleanup.h"
 #include "mountinfo.h"
 #include "sysfs.h"
 
@@ -100,13 +101,9 @@ dev_t qz_mounts_loop_host(qz_mounts *m, const char *source) {
         char backing[4096];
         if (qz_loop_backing_file(source, backing, sizeof(backing)) < 0 || !backing[0])
                 return 0;
-        int fd = open(backing, O_PATH | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
+        _cleanup_close_ int fd = open(backing, O_PATH | O_CLOEXEC);
         qz_mount_info info;
-        int r = qz_mounts_identify_fd(m, fd, &info);
-        close(fd);
-        return r < 0 ? 0 : info.devno;
+        return fd >= 0 && qz_mounts_identify_fd(m, fd, &info) == 0 ? info.devno : 0;
 }
 
 dev_t qz_mounts_host_of_devno(qz_mounts *m, dev_t devno) {

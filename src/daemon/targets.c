@@ -19,6 +19,7 @@
 #include "quiesce.h"
 #include "reply.h"
 #include "server.h"
+#include "xalloc.h"
 
 /* Types the kernel cannot freeze (no freeze_fs): refused before any syncfs. */
 static const char *const unfreezable[] = {
@@ -43,8 +44,9 @@ void qz_targets_free(qzd_target *t, size_t n) {
                 if (t[i].fd >= 0)
                         close(t[i].fd);
                 free(t[i].path);
+                free(t[i].name);
                 t[i].fd = -1;
-                t[i].path = NULL;
+                t[i].path = t[i].name = NULL;
         }
 }
 
@@ -91,13 +93,12 @@ int qz_targets_resolve(qz_conn *c, const qz_request *req, bool freezing, qzd_tar
                                        strerror(-r));
                         goto fail;
                 }
-                snprintf(x->name, sizeof(x->name), "%s %s (mounted at %s)", info.fstype, info.id,
-                         info.mountpoint);
                 if (!(S_ISDIR(info.mode) || S_ISREG(info.mode))) {
                         qz_reply_error(
                                 c, r = -EINVAL, p,
-                                "%s: not a directory or regular file; name a path inside the filesystem (%s)",
-                                p, x->name);
+                                "%s: not a directory or regular file; name a path inside the filesystem "
+                                "(%s %s (mounted at %s))",
+                                p, info.fstype, info.id, info.mountpoint);
                         goto fail;
                 }
                 bool created;
@@ -108,6 +109,8 @@ int qz_targets_resolve(qz_conn *c, const qz_request *req, bool freezing, qzd_tar
                 }
                 if (created) /* the group order needs it; it does not change while mounted */
                         x->fs->host_devno = qz_mounts_loop_host(d->mounts, x->fs->source);
+                if (!x->fs) /* unknown to quiesced: its name, for the message that says so */
+                        x->name = xasprintf("%s %s (mounted at %s)", info.fstype, info.id, info.mountpoint);
                 if (freezing && x->fs->ioctl_fd < 0) {
                         /* A descriptor the ioctls accept, whatever the client sent (O_PATH ...);
                          * a filesystem already held keeps the one it has (a nested freeze

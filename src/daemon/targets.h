@@ -15,10 +15,10 @@
 typedef struct qz_conn qz_conn;
 
 typedef struct qzd_target {
-        qz_fs *fs;      /* NULL: not known to quiesced (only when not freezing) */
-        int fd;         /* for a freeze: an fd fit for the ioctls, until handed to fs */
-        char *path;     /* the request's path, or "descriptor #i" */
-        char name[192]; /* "ext4 7:0 (mounted at /mnt/a)", for messages when fs is NULL */
+        qz_fs *fs;  /* NULL: not known to quiesced (only when not freezing) */
+        int fd;     /* for a freeze: an fd fit for the ioctls, until handed to fs */
+        char *path; /* the request's path, or "descriptor #i" */
+        char *name; /* when fs is NULL: "ext4 7:0 (mounted at /mnt/a)", for the message */
 } qzd_target;
 
 /* Resolves the request's targets (validated by qz_request_parse) into
