@@ -52,7 +52,7 @@ typedef struct job {
         /* what it knows, for status */
         atomic_ullong v_probes, v_last_at, v_sectors;
         atomic_bool v_have;
-        atomic_int v_err; /* the last probe's FIFREEZE errno, 0 it froze, -1 none issued */
+        atomic_int v_err; /* the last probe's FIFREEZE answer, as qz_keeper_view.last_err */
 } job;
 
 /* One result for the loop. */

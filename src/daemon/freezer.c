@@ -140,7 +140,7 @@ static void *keeper_main(void *arg) {
                         j->ours = j->armed = true;
                         r->r.ours = true;
                         atomic_store(&j->v_last_at, r->r.end);
-                        atomic_store(&j->v_err, -1);
+                        atomic_store(&j->v_err, QZ_PROBE_NONE);
                         atomic_store(&j->v_have, r->r.have_sectors);
                         atomic_store(&j->v_sectors, j->base);
                 } else {

@@ -71,12 +71,13 @@ void qz_freezer_abandon(qz_freezer *f, qz_fs *fs);
 
 /* What fs's keeper knows now (for status): probes done and when the last
  * was, the counter then. false when fs has no keeper. */
+#define QZ_PROBE_NONE 1 /* no FIFREEZE answer yet: never an answer, which is <= 0 */
 typedef struct qz_keeper_view {
         uint64_t probes;
         usec_t last_probe_at;
         bool have_sectors;
         uint64_t sectors;
-        int last_err; /* the last probe's FIFREEZE answer (errno, 0: it froze it), -1: none */
+        int last_err; /* the last probe's FIFREEZE answer (-errno, 0: it froze it), QZ_PROBE_NONE: none */
 } qz_keeper_view;
 bool qz_freezer_view(const qz_fs *fs, qz_keeper_view *ret);
 

@@ -22,7 +22,7 @@ static void view_update(job *j, const qz_probe *p, usec_t at) {
         atomic_fetch_add(&j->v_probes, 1);
         atomic_store(&j->v_last_at, at);
         atomic_store(&j->v_have, p->have_sectors);
-        atomic_store(&j->v_err, p->ioctl ? p->err : -1);
+        atomic_store(&j->v_err, p->ioctl ? p->err : QZ_PROBE_NONE);
         if (p->have_sectors)
                 atomic_store(&j->v_sectors, p->sectors);
 }
@@ -47,7 +47,7 @@ qz_verdict fz_probe(job *j, bool asked, qz_probe *p, usec_t *at) {
         if (may_freeze) {
                 p->ioctl = true;
                 atomic_fetch_add(&f->probe_calls, 1);
-                p->err = ioctl(j->fd, FIFREEZE, &unused) < 0 ? errno : 0;
+                p->err = ioctl(j->fd, FIFREEZE, &unused) < 0 ? -errno : 0;
                 if (armed_now && p->err != 0) {
                         (void)qz_guard_disarm(f->guard_sock, j->devno);
                         j->armed = false;

@@ -75,7 +75,7 @@ static json_object *proof_json(const qz_fs *fs) {
                 at = v.last_probe_at;
                 have = v.have_sectors;
                 sectors = v.sectors;
-                qz_probe pr = {.ioctl = v.last_err >= 0, .err = v.last_err};
+                qz_probe pr = {.ioctl = v.last_err != QZ_PROBE_NONE, .err = v.last_err};
                 answer = qz_probe_answer(&pr, buf, sizeof(buf));
         }
         json_object *o = json_object_new_object();
