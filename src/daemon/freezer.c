@@ -6,7 +6,8 @@
  * daemon) and disarms it if the ioctl failed. Then it stays with the freeze:
  * a probe at every interval and whenever the loop asks (proof.h), and at the
  * end FITHAW and the guard disarmed. A pre-flush job is the syncfs alone,
- * for the later members of a group.
+ * for the later members of a group. The probes themselves and the prober
+ * thread are prober.c's; the reports' way back to the loop is reports.c's.
  */
 #include "freezer.h"
 
