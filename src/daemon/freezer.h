@@ -29,7 +29,7 @@ typedef enum qz_report_kind {
 typedef struct qz_freeze_result {
         qz_report_kind kind;
         bool freeze; /* kind == QZ_REPORT_FROZEN */
-        int err;     /* FIFREEZE's (FROZEN) or FITHAW's (THAWED) errno */
+        int err;     /* FIFREEZE's (FROZEN) or FITHAW's (THAWED) negative errno, 0 done */
         /* for a freeze refused with EBUSY because a device-mapper device under
          * the filesystem is suspended, that device's name; otherwise "" */
         const char *detail;
@@ -52,10 +52,10 @@ typedef void (*qz_freezer_done_fn)(void *ud, qz_fs *fs, const qz_freeze_result *
 
 /* throttle: slow the writers during the pre-flush (throttle.h), not stall
  * them; state_dir: where it notes what it changed (the runtime directory);
- * probe_interval_ms: a keeper's probe period while frozen. */
-qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, int64_t max_frozen_ms, bool throttle,
-                           const char *state_dir, int64_t probe_interval_ms, qz_freezer_done_fn done,
-                           void *ud);
+ * probe_interval: a frozen filesystem's probe period (QZ_USEC_INFINITY
+ * none); max_frozen: the ceiling (QZ_USEC_INFINITY none). */
+qz_freezer *qz_freezer_new(sd_event *e, int guard_sock, usec_t max_frozen, bool throttle,
+                           const char *state_dir, usec_t probe_interval, qz_freezer_done_fn done, void *ud);
 void qz_freezer_free(qz_freezer *f);
 
 /* freeze: starts fs's keeper (fs->ioctl_fd must be open). !freeze: tells
@@ -71,12 +71,13 @@ void qz_freezer_abandon(qz_freezer *f, qz_fs *fs);
 
 /* What fs's keeper knows now (for status): probes done and when the last
  * was, the counter then. false when fs has no keeper. */
+#define QZ_PROBE_NONE 1 /* no FIFREEZE answer yet: never an answer, which is <= 0 */
 typedef struct qz_keeper_view {
         uint64_t probes;
         usec_t last_probe_at;
         bool have_sectors;
         uint64_t sectors;
-        int last_err; /* the last probe's FIFREEZE answer (errno, 0: it froze it), -1: none */
+        int last_err; /* the last probe's FIFREEZE answer (-errno, 0: it froze it), QZ_PROBE_NONE: none */
 } qz_keeper_view;
 bool qz_freezer_view(const qz_fs *fs, qz_keeper_view *ret);
 

@@ -12,6 +12,7 @@
 
 #include "caps.h"
 #include "clock.h"
+#include "throttle.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -55,22 +56,15 @@ struct bdi_entry {
 };
 
 static void bdi_put_back(const struct bdi_entry *b) {
-        char v[16];
-        int fd = openat(b->dirfd, "max_ratio_fine", O_WRONLY | O_CLOEXEC);
-        int n = snprintf(v, sizeof(v), "%u", b->ratio_fine);
-        bool ok = fd >= 0 && write(fd, v, (size_t)n) == n;
-        if (fd >= 0)
-                close(fd);
-        fd = openat(b->dirfd, "strict_limit", O_WRONLY | O_CLOEXEC);
-        n = snprintf(v, sizeof(v), "%u", b->strict);
-        ok = fd >= 0 && write(fd, v, (size_t)n) == n && ok;
-        if (fd >= 0)
-                close(fd);
+        char strict[16], fine[16];
+        snprintf(strict, sizeof(strict), "%u", b->strict);
+        snprintf(fine, sizeof(fine), "%u", b->ratio_fine);
+        bool ok = qz_bdi_put_back(b->dirfd, strict, fine) == 0;
         char line[160];
-        n = snprintf(line, sizeof(line),
-                     "quiesced-guard: quiesced died while throttling a bdi; %s (strict_limit %u, "
-                     "max_ratio_fine %u)\n",
-                     ok ? "restored it" : "could not restore it", b->strict, b->ratio_fine);
+        int n = snprintf(line, sizeof(line),
+                         "quiesced-guard: quiesced died while throttling a bdi; %s (strict_limit %u, "
+                         "max_ratio_fine %u)\n",
+                         ok ? "restored it" : "could not restore it", b->strict, b->ratio_fine);
         if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
                 return;
 }

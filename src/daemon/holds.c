@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* holds.c - reference counts, holds, deadlines and group freezes (see
- * holds.h). The rules of DESIGN.md live here: the first reference freezes,
- * the last release thaws, a group is all-or-nothing and rolled back in
- * reverse, a deadline releases its hold, the ceiling force-thaws.
+/* holds.c - the filesystems (from registration to being forgotten), their
+ * reference counts, the holds with their deadlines and the record of why
+ * they went away (see holds.h). The rules of DESIGN.md live here and in
+ * group.c: the first reference freezes, the last release thaws, a deadline
+ * releases its hold, the ceiling force-thaws.
  */
 #include "holds.h"
 
@@ -11,22 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct qz_holds {
-        const qz_holds_ops *ops;
-        void *ud;
-        int64_t max_frozen_ms; /* -1 none */
-        size_t max_holds;
-        uint64_t next_id;
-        qzd_hold *first, *last;
-        size_t n_holds;
-        /* The earliest hold deadline, kept as holds come and go; a walk of
-         * every hold only after the one that had it leaves (min_stale). */
-        usec_t min_deadline;
-        bool min_stale;
-        qz_fs *fs_list;
-        qz_op **ops_live; /* group freezes in progress */
-        size_t n_ops;
-};
+#include "holds-private.h"
+#include "xalloc.h"
 
 const char *qz_fs_state_name(qz_fs_state s) {
         switch (s) {
@@ -42,13 +29,39 @@ const char *qz_fs_state_name(qz_fs_state s) {
         return "?";
 }
 
-qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, int64_t max_frozen_ms, size_t max_holds) {
+const char *qz_gone_text(const qz_gone *g, char *buf, size_t size) {
+        switch (g->why) {
+        case QZ_GONE_THAWED:
+                return "released: thawed by request";
+        case QZ_GONE_CLOSED:
+                return "released: its connection closed";
+        case QZ_GONE_STOPPING:
+                return "released: quiesced is stopping";
+        case QZ_GONE_EXPIRED:
+                snprintf(buf, size, "expired: its deadline of %llu ms passed",
+                         (unsigned long long)(g->after / 1000));
+                return buf;
+        case QZ_GONE_CEILING:
+                snprintf(buf, size, "force-thawed at the %llu ms max-frozen ceiling",
+                         (unsigned long long)(g->after / 1000));
+                return buf;
+        case QZ_GONE_GUARD:
+                return "force-thawed by the guard";
+        }
+        return "gone";
+}
+
+bool qz_gone_is_news(qz_gone_why why) {
+        return why == QZ_GONE_EXPIRED || why == QZ_GONE_CEILING || why == QZ_GONE_GUARD;
+}
+
+qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, usec_t max_frozen, size_t max_holds) {
         qz_holds *h = calloc(1, sizeof(*h));
         if (!h)
                 return NULL;
         h->ops = ops;
         h->ud = ud;
-        h->max_frozen_ms = max_frozen_ms;
+        h->max_frozen = max_frozen;
         h->max_holds = max_holds;
         h->next_id = 1;
         h->min_deadline = QZ_USEC_INFINITY;
@@ -62,14 +75,6 @@ static void hold_free(qzd_hold *hold) {
         free(hold->paths);
         free(hold->fs);
         free(hold);
-}
-
-static void op_free(qz_op *op) {
-        for (size_t i = 0; i < op->n_fs; i++)
-                free(op->paths[i]);
-        free(op->paths);
-        free(op->fs);
-        free(op);
 }
 
 static void fs_free(qz_fs *fs) {
@@ -89,7 +94,7 @@ void qz_holds_free(qz_holds *h) {
                 h->first = n;
         }
         for (size_t i = 0; i < h->n_ops; i++)
-                op_free(h->ops_live[i]);
+                holds_op_free(h->ops_live[i]);
         free(h->ops_live);
         while (h->fs_list) {
                 qz_fs *n = h->fs_list->next;
@@ -99,10 +104,6 @@ void qz_holds_free(qz_holds *h) {
         free(h);
 }
 
-int64_t qz_holds_max_frozen_ms(const qz_holds *h) {
-        return h->max_frozen_ms;
-}
-
 qz_fs *qz_holds_find_fs(qz_holds *h, dev_t devno) {
         for (qz_fs *fs = h->fs_list; fs; fs = fs->next)
                 if (fs->devno == devno)
@@ -110,13 +111,43 @@ qz_fs *qz_holds_find_fs(qz_holds *h, dev_t devno) {
         return NULL;
 }
 
-qz_fs *qz_holds_add_fs(qz_holds *h, qz_fs *fs) {
+/* Its names, as the mount table has them now. false: out of memory, fs unchanged. */
+static bool fs_rename(qz_fs *fs, const qz_mount_info *info) {
+        char *mp = strdup(info->mountpoint), *ty = strdup(info->fstype), *so = strdup(info->source);
+        if (!mp || !ty || !so) {
+                free(mp), free(ty), free(so);
+                return false;
+        }
+        free(fs->mountpoint), free(fs->fstype), free(fs->source);
+        fs->mountpoint = mp, fs->fstype = ty, fs->source = so;
+        return true;
+}
+
+qz_fs *qz_holds_get_fs(qz_holds *h, const qz_mount_info *info, bool create, bool *created) {
+        *created = false;
+        qz_fs *fs = qz_holds_find_fs(h, info->devno);
+        if (fs && fs->refs == 0 && fs->state == QZ_FS_THAWED && strcmp(fs->mountpoint, info->mountpoint) != 0)
+                (void)fs_rename(fs, info); /* idle: refresh its names; the old ones stay without memory */
+        if (fs || !create)
+                return fs;
+        fs = calloc(1, sizeof(*fs));
+        if (!fs)
+                return NULL;
+        if (!fs_rename(fs, info)) {
+                free(fs);
+                return NULL;
+        }
+        fs->devno = info->devno;
+        snprintf(fs->id, sizeof(fs->id), "%s", info->id);
+        fs->ioctl_fd = -1;
+        fs->is_root = strcmp(info->mountpoint, "/") == 0;
         fs->state = QZ_FS_THAWED;
         fs->ceiling_at = QZ_USEC_INFINITY;
-        fs->freeze_ms = -1;
-        fs->last_stall_ms = -1;
+        fs->freeze_usec = QZ_USEC_INFINITY;
+        fs->last_stall = QZ_USEC_INFINITY;
         fs->next = h->fs_list;
         h->fs_list = fs;
+        *created = true;
         return fs;
 }
 
@@ -126,7 +157,7 @@ qz_fs *qz_holds_first_fs(qz_holds *h) {
 
 /* A group freeze in progress names filesystems it has not reached yet:
  * they have no reference, but must not be forgotten. */
-static bool in_live_op(const qz_holds *h, const qz_fs *fs) {
+bool holds_in_live_op(const qz_holds *h, const qz_fs *fs) {
         for (size_t i = 0; i < h->n_ops; i++)
                 for (size_t j = 0; j < h->ops_live[i]->n_fs; j++)
                         if (h->ops_live[i]->fs[j] == fs)
@@ -139,7 +170,7 @@ void qz_holds_prune(qz_holds *h, size_t keep) {
         for (qz_fs **p = &h->fs_list; *p;) {
                 qz_fs *fs = *p;
                 bool unused = fs->state == QZ_FS_THAWED && fs->refs == 0 && fs->n_waiters == 0 &&
-                              fs->pins == 0 && !in_live_op(h, fs);
+                              fs->pins == 0 && !holds_in_live_op(h, fs);
                 if (unused && ++idle > keep) {
                         *p = fs->next;
                         fs_free(fs);
@@ -156,17 +187,17 @@ void qz_holds_prune(qz_holds *h, size_t keep) {
  * (which would otherwise keep the filesystem from being unmounted). */
 void qz_holds_fs_maybe_idle(qz_holds *h, qz_fs *fs) {
         if (fs->refs == 0 && fs->state == QZ_FS_THAWED && fs->n_waiters == 0 && fs->pins == 0 &&
-            !in_live_op(h, fs))
+            !holds_in_live_op(h, fs))
                 h->ops->fs_idle(h->ud, fs);
 }
 
-static void fs_ref(qz_fs *fs) {
+void holds_fs_ref(qz_fs *fs) {
         fs->refs++;
 }
 
 /* Drops one reference; the last one starts the thaw (or leaves it to the
  * end of a freeze in progress). Returns true when a thaw was started. */
-static bool fs_unref(qz_holds *h, qz_fs *fs) {
+bool holds_fs_unref(qz_holds *h, qz_fs *fs) {
         if (fs->refs == 0)
                 return false;
         if (--fs->refs > 0)
@@ -180,7 +211,7 @@ static bool fs_unref(qz_holds *h, qz_fs *fs) {
         return false;
 }
 
-static void waiter_add(qz_fs *fs, qz_op *op) {
+void holds_waiter_add(qz_fs *fs, qz_op *op) {
         qz_op **w = realloc(fs->waiters, (fs->n_waiters + 1) * sizeof(*w));
         if (!w)
                 abort(); /* tiny allocation under mlockall; nothing sane to do */
@@ -188,7 +219,7 @@ static void waiter_add(qz_fs *fs, qz_op *op) {
         fs->waiters[fs->n_waiters++] = op;
 }
 
-static void waiter_remove(qz_fs *fs, qz_op *op) {
+void holds_waiter_remove(qz_fs *fs, qz_op *op) {
         for (size_t i = 0; i < fs->n_waiters; i++)
                 if (fs->waiters[i] == op) {
                         memmove(fs->waiters + i, fs->waiters + i + 1,
@@ -200,7 +231,7 @@ static void waiter_remove(qz_fs *fs, qz_op *op) {
 
 /* ---- holds ----------------------------------------------------------------- */
 
-static void hold_link(qz_holds *h, qzd_hold *hold) {
+void holds_hold_link(qz_holds *h, qzd_hold *hold) {
         hold->prev = h->last;
         hold->next = NULL;
         if (h->last)
@@ -227,23 +258,36 @@ static void hold_unlink(qz_holds *h, qzd_hold *hold) {
                 h->min_stale = true;
 }
 
-static void note_gone(qz_fs *fs, const qzd_hold *hold, const char *why) {
-        snprintf(fs->last_gone, sizeof(fs->last_gone), "hold %llu %s", (unsigned long long)hold->id, why);
+static qz_gone gone_of(const qz_holds *h, const qzd_hold *hold, qz_gone_why why) {
+        return (qz_gone){.id = hold->id,
+                         .why = why,
+                         .after = why == QZ_GONE_EXPIRED   ? hold->timeout
+                                  : why == QZ_GONE_CEILING ? h->max_frozen
+                                                           : 0};
 }
 
-void qz_holds_release(qz_holds *h, qzd_hold *hold, const char *why, usec_t now) {
+const qz_gone *qz_holds_gone(const qz_holds *h, uint64_t id) {
+        for (unsigned i = 0; i < GONE_RING && id; i++)
+                if (h->gone[i].id == id)
+                        return &h->gone[i];
+        return NULL;
+}
+
+void qz_holds_release(qz_holds *h, qzd_hold *hold, qz_gone_why why, usec_t now) {
         (void)now;
+        qz_gone g = gone_of(h, hold, why);
         hold_unlink(h, hold);
-        h->ops->hold_gone(h->ud, hold, why);
+        h->gone[h->gone_next++ % GONE_RING] = g;
+        h->ops->hold_gone(h->ud, hold, &g);
         /* Reverse of freeze order: a backing filesystem thaws before what lies on it. */
         for (size_t i = hold->n_fs; i-- > 0;) {
-                note_gone(hold->fs[i], hold, why);
-                fs_unref(h, hold->fs[i]);
+                hold->fs[i]->last_gone = g;
+                holds_fs_unref(h, hold->fs[i]);
         }
         hold_free(hold);
 }
 
-bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, const char *why, usec_t now) {
+bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, qz_gone_why why, usec_t now) {
         size_t i;
         for (i = 0; i < hold->n_fs && hold->fs[i] != fs; i++)
                 ;
@@ -260,8 +304,8 @@ bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, const char *why
         memmove(hold->fs + i, hold->fs + i + 1, (hold->n_fs - i - 1) * sizeof(*hold->fs));
         memmove(hold->paths + i, hold->paths + i + 1, (hold->n_fs - i - 1) * sizeof(*hold->paths));
         hold->n_fs--;
-        note_gone(fs, hold, why);
-        return fs_unref(h, fs);
+        fs->last_gone = gone_of(h, hold, why);
+        return holds_fs_unref(h, fs);
 }
 
 qzd_hold *qz_holds_find(qz_holds *h, uint64_t id) {
@@ -275,7 +319,7 @@ qzd_hold *qz_holds_first(qz_holds *h) {
         return h->first;
 }
 
-static bool hold_has(const qzd_hold *hold, const qz_fs *fs) {
+bool holds_hold_has(const qzd_hold *hold, const qz_fs *fs) {
         for (size_t i = 0; i < hold->n_fs; i++)
                 if (hold->fs[i] == fs)
                         return true;
@@ -284,32 +328,32 @@ static bool hold_has(const qzd_hold *hold, const qz_fs *fs) {
 
 qzd_hold *qz_holds_find_for(qz_holds *h, qz_fs *fs, void *owner, uid_t uid) {
         for (qzd_hold *hold = h->last; hold; hold = hold->prev)
-                if (owner && hold->owner == owner && hold_has(hold, fs))
+                if (owner && hold->owner == owner && holds_hold_has(hold, fs))
                         return hold;
         for (qzd_hold *hold = h->last; hold; hold = hold->prev)
-                if (hold->detached && hold->uid == uid && hold_has(hold, fs))
+                if (hold->detached && hold->uid == uid && holds_hold_has(hold, fs))
                         return hold;
         if (uid == 0)
                 for (qzd_hold *hold = h->last; hold; hold = hold->prev)
-                        if (hold->detached && hold_has(hold, fs))
+                        if (hold->detached && holds_hold_has(hold, fs))
                                 return hold;
         return NULL;
 }
 
-static usec_t deadline_after(usec_t now, int64_t timeout_ms) {
-        return timeout_ms < 0 ? QZ_USEC_INFINITY : now + (usec_t)timeout_ms * 1000;
+usec_t holds_deadline_after(usec_t now, usec_t timeout) {
+        return timeout == QZ_USEC_INFINITY ? QZ_USEC_INFINITY : now + timeout;
 }
 
-void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, int64_t timeout_ms, usec_t now) {
+void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, usec_t timeout, usec_t now) {
         if (hold->deadline != QZ_USEC_INFINITY && hold->deadline <= h->min_deadline)
                 h->min_stale = true; /* it may have been the earliest */
-        hold->timeout_ms = timeout_ms;
-        hold->deadline = deadline_after(now, timeout_ms);
+        hold->timeout = timeout;
+        hold->deadline = holds_deadline_after(now, timeout);
         if (hold->deadline < h->min_deadline)
                 h->min_deadline = hold->deadline;
 }
 
-void qz_holds_release_all(qz_holds *h, const char *why, usec_t now) {
+void qz_holds_release_all(qz_holds *h, qz_gone_why why, usec_t now) {
         while (h->first)
                 qz_holds_release(h, h->first, why, now);
 }
@@ -323,275 +367,6 @@ bool qz_holds_busy(const qz_holds *h) {
                 if (fs->state != QZ_FS_THAWED)
                         return true;
         return false;
-}
-
-/* ---- group freezes ------------------------------------------------------- */
-
-static void op_unlink(qz_holds *h, qz_op *op) {
-        for (size_t i = 0; i < h->n_ops; i++)
-                if (h->ops_live[i] == op) {
-                        h->ops_live[i] = h->ops_live[--h->n_ops];
-                        return;
-                }
-}
-
-/* Roll back: drop the op's references in reverse, the one it waits on too. */
-static void op_rollback(qz_holds *h, qz_op *op) {
-        if (op->waiting) {
-                waiter_remove(op->fs[op->next], op);
-                op->waiting = false;
-                fs_unref(h, op->fs[op->next]);
-        }
-        for (size_t i = op->next; i-- > 0;)
-                fs_unref(h, op->fs[i]);
-        /* The members it never reached got a descriptor for it too. */
-        for (size_t i = op->next; i < op->n_fs; i++)
-                qz_holds_fs_maybe_idle(h, op->fs[i]);
-}
-
-/* Fails the op because of fs: the message names the request's path for it. */
-static void op_fail(qz_holds *h, qz_op *op, qz_fs *fs, int err, const char *msg) {
-        const char *path = NULL;
-        for (size_t i = 0; i < op->n_fs; i++)
-                if (op->fs[i] == fs)
-                        path = op->paths[i];
-        char full[512];
-        snprintf(full, sizeof(full), "%s: %s", path ? path : fs->mountpoint, msg);
-        op_unlink(h, op);
-        op_rollback(h, op);
-        h->ops->op_done(h->ud, op, NULL, err, full, path ? path : fs->mountpoint);
-        op_free(op);
-}
-
-static void op_succeed(qz_holds *h, qz_op *op, usec_t now) {
-        qzd_hold *hold = calloc(1, sizeof(*hold));
-        if (!hold) {
-                op_fail(h, op, op->fs[0], ENOMEM, "out of memory");
-                return;
-        }
-        op_unlink(h, op);
-        hold->id = h->next_id++;
-        hold->owner = op->owner;
-        hold->detached = op->detached;
-        hold->uid = op->uid;
-        hold->pid = op->pid;
-        hold->created = now;
-        hold->timeout_ms = op->timeout_ms;
-        hold->deadline = deadline_after(now, op->timeout_ms);
-        hold->n_fs = op->n_fs;
-        hold->fs = op->fs; /* the op's references become the hold's */
-        hold->paths = op->paths;
-        op->fs = NULL;
-        op->paths = NULL;
-        op->n_fs = 0;
-        hold_link(h, hold);
-        h->ops->op_done(h->ud, op, hold, 0, NULL, NULL);
-        op_free(op);
-}
-
-/* Take the op's filesystems in order until one must be waited for. Returns
- * true when the op finished (and was freed). */
-static bool op_advance(qz_holds *h, qz_op *op, usec_t now) {
-        while (op->next < op->n_fs) {
-                qz_fs *fs = op->fs[op->next];
-                if (!op->waiting) {
-                        fs_ref(fs);
-                        op->waiting = true;
-                        if (fs->state == QZ_FS_THAWED) {
-                                fs->state = QZ_FS_FREEZING;
-                                h->ops->start_freeze(h->ud, fs);
-                        }
-                }
-                if (fs->state != QZ_FS_FROZEN) {
-                        waiter_add(fs, op);
-                        return false;
-                }
-                if (fs->foreign) {
-                        /* quiesce's freeze was lifted and another process froze it
-                         * again: that freeze is not ours to count on. */
-                        char msg[320];
-                        snprintf(msg, sizeof(msg),
-                                 "%s %s (mounted at %s) is frozen by another process: quiesce's freeze was "
-                                 "lifted and the filesystem frozen again by someone else; leaving that "
-                                 "freeze alone",
-                                 fs->fstype, fs->id, fs->mountpoint);
-                        op->waiting = false;
-                        fs_unref(h, fs);
-                        op_fail(h, op, fs, EBUSY, msg);
-                        return true;
-                }
-                op->waiting = false;
-                op->next++;
-        }
-        op_succeed(h, op, now);
-        return true;
-}
-
-qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detached, int64_t timeout_ms,
-                      qz_fs **fs, char **paths, size_t n, void *userdata, usec_t now, int *err, char *msg,
-                      size_t msglen) {
-        if (h->n_holds + h->n_ops >= h->max_holds) {
-                *err = ENOSPC;
-                snprintf(msg, msglen, "too many holds (%zu); release some first", h->max_holds);
-                return NULL;
-        }
-        /* A backing filesystem frozen by us would block the freeze of what lies on it. */
-        for (size_t i = 0; i < n; i++) {
-                if (!fs[i]->host_devno)
-                        continue;
-                qz_fs *host = qz_holds_find_fs(h, fs[i]->host_devno);
-                bool host_in_group = false;
-                for (size_t j = 0; j < n; j++)
-                        host_in_group |= fs[j] == host;
-                if (host && host->state != QZ_FS_THAWED && fs[i]->state != QZ_FS_FROZEN && !host_in_group) {
-                        *err = EDEADLK;
-                        snprintf(msg, msglen,
-                                 "%s%s%s %s (mounted at %s) lies on %s %s (mounted at %s), which is frozen: "
-                                 "its freeze would wait for that thaw; freeze both in one request",
-                                 paths && paths[i] ? paths[i] : "", paths && paths[i] ? ": " : "",
-                                 fs[i]->fstype, fs[i]->id, fs[i]->mountpoint, host->fstype, host->id,
-                                 host->mountpoint);
-                        return NULL;
-                }
-        }
-        qz_op *op = calloc(1, sizeof(*op));
-        qz_op **ops = realloc(h->ops_live, (h->n_ops + 1) * sizeof(*ops));
-        if (!op || !ops) {
-                free(op);
-                if (ops)
-                        h->ops_live = ops;
-                *err = ENOMEM;
-                snprintf(msg, msglen, "out of memory");
-                return NULL;
-        }
-        h->ops_live = ops;
-        h->ops_live[h->n_ops++] = op;
-        op->owner = owner;
-        op->uid = uid;
-        op->pid = pid;
-        op->detached = detached;
-        op->timeout_ms = timeout_ms;
-        op->fs = fs;
-        op->paths = paths;
-        op->n_fs = n;
-        op->userdata = userdata;
-        *err = 0;
-        /* The members are frozen one after another, in order; their pre-flush
-         * (the long part) need not wait for that. */
-        for (size_t i = 1; i < n && h->ops->preflush; i++)
-                if (fs[i]->state == QZ_FS_THAWED)
-                        h->ops->preflush(h->ud, fs[i]);
-        return op_advance(h, op, now) ? NULL : op;
-}
-
-void qz_holds_drop_owner(qz_holds *h, void *owner, usec_t now) {
-        for (size_t i = h->n_ops; i-- > 0;) {
-                qz_op *op = h->ops_live[i];
-                if (op->owner != owner)
-                        continue;
-                op_unlink(h, op);
-                op_rollback(h, op);
-                op_free(op);
-                i = h->n_ops; /* the array changed under us: rescan */
-        }
-        for (qzd_hold *hold = h->first; hold;) {
-                qzd_hold *next = hold->next;
-                if (hold->owner == owner) {
-                        if (hold->detached)
-                                hold->owner = NULL;
-                        else
-                                qz_holds_release(h, hold, "released: its connection closed", now);
-                }
-                hold = next;
-        }
-}
-
-/* ---- completions --------------------------------------------------------- */
-
-void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec_t start, usec_t end) {
-        fs->freeze_start = start;
-        qz_op **waiters = fs->waiters;
-        size_t n = fs->n_waiters;
-        fs->waiters = NULL;
-        fs->n_waiters = 0;
-        if (err) {
-                fs->state = QZ_FS_THAWED;
-                fs->freeze_ms = -1;
-                /* Every op waiting on it fails; op_fail drops the waited-on
-                 * reference too, so mark them as no longer queued first. */
-                for (size_t i = 0; i < n; i++) {
-                        qz_op *op = waiters[i];
-                        op->waiting = false;
-                        fs_unref(h, fs);
-                        op_fail(h, op, fs, err, msg);
-                }
-                free(waiters);
-                qz_holds_fs_maybe_idle(h, fs);
-                return;
-        }
-        fs->state = QZ_FS_FROZEN;
-        fs->foreign = false;
-        fs->frozen_at = end;
-        fs->freeze_ms = (int64_t)((end - start) / 1000);
-        fs->ceiling_at = h->max_frozen_ms < 0 ? QZ_USEC_INFINITY : start + (usec_t)h->max_frozen_ms * 1000;
-        if (fs->refs == 0) {
-                /* Everybody who wanted it went away meanwhile. */
-                fs->state = QZ_FS_THAWING;
-                h->ops->start_thaw(h->ud, fs);
-        } else {
-                for (size_t i = 0; i < n; i++) {
-                        waiters[i]->waiting = false;
-                        waiters[i]->next++;
-                        op_advance(h, waiters[i], end);
-                }
-        }
-        free(waiters);
-}
-
-void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end) {
-        (void)err; /* the daemon logs it; the filesystem is thawed either way */
-        fs->state = QZ_FS_THAWED;
-        fs->foreign = false;
-        fs->thawed_at = end;
-        fs->ceiling_at = QZ_USEC_INFINITY;
-        fs->last_stall_ms = (int64_t)((end - fs->freeze_start) / 1000);
-        if (fs->refs > 0) {
-                /* Somebody asked for it while it thawed: freeze again for them. */
-                fs->state = QZ_FS_FREEZING;
-                h->ops->start_freeze(h->ud, fs);
-        } else {
-                qz_holds_fs_maybe_idle(h, fs);
-        }
-}
-
-/* Take every reference off fs: its holds lose it (and die when empty), the
- * ops that froze or wait for it fail. Used by the ceiling and the guard. */
-static void fs_strip(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
-        for (size_t i = h->n_ops; i-- > 0;) {
-                qz_op *op = h->ops_live[i];
-                bool uses = false;
-                for (size_t j = 0; j < op->next + (op->waiting ? 1 : 0) && j < op->n_fs; j++)
-                        uses |= op->fs[j] == fs;
-                if (!uses)
-                        continue;
-                char msg[256];
-                snprintf(msg, sizeof(msg), "%s %s (mounted at %s) was %s while the group was being frozen",
-                         fs->fstype, fs->id, fs->mountpoint, why);
-                op_fail(h, op, fs, EINVAL, msg);
-                i = h->n_ops;
-        }
-        for (qzd_hold *hold = h->first; hold;) {
-                qzd_hold *next = hold->next;
-                if (hold_has(hold, fs))
-                        qz_holds_release_fs(h, hold, fs, why, now);
-                hold = next;
-        }
-}
-
-void qz_holds_thawed_externally(qz_holds *h, qz_fs *fs, usec_t now) {
-        fs->state = QZ_FS_THAWED; /* so releasing the references starts no FITHAW */
-        fs_strip(h, fs, "force-thawed by the guard", now);
-        qz_holds_thaw_done(h, fs, 0, now);
 }
 
 void qz_holds_breach(qz_holds *h, qz_fs *fs, const char *why, usec_t now) {
@@ -635,21 +410,12 @@ void qz_holds_expire(qz_holds *h, usec_t now) {
         for (qzd_hold *hold = h->first; hold;) {
                 qzd_hold *next = hold->next;
                 if (hold->deadline <= now) {
-                        char why[96];
-                        char dur[32];
-                        snprintf(dur, sizeof(dur), "%lld ms", (long long)hold->timeout_ms);
-                        snprintf(why, sizeof(why), "expired: its deadline of %s passed", dur);
-                        qz_holds_release(h, hold, why, now);
+                        qz_holds_release(h, hold, QZ_GONE_EXPIRED, now);
                         next = h->first; /* releases may have removed others: restart */
                 }
                 hold = next;
         }
-        for (qz_fs *fs = h->fs_list; fs; fs = fs->next) {
-                if (fs->state != QZ_FS_FROZEN || fs->ceiling_at > now)
-                        continue;
-                char why[96];
-                snprintf(why, sizeof(why), "force-thawed at the %lld ms max-frozen ceiling",
-                         (long long)h->max_frozen_ms);
-                fs_strip(h, fs, why, now);
-        }
+        for (qz_fs *fs = h->fs_list; fs; fs = fs->next)
+                if (fs->state == QZ_FS_FROZEN && fs->ceiling_at <= now)
+                        holds_fs_strip(h, fs, QZ_GONE_CEILING, now);
 }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "clock.h"
+#include "mounts.h"
 
 typedef enum qz_fs_state {
         QZ_FS_THAWED,
@@ -22,6 +23,30 @@ typedef enum qz_fs_state {
 } qz_fs_state;
 
 const char *qz_fs_state_name(qz_fs_state s);
+
+/* Why a hold went away. */
+typedef enum qz_gone_why {
+        QZ_GONE_THAWED,   /* released: thawed by request */
+        QZ_GONE_CLOSED,   /* released: its connection closed */
+        QZ_GONE_STOPPING, /* released: quiesced is stopping */
+        QZ_GONE_EXPIRED,  /* expired: its deadline passed */
+        QZ_GONE_CEILING,  /* force-thawed at the max-frozen ceiling */
+        QZ_GONE_GUARD,    /* force-thawed by the guard */
+} qz_gone_why;
+
+/* The record of a hold gone: holds.c keeps the recent ones by id, and each
+ * filesystem its last. */
+typedef struct qz_gone {
+        uint64_t id; /* the hold; 0: none */
+        qz_gone_why why;
+        usec_t after; /* EXPIRED: the hold's timeout; CEILING: the ceiling */
+} qz_gone;
+
+/* "released: thawed by request", "expired: its deadline of 500 ms passed" */
+const char *qz_gone_text(const qz_gone *g, char *buf, size_t size);
+/* A deadline or the ceiling or the guard took it: news, where a release
+ * asked for is routine. */
+bool qz_gone_is_news(qz_gone_why why);
 
 typedef struct qz_op qz_op;
 typedef struct qzd_hold qzd_hold;
@@ -53,11 +78,11 @@ typedef struct qz_fs {
         usec_t freeze_start; /* FIFREEZE began: writes blocked from here */
         usec_t frozen_at;    /* FIFREEZE returned */
         usec_t thawed_at;
-        usec_t ceiling_at;     /* force-thaw time, QZ_USEC_INFINITY none */
-        int64_t freeze_ms;     /* duration of the FIFREEZE call, -1 unknown */
-        int64_t last_stall_ms; /* FIFREEZE start to FITHAW end of the last cycle */
-        char last_gone[160];   /* why the last hold on it went away, for EINVAL messages */
-        qz_op **waiters;       /* ops waiting for the freeze in progress */
+        usec_t ceiling_at;  /* force-thaw time, QZ_USEC_INFINITY none */
+        usec_t freeze_usec; /* duration of the FIFREEZE call, QZ_USEC_INFINITY unknown */
+        usec_t last_stall;  /* FIFREEZE start to FITHAW end of the last cycle, QZ_USEC_INFINITY none */
+        qz_gone last_gone;  /* why the last hold on it went away, for EINVAL messages */
+        qz_op **waiters;    /* ops waiting for the freeze in progress */
         size_t n_waiters;
         unsigned pins;     /* requests waiting for a probe that name it: not forgotten meanwhile */
         bool foreign;      /* the freeze in place is another process's (proof.h): never thawed by us */
@@ -74,7 +99,7 @@ struct qzd_hold {
         bool detached;
         uid_t uid;
         pid_t pid;
-        int64_t timeout_ms; /* -1: none of its own */
+        usec_t timeout; /* QZ_USEC_INFINITY: none of its own */
         usec_t created;
         usec_t deadline; /* QZ_USEC_INFINITY: none */
         size_t n_fs;
@@ -93,7 +118,7 @@ struct qz_op {
         bool detached;
         uid_t uid;
         pid_t pid;
-        int64_t timeout_ms;
+        usec_t timeout;    /* QZ_USEC_INFINITY: none */
         size_t n_fs, next; /* fs[0..next) are frozen and referenced */
         qz_fs **fs;
         char **paths;
@@ -109,12 +134,12 @@ typedef struct qz_holds_ops {
         void (*start_freeze)(void *ud, qz_fs *fs);
         void (*start_thaw)(void *ud, qz_fs *fs);
         /* A group freeze finished: hold is set on success; on failure err
-         * (positive errno), msg (naming the path, filesystem and reason) and
+         * (negative errno), msg (naming the path, filesystem and reason) and
          * the path that failed. The op is freed after the call. Not called for
          * cancelled ops. */
         void (*op_done)(void *ud, qz_op *op, qzd_hold *hold, int err, const char *msg, const char *path);
         /* A hold went away (released, expired, force-thawed, owner closed). */
-        void (*hold_gone)(void *ud, const qzd_hold *hold, const char *why);
+        void (*hold_gone)(void *ud, const qzd_hold *hold, const qz_gone *gone);
         /* fs is thawed and unreferenced; the daemon may close its fd. */
         void (*fs_idle)(void *ud, qz_fs *fs);
         /* A group freeze will reach fs after the members before it: flush it
@@ -122,14 +147,17 @@ typedef struct qz_holds_ops {
         void (*preflush)(void *ud, qz_fs *fs);
 } qz_holds_ops;
 
-qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, int64_t max_frozen_ms, size_t max_holds);
+/* max_frozen: the ceiling, QZ_USEC_INFINITY none. */
+qz_holds *qz_holds_new(const qz_holds_ops *ops, void *ud, usec_t max_frozen, size_t max_holds);
 void qz_holds_free(qz_holds *h);
-int64_t qz_holds_max_frozen_ms(const qz_holds *h);
 
-/* The registry of known filesystems. add takes ownership of a calloc'd fs
- * (with strdup'd strings); find returns NULL when unknown. */
+/* The registry of known filesystems: holds.c allocates and frees them.
+ * find returns NULL when unknown. get returns the filesystem of info's
+ * superblock (its names refreshed from info while nobody holds it) or, with
+ * create, registers a new one (*created; the caller fills in host_devno);
+ * NULL when unknown without create, or out of memory. */
 qz_fs *qz_holds_find_fs(qz_holds *h, dev_t devno);
-qz_fs *qz_holds_add_fs(qz_holds *h, qz_fs *fs);
+qz_fs *qz_holds_get_fs(qz_holds *h, const qz_mount_info *info, bool create, bool *created);
 qz_fs *qz_holds_first_fs(qz_holds *h);
 /* fs_idle(fs) if nobody wants fs: no reference, no waiter, no group freeze
  * in progress that names it. */
@@ -138,18 +166,18 @@ void qz_holds_fs_maybe_idle(qz_holds *h, qz_fs *fs);
 void qz_holds_prune(qz_holds *h, size_t keep);
 
 /* Start a group freeze of fs[0..n) (already validated, deduplicated and
- * ordered by the caller); on success the op owns fs and paths. Returns the
- * op while it waits; NULL with *err == 0 when it already finished (op_done
- * was called: everything was frozen already); NULL with *err set
- * (ENOSPC/ENOMEM/EDEADLK) and msg filled when it could not start. */
-qz_op *qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detached, int64_t timeout_ms,
-                      qz_fs **fs, char **paths, size_t n, void *userdata, usec_t now, int *err, char *msg,
-                      size_t msglen);
+ * ordered by the caller) with a hold timeout (QZ_USEC_INFINITY: none).
+ * 0 on success: the op owns fs and paths, and *ret is the op while it
+ * waits, or NULL when it already finished (op_done was called: everything
+ * was frozen already). -ENOSPC, -ENOMEM or -EDEADLK when it could not start,
+ * with *ret_msg (malloc'd: the caller frees it) saying why. */
+int qz_holds_begin(qz_holds *h, void *owner, uid_t uid, pid_t pid, bool detached, usec_t timeout, qz_fs **fs,
+                   char **paths, size_t n, void *userdata, usec_t now, qz_op **ret, char **ret_msg);
 /* The owner went away: cancels its ops, releases its holds, orphans its
  * detached holds. */
 void qz_holds_drop_owner(qz_holds *h, void *owner, usec_t now);
 
-/* Completions from the workers. err is a positive errno (0 ok). */
+/* Completions from the workers. err is a negative errno (0 ok). */
 void qz_holds_freeze_done(qz_holds *h, qz_fs *fs, int err, const char *msg, usec_t start, usec_t end);
 void qz_holds_thaw_done(qz_holds *h, qz_fs *fs, int err, usec_t end);
 /* The guard thawed fs behind our back (its hard deadline passed). */
@@ -165,12 +193,15 @@ qzd_hold *qz_holds_first(qz_holds *h);
 /* The caller's most recent hold on fs: its own connection's, then detached
  * holds of its uid, then (root) any detached hold. */
 qzd_hold *qz_holds_find_for(qz_holds *h, qz_fs *fs, void *owner, uid_t uid);
+/* Why hold id went away, while it is among the recent ones; NULL otherwise. */
+const qz_gone *qz_holds_gone(const qz_holds *h, uint64_t id);
 /* Release a whole hold, or only its reference on one filesystem. */
-void qz_holds_release(qz_holds *h, qzd_hold *hold, const char *why, usec_t now);
+void qz_holds_release(qz_holds *h, qzd_hold *hold, qz_gone_why why, usec_t now);
 /* Returns true when this release started the thaw of fs. */
-bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, const char *why, usec_t now);
-void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, int64_t timeout_ms, usec_t now);
-void qz_holds_release_all(qz_holds *h, const char *why, usec_t now);
+bool qz_holds_release_fs(qz_holds *h, qzd_hold *hold, qz_fs *fs, qz_gone_why why, usec_t now);
+/* timeout: from now, QZ_USEC_INFINITY none. */
+void qz_holds_reset_timeout(qz_holds *h, qzd_hold *hold, usec_t timeout, usec_t now);
+void qz_holds_release_all(qz_holds *h, qz_gone_why why, usec_t now);
 
 /* Deadlines and ceilings: the earliest one, and expire everything due. */
 usec_t qz_holds_next_deadline(qz_holds *h);

@@ -24,9 +24,12 @@
 #include "caps.h"
 #include "confirm.h"
 #include "daemon.h"
+#include "glue.h"
 #include "guard.h"
 #include "log.h"
+#include "ms.h"
 #include "quiesce.h"
+#include "server.h"
 
 #define SHUTDOWN_GRACE_USEC (10 * 1000000ULL)
 
@@ -110,7 +113,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         d->shutdown_started = qz_now();
         sd_event_source_set_enabled(d->listen_src, SD_EVENT_OFF);
         qz_server_close_all(d);
-        qz_holds_release_all(d->holds, "released: quiesced is stopping", qz_now());
+        qz_holds_release_all(d->holds, QZ_GONE_STOPPING, qz_now());
         sd_event_add_time_relative(d->event, NULL, CLOCK_BOOTTIME, 100000, 0, on_shutdown_tick, d);
         sd_event_add_time_relative(d->event, NULL, CLOCK_BOOTTIME, SHUTDOWN_GRACE_USEC + 100000, 0,
                                    on_shutdown_tick, d);
@@ -178,13 +181,12 @@ int main(int argc, char **argv) {
         qz_daemon d = {.next_deadline = QZ_USEC_INFINITY,
                        .guard_sock = -1,
                        .listen_fd = -1,
-                       .max_frozen_ms = 60000,
-                       .probe_interval_ms = QZ_DEFAULT_PROBE_INTERVAL_MS,
                        .max_conns_per_uid = QZ_DEFAULT_MAX_CONNS_PER_UID,
                        .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID};
         const char *socket_path = getenv(QZ_SOCKET_ENV) ? getenv(QZ_SOCKET_ENV) : QZ_DEFAULT_SOCKET;
         int level = LOG_INFO, c;
         bool throttle = true;
+        int64_t max_frozen_ms = 60000, probe_interval_ms = QZ_DEFAULT_PROBE_INTERVAL_MS; /* as given */
         while ((c = getopt_long(argc, argv, "s:g:m:l:hV", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
@@ -201,7 +203,7 @@ int main(int argc, char **argv) {
                         break;
                 }
                 case 'm':
-                        if (qz_parse_duration(optarg, &d.max_frozen_ms) < 0 || d.max_frozen_ms == 0) {
+                        if (qz_parse_duration(optarg, &max_frozen_ms) < 0 || max_frozen_ms == 0) {
                                 fprintf(stderr,
                                         "quiesced: invalid --max-frozen '%s' (e.g. 500ms, 30s, 2m, none)\n",
                                         optarg);
@@ -228,8 +230,8 @@ int main(int argc, char **argv) {
                         throttle = false;
                         break;
                 case 'P':
-                        if (qz_parse_duration(optarg, &d.probe_interval_ms) < 0 || d.probe_interval_ms == 0 ||
-                            d.probe_interval_ms > 60000) {
+                        if (qz_parse_duration(optarg, &probe_interval_ms) < 0 || probe_interval_ms == 0 ||
+                            probe_interval_ms > 60000) {
                                 fprintf(stderr,
                                         "quiesced: invalid --probe-interval '%s' (e.g. 50ms, 100ms, 1s; at "
                                         "most "
@@ -256,6 +258,8 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         }
+        d.max_frozen = qz_usec_from_ms(max_frozen_ms);
+        d.probe_interval = qz_usec_from_ms(probe_interval_ms);
         if (optind < argc) {
                 fprintf(stderr,
                         "quiesced: unexpected argument '%s'\nTry 'quiesced --help' for more information.\n",
@@ -321,9 +325,9 @@ int main(int argc, char **argv) {
                 log_error("out of memory");
                 goto out;
         }
-        d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen_ms, QZ_MAX_HOLDS);
-        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen_ms, throttle, d.runtime_dir,
-                                   d.probe_interval_ms, qz_daemon_freeze_done, &d);
+        d.holds = qz_holds_new(&qz_daemon_holds_ops, &d, d.max_frozen, QZ_MAX_HOLDS);
+        d.freezer = qz_freezer_new(d.event, d.guard_sock, d.max_frozen, throttle, d.runtime_dir,
+                                   d.probe_interval, qz_daemon_freeze_done, &d);
         if (!d.holds || !d.freezer)
                 goto out;
 
@@ -369,8 +373,8 @@ int main(int argc, char **argv) {
         }
         char ceiling[32], probe[32];
         log_info("quiesced %s ready (pid %d, max-frozen %s, probe interval %s)", QZ_VERSION_STRING,
-                 (int)getpid(), qz_format_duration(d.max_frozen_ms, ceiling, sizeof(ceiling)),
-                 qz_format_duration(d.probe_interval_ms, probe, sizeof(probe)));
+                 (int)getpid(), qz_format_duration(max_frozen_ms, ceiling, sizeof(ceiling)),
+                 qz_format_duration(probe_interval_ms, probe, sizeof(probe)));
         sd_notifyf(0, "READY=1\nSTATUS=Ready; max-frozen %s\nMAINPID=%d", ceiling, (int)getpid());
 
         r = sd_event_loop(d.event);

@@ -19,7 +19,7 @@ qz_verdict qz_proof_judge(bool ours, uint64_t base, const qz_probe *p) {
         bool moved = p->have_sectors && p->sectors != base;
         if (p->ioctl && p->err == 0)
                 return QZ_VERDICT_LIFTED;
-        if (p->ioctl && p->err == EBUSY)
+        if (p->ioctl && p->err == -EBUSY)
                 return moved ? QZ_VERDICT_REPLACED : QZ_VERDICT_HELD;
         if (moved)
                 return QZ_VERDICT_WRITTEN;
@@ -60,7 +60,7 @@ const char *qz_probe_answer(const qz_probe *p, char *buf, size_t size) {
         else if (p->err == 0)
                 snprintf(buf, size, "froze it");
         else {
-                const char *n = strerrorname_np(p->err);
+                const char *n = strerrorname_np(-p->err);
                 snprintf(buf, size, "%s", n ? n : "error");
         }
         return buf;

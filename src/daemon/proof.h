@@ -22,7 +22,7 @@ typedef enum qz_verdict {
 /* One probe, as the keeper took it. */
 typedef struct qz_probe {
         bool ioctl;        /* a FIFREEZE was issued (else the counter alone was read) */
-        int err;           /* its errno; 0 when it froze the filesystem */
+        int err;           /* its negative errno; 0 when it froze the filesystem */
         bool have_sectors; /* the counter could be read */
         uint64_t sectors;  /* the counter after the probe */
 } qz_probe;

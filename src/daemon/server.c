@@ -14,12 +14,32 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "server.h"
+
 #include "confirm.h"
 #include "daemon.h"
 #include "jsonutil.h"
-#include "mkdirp.h"
 #include "log.h"
+#include "methods.h"
+#include "mkdirp.h"
 #include "protocol.h"
+
+struct qz_conn {
+        qz_daemon *d;
+        int fd;
+        sd_event_source *src;
+        struct ucred cred;
+        bool allowed;
+        qz_wire_reader rd;
+        char *out;
+        size_t out_len, out_cap;
+        bool busy;                       /* an operation (a probe, a group freeze) is in progress for it */
+        bool closing;                    /* close once the output is flushed */
+        bool dispatching;                /* inside qz_request_dispatch: an end must not resume */
+        struct qz_confirm *confirm;      /* a request waiting for probes (confirm.h) */
+        void (*confirm_free)(void *arg); /* frees its argument if the connection goes first */
+        qz_conn *prev, *next;
+};
 
 static void conn_free(qz_conn *c) {
         qz_daemon *d = c->d;
@@ -190,20 +210,58 @@ static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         return 0;
 }
 
-void qz_conn_resume(qz_conn *c) {
+qz_daemon *qz_conn_daemon(const qz_conn *c) {
+        return c->d;
+}
+
+const struct ucred *qz_conn_cred(const qz_conn *c) {
+        return &c->cred;
+}
+
+int qz_conn_take_fds(qz_conn *c, int *fds, size_t n, size_t *arrived) {
+        *arrived = c->rd.n_fds;
+        return qz_wire_take_fds(&c->rd, fds, n) < 0 ? -EBADMSG : 0;
+}
+
+void qz_conn_begin(qz_conn *c) {
+        c->busy = true;
+}
+
+void qz_conn_wait(qz_conn *c, struct qz_confirm *confirm, void (*free_arg)(void *arg)) {
+        c->confirm_free = free_arg;
+        c->confirm = confirm;
+}
+
+void qz_conn_confirmed(qz_conn *c) {
+        c->confirm = NULL;
+}
+
+void qz_conn_end(qz_conn *c) {
         c->busy = false;
-        c->op = NULL;
+        if (c->dispatching)
+                return; /* conn_process goes on once the dispatch returns */
         conn_process(c);
         if (c->closing && c->out_len == 0)
                 conn_free(c);
 }
 
 /* Connections of uid now open. */
-static size_t qz_server_conns_of(qz_daemon *d, uid_t uid) {
+static size_t conns_of(const qz_daemon *d, uid_t uid) {
         size_t n = 0;
         for (qz_conn *c = d->conns; c; c = c->next)
                 n += c->cred.uid == uid;
         return n;
+}
+
+size_t qz_server_busy_of(const qz_daemon *d, uid_t uid) {
+        size_t n = 0;
+        for (qz_conn *c = d->conns; c; c = c->next)
+                n += c->busy && c->cred.uid == uid;
+        return n;
+}
+
+size_t qz_server_n_conns(const qz_daemon *d) {
+        return d->n_conns;
 }
 
 /* A uid over its connection limit: the reason goes out at once (the client
@@ -257,8 +315,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 c->cred.gid = (gid_t)-1;
         }
         c->allowed = peer_allowed(d, cfd, &c->cred);
-        if (c->cred.uid != 0 && d->max_conns_per_uid &&
-            qz_server_conns_of(d, c->cred.uid) >= d->max_conns_per_uid) {
+        if (c->cred.uid != 0 && d->max_conns_per_uid && conns_of(d, c->cred.uid) >= d->max_conns_per_uid) {
                 refuse_over_limit(d, c);
                 return 0;
         }

@@ -93,6 +93,13 @@ static int write_text(int dirfd, const char *path, const char *value) {
         return n < 0 ? -e : 0;
 }
 
+int qz_bdi_put_back(int dirfd, const char *strict_limit, const char *max_ratio_fine) {
+        /* max_ratio_fine is the setting itself; max_bytes is derived from it */
+        int r1 = write_text(dirfd, "max_ratio_fine", max_ratio_fine);
+        int r2 = write_text(dirfd, "strict_limit", strict_limit);
+        return r1 < 0 ? r1 : r2;
+}
+
 int qz_bdi_name(int fd, const char *fstype, dev_t devno, char *name, size_t size) {
         char path[192], buf[64];
         if (fstype && strcmp(fstype, "btrfs") == 0) {
@@ -215,9 +222,7 @@ static void recover_one(int dirfd, const char *file) {
         }
         snprintf(path, sizeof(path), "/sys/class/bdi/%s", name);
         int bdi = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        int r = bdi < 0 ? -errno : write_text(bdi, "max_ratio_fine", fine);
-        if (r == 0)
-                r = write_text(bdi, "strict_limit", strict);
+        int r = bdi < 0 ? -errno : qz_bdi_put_back(bdi, strict, fine);
         if (bdi >= 0)
                 close(bdi);
         if (r < 0 && r != -ENOENT) {
@@ -293,12 +298,10 @@ qz_throttle *qz_throttle_new(int guard_sock, bool enabled, const char *state_dir
 
 /* Puts back what begin saved; the guard forgets it after. */
 static void restore(qz_throttle *t, qz_throttle_bdi *b) {
-        /* max_ratio_fine is the setting itself; max_bytes is derived from it */
-        int r1 = write_text(b->dirfd, "max_ratio_fine", b->old_ratio_fine);
-        int r2 = write_text(b->dirfd, "strict_limit", b->old_strict);
-        if (r1 < 0 || r2 < 0)
+        int r = qz_bdi_put_back(b->dirfd, b->old_strict, b->old_ratio_fine);
+        if (r < 0)
                 log_error("cannot restore bdi %s (strict_limit %s, max_ratio_fine %s): %s", b->name,
-                          b->old_strict, b->old_ratio_fine, strerror(-(r1 < 0 ? r1 : r2)));
+                          b->old_strict, b->old_ratio_fine, strerror(-r));
         else
                 state_forget(t, b);
         (void)qz_guard_bdi_done(t->guard_sock, b->key);

@@ -34,6 +34,11 @@ void qz_throttle_free(qz_throttle *t);
 /* The name of the bdi (as in /sys/class/bdi) of the filesystem open at fd:
  * "MAJ:MIN" of the whole disk for a block device, "btrfs-N" for btrfs.
  * 0, or -errno (-ENODEV: none, e.g. tmpfs). */
+/* Puts a bdi's settings back (its sysfs directory dirfd, the values as
+ * read before): the one restore, for the throttle, its recovery of a dead
+ * quiesced's state files and the guard. 0 or the first -errno; both are
+ * attempted either way. */
+int qz_bdi_put_back(int dirfd, const char *strict_limit, const char *max_ratio_fine);
 int qz_bdi_name(int fd, const char *fstype, dev_t devno, char *name, size_t size);
 
 /* Throttles the bdi until the matching end; nested begins of one bdi share

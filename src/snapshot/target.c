@@ -5,6 +5,7 @@
  */
 #include "target.h"
 
+#include "mountinfo.h"
 #include "sysfs.h"
 #include "xalloc.h"
 
@@ -22,54 +23,30 @@
 
 #define BTRFS_SUBVOL_ROOT_INO 256 /* BTRFS_FIRST_FREE_OBJECTID */
 
-/* The mount-table entry of the mount with this id. */
-static int lookup_mount(uint64_t mnt_id, char *id, size_t idlen, char **mountpoint, char **fstype,
-                        char **source) {
-        struct libmnt_table *t = mnt_new_table();
-        if (!t)
-                return -ENOMEM;
-        int r = mnt_table_parse_file(t, "/proc/self/mountinfo");
-        if (r < 0) {
-                mnt_unref_table(t);
-                return r;
-        }
-        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
-        struct libmnt_fs *fs;
-        r = -ENOENT;
-        while (it && mnt_table_next_fs(t, it, &fs) == 0)
-                if ((uint64_t)mnt_fs_get_id(fs) == mnt_id) {
-                        dev_t d = mnt_fs_get_devno(fs);
-                        snprintf(id, idlen, "%u:%u", major(d), minor(d));
-                        if (mountpoint)
-                                *mountpoint = xstrdup(mnt_fs_get_target(fs) ? mnt_fs_get_target(fs) : "?");
-                        if (fstype)
-                                *fstype = xstrdup(mnt_fs_get_fstype(fs) ? mnt_fs_get_fstype(fs) : "?");
-                        if (source)
-                                *source = xstrdup(mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "none");
-                        r = 0;
-                        break;
-                }
-        mnt_free_iter(it);
-        mnt_unref_table(t);
-        return r;
-}
-
+/* The mount-table entry of descriptor fd's mount. */
 static int fd_mount(int fd, char *id, size_t idlen, char **mountpoint, char **fstype, char **source) {
-        struct statx sx;
-        if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) < 0)
-                return -errno;
-        if (!(sx.stx_mask & STATX_MNT_ID))
-                return -EOPNOTSUPP;
-        return lookup_mount(sx.stx_mnt_id, id, idlen, mountpoint, fstype, source);
-}
-
-int qz_target_fs_id(const char *path, char *id, size_t idlen, char **mountpoint, char **fstype) {
-        int fd = open(path, O_PATH | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        int r = fd_mount(fd, id, idlen, mountpoint, fstype, NULL);
-        close(fd);
-        return r;
+        uint64_t mnt_id;
+        int r = qz_mount_id_of(fd, &mnt_id, NULL);
+        if (r < 0)
+                return r;
+        struct libmnt_table *t;
+        r = qz_mountinfo_load(&t);
+        if (r < 0)
+                return r;
+        struct libmnt_fs *fs = qz_mountinfo_find_id(t, mnt_id);
+        if (fs) {
+                qz_mount_entry e;
+                qz_mountinfo_entry(fs, &e);
+                snprintf(id, idlen, "%s", e.id);
+                if (mountpoint)
+                        *mountpoint = xstrdup(e.mountpoint);
+                if (fstype)
+                        *fstype = xstrdup(e.fstype);
+                if (source)
+                        *source = xstrdup(e.source);
+        }
+        mnt_unref_table(t);
+        return fs ? 0 : -ENOENT;
 }
 
 /* A loop device's backing file, or NULL. */

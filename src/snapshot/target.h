@@ -34,5 +34,3 @@ typedef struct qz_target {
 /* Resolves path. 0, or -errno with a message "PATH: reason" in err. */
 int qz_target_resolve(const char *path, qz_target *t, char *err, size_t errlen);
 void qz_target_done(qz_target *t);
-/* The superblock id ("major:minor") of the filesystem holding path, or -errno. */
-int qz_target_fs_id(const char *path, char *id, size_t idlen, char **mountpoint, char **fstype);

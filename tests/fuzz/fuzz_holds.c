@@ -83,17 +83,18 @@ static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char 
                         if (hold->fs[i]->state != QZ_FS_FROZEN || !K.fs[fs_index(hold->fs[i])].frozen)
                                 abort(); /* granted a hold on something not frozen */
 }
-static void cb_hold_gone(void *ud, const qzd_hold *hold, const char *why) {
+static void cb_hold_gone(void *ud, const qzd_hold *hold, const qz_gone *gone) {
         (void)ud;
-        (void)hold;
-        if (!why || !why[0])
+        char buf[96];
+        const char *why = qz_gone_text(gone, buf, sizeof(buf));
+        if (gone->id != hold->id || !why || !why[0])
                 abort();
 }
 static void cb_fs_idle(void *ud, qz_fs *fs) {
         (void)ud;
         if (fs->refs != 0 || fs->state != QZ_FS_THAWED)
                 abort();
-        fs->ioctl_fd = -1; /* what requests.c does: close the descriptor */
+        fs->ioctl_fd = -1; /* what glue.c does: close the descriptor */
 }
 static void cb_preflush(void *ud, qz_fs *fs) {
         (void)ud;
@@ -132,7 +133,7 @@ static qzd_hold *nth_hold(qz_holds *h, unsigned k) {
         return x;
 }
 
-/* holds.c may forget idle filesystems (qz_holds_prune); find or register them again as requests.c does. */
+/* holds.c may forget idle filesystems (qz_holds_prune); find or register them again as targets.c does. */
 static void refresh(qz_holds *h) {
         for (int i = 0; i < N_FS; i++) {
                 dev_t devno = (dev_t)(7 << 8 | i);
@@ -140,15 +141,15 @@ static void refresh(qz_holds *h) {
                 if (!fs) {
                         if (K.fs[i].frozen || K.fs[i].pending)
                                 abort(); /* forgot a filesystem the kernel has frozen */
-                        fs = calloc(1, sizeof(*fs));
-                        fs->devno = devno;
-                        snprintf(fs->id, sizeof(fs->id), "7:%d", i);
-                        fs->mountpoint = strdup("/mnt/fuzz");
-                        fs->fstype = strdup("ext4");
-                        fs->source = strdup("/dev/loop");
-                        fs->ioctl_fd = -1;
-                        fs->is_root = i == 3;
-                        fs = qz_holds_add_fs(h, fs);
+                        qz_mount_info info = {.devno = devno,
+                                              .mountpoint = i == 3 ? "/" : "/mnt/fuzz",
+                                              .fstype = "ext4",
+                                              .source = "/dev/loop"};
+                        snprintf(info.id, sizeof(info.id), "7:%d", i);
+                        bool created;
+                        fs = qz_holds_get_fs(h, &info, true, &created);
+                        if (!fs || !created || fs->is_root != (i == 3))
+                                abort();
                 }
                 K.fs[i].fs = fs;
         }
@@ -159,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memset(&K, 0, sizeof(K));
         for (int i = 0; i < N_OWNERS; i++)
                 K.owner_tag[i] = i;
-        qz_holds *h = qz_holds_new(&ops, NULL, 3000, 16);
+        qz_holds *h = qz_holds_new(&ops, NULL, 3000 * 1000, 16);
         if (!h)
                 return 0;
         refresh(h);
@@ -189,23 +190,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         char **pv = calloc(n, sizeof(*pv));
                         for (size_t j = 0; j < n; j++) {
                                 if (fs[j]->ioctl_fd < 0)
-                                        fs[j]->ioctl_fd = 100 + (int)j; /* requests.c hands it a descriptor */
+                                        fs[j]->ioctl_fd = 100 + (int)j; /* targets.c hands it a descriptor */
                                 fsv[j] = fs[j];
                                 paths[j] = strdup(fs[j]->id);
                                 pv[j] = paths[j];
                         }
-                        int64_t timeout = (arg & 0x40) ? -1 : 1 + (int64_t)(arg & 0x3f) * 50;
-                        if (timeout == -1 && (mask & 8))
-                                timeout = 500; /* requests.c refuses the root without a deadline */
-                        int err = 0;
-                        char msg[256];
+                        usec_t timeout =
+                                (arg & 0x40) ? QZ_USEC_INFINITY : (1 + (usec_t)(arg & 0x3f) * 50) * 1000;
+                        if (timeout == QZ_USEC_INFINITY && (mask & 8))
+                                timeout = 500 * 1000; /* targets.c refuses the root without a deadline */
+                        qz_op *o;
+                        char *msg = NULL;
                         K.busy[owner] = true;
-                        qz_op *o = qz_holds_begin(h, &K.owner_tag[owner], (uid_t)owner, 100 + owner,
-                                                  arg & 0x80, timeout, fsv, pv, n, &K.owner_tag[owner], now,
-                                                  &err, msg, sizeof(msg));
-                        if (!o && err) {
+                        int err =
+                                qz_holds_begin(h, &K.owner_tag[owner], (uid_t)owner, 100 + owner, arg & 0x80,
+                                               timeout, fsv, pv, n, &K.owner_tag[owner], now, &o, &msg);
+                        if (err < 0 && (!msg || !msg[0]))
+                                abort(); /* a refusal says why */
+                        free(msg);
+                        (void)o;
+                        if (err < 0) {
                                 K.busy[owner] = false;
-                                for (size_t j = 0; j < n; j++) /* as requests.c does */
+                                for (size_t j = 0; j < n; j++) /* as freeze.c does */
                                         qz_holds_fs_maybe_idle(h, fsv[j]);
                                 for (size_t j = 0; j < n; j++)
                                         free(pv[j]);
@@ -218,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 case 2: /* any ioctl returns, maybe failing */
                         if (K.n_jobs) {
                                 size_t j = op % 11 == 1 ? 0 : arg % K.n_jobs;
-                                int err = op % 11 == 2 && (arg & 0x80) ? ((arg & 0x40) ? EBUSY : EIO) : 0;
+                                int err = op % 11 == 2 && (arg & 0x80) ? ((arg & 0x40) ? -EBUSY : -EIO) : 0;
                                 complete(h, j, err, now);
                         }
                         break;
@@ -229,20 +235,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 case 4: {
                         qzd_hold *x = nth_hold(h, arg);
                         if (x)
-                                qz_holds_release(h, x, "released: fuzz", now);
+                                qz_holds_release(h, x, QZ_GONE_THAWED, now);
                         break;
                 }
                 case 5: {
                         qzd_hold *x = nth_hold(h, arg);
                         if (x)
-                                qz_holds_release_fs(h, x, x->fs[(arg >> 4) % x->n_fs], "released: fuzz fs",
-                                                    now);
+                                qz_holds_release_fs(h, x, x->fs[(arg >> 4) % x->n_fs], QZ_GONE_THAWED, now);
                         break;
                 }
                 case 6: {
                         qzd_hold *x = nth_hold(h, arg);
                         if (x)
-                                qz_holds_reset_timeout(h, x, (arg & 1) ? -1 : 1 + arg * 20, now);
+                                qz_holds_reset_timeout(
+                                        h, x, (arg & 1) ? QZ_USEC_INFINITY : (1 + (usec_t)arg * 20) * 1000,
+                                        now);
                         break;
                 }
                 case 7: /* time passes; the timer fires */
@@ -304,10 +311,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* quiesced stops: everything is released and every ioctl returns. */
         for (int o = 0; o < N_OWNERS; o++)
                 qz_holds_drop_owner(h, &K.owner_tag[o], now);
-        qz_holds_release_all(h, "released: fuzz end", now);
+        qz_holds_release_all(h, QZ_GONE_STOPPING, now);
         for (int rounds = 0; K.n_jobs && rounds < 1000; rounds++)
                 complete(h, 0, 0, now);
-        qz_holds_release_all(h, "released: fuzz end", now);
+        qz_holds_release_all(h, QZ_GONE_STOPPING, now);
         for (int rounds = 0; K.n_jobs && rounds < 1000; rounds++)
                 complete(h, 0, 0, now);
         for (int f = 0; f < N_FS; f++) {

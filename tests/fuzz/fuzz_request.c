@@ -3,8 +3,8 @@
  * from a client go through a real socketpair into the daemon's framing
  * (qz_wire_read/qz_wire_next, with SCM_RIGHTS descriptors riding along),
  * each complete message through qz_request_parse, the error envelope it
- * would answer with, and the descriptor claim requests.c makes. Nothing here
- * opens a request's path or can reach FIFREEZE: requests.c, holds.c and
+ * would answer with, and the descriptor claim targets.c makes. Nothing here
+ * opens a request's path or can reach FIFREEZE: the method handlers, holds.c and
  * freezer.c are not linked in.
  *
  * Input: byte 0 picks the chunk sizes and which sends carry descriptors;
@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "jsonutil.h"
-#include "request.h"
+#include "parse.h"
 #include "wire.h"
 
 static int devnull = -1;
@@ -62,8 +62,7 @@ static void handle(qz_wire_reader *rd, const char *text) {
                                         close(fds[i]);
                 }
         }
-        if ((req.method == QZ_METHOD_FREEZE || req.method == QZ_METHOD_RESET_TIMEOUT) &&
-            !(req.timeout_ms > 0 || req.timeout_ms == -1))
+        if ((req.method == QZ_METHOD_FREEZE || req.method == QZ_METHOD_RESET_TIMEOUT) && !(req.timeout > 0))
                 abort();
         if (req.has_hold && req.hold == 0)
                 abort();

@@ -55,10 +55,10 @@ static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char 
                 snprintf(F.last_msg, sizeof(F.last_msg), "%s", msg);
         }
 }
-static void cb_hold_gone(void *ud, const qzd_hold *hold, const char *why) {
+static void cb_hold_gone(void *ud, const qzd_hold *hold, const qz_gone *gone) {
         (void)ud;
         (void)hold;
-        (void)why;
+        (void)gone;
         F.gone++;
 }
 static void cb_fs_idle(void *ud, qz_fs *fs) {
@@ -74,14 +74,15 @@ static const qz_holds_ops ops = {cb_start_freeze, cb_start_thaw, cb_op_done,
                                  cb_hold_gone,    cb_fs_idle,    cb_preflush};
 
 static qz_fs *mkfs(qz_holds *h, int minor) {
-        qz_fs *fs = calloc(1, sizeof(*fs));
-        fs->devno = (dev_t)(7 << 8 | minor);
-        snprintf(fs->id, sizeof(fs->id), "7:%d", minor);
-        fs->mountpoint = strdup("/mnt/x");
-        fs->fstype = strdup("ext4");
-        fs->source = strdup("/dev/loop");
-        fs->ioctl_fd = -1;
-        return qz_holds_add_fs(h, fs);
+        qz_mount_info info = {.devno = (dev_t)(7 << 8 | minor),
+                              .mountpoint = "/mnt/x",
+                              .fstype = "ext4",
+                              .source = "/dev/loop"};
+        snprintf(info.id, sizeof(info.id), "7:%d", minor);
+        bool created;
+        qz_fs *fs = qz_holds_get_fs(h, &info, true, &created);
+        assert_true(fs && created);
+        return fs;
 }
 
 /* Begin a group freeze of the given filesystems for owner. */
@@ -95,11 +96,13 @@ static qz_op *begin(qz_holds *h, void *owner, bool detached, int64_t timeout_ms,
                 paths[i] = strdup(fs[i]->id);
         }
         va_end(ap);
-        int err = -1;
-        char msg[256];
-        qz_op *op = qz_holds_begin(h, owner, 0, 1, detached, timeout_ms, fs, paths, (size_t)n, NULL, now,
-                                   &err, msg, sizeof(msg));
-        if (!op && err) {
+        qz_op *op;
+        char *msg = NULL;
+        usec_t timeout = timeout_ms < 0 ? QZ_USEC_INFINITY : (usec_t)timeout_ms * MS;
+        int err =
+                qz_holds_begin(h, owner, 0, 1, detached, timeout, fs, paths, (size_t)n, NULL, now, &op, &msg);
+        free(msg);
+        if (err < 0) {
                 for (int i = 0; i < n; i++)
                         free(paths[i]);
                 free(fs);
@@ -112,7 +115,7 @@ static qz_op *begin(qz_holds *h, void *owner, bool detached, int64_t timeout_ms,
 
 static int setup(void **state) {
         memset(&F, 0, sizeof(F));
-        *state = qz_holds_new(&ops, NULL, 60000, 100);
+        *state = qz_holds_new(&ops, NULL, 60000 * MS, 100);
         return 0;
 }
 static int teardown(void **state) {
@@ -145,15 +148,15 @@ static void test_nesting(void **state) {
         assert_int_equal(count_calls("F 7:0"), 1);
         assert_int_equal(a->refs, 2);
 
-        qz_holds_release(h, h1, "test", 40);
+        qz_holds_release(h, h1, QZ_GONE_THAWED, 40);
         assert_int_equal(a->state, QZ_FS_FROZEN);
         assert_int_equal(count_calls("T 7:0"), 0);
-        qz_holds_release(h, h2, "test", 50);
+        qz_holds_release(h, h2, QZ_GONE_THAWED, 50);
         assert_int_equal(a->state, QZ_FS_THAWING);
         assert_int_equal(count_calls("T 7:0"), 1);
         qz_holds_thaw_done(h, a, 0, 60);
         assert_int_equal(a->state, QZ_FS_THAWED);
-        assert_int_equal(a->last_stall_ms, 0); /* 10us .. 60us */
+        assert_int_equal(a->last_stall / 1000, 0); /* 10us .. 60us */
         assert_int_equal(qz_holds_count(h), 0);
 }
 
@@ -178,9 +181,9 @@ static void test_freeze_failure_fails_waiters(void **state) {
         int o1, o2;
         begin(h, &o1, false, -1, 0, 1, a);
         begin(h, &o2, false, -1, 0, 1, a);
-        qz_holds_freeze_done(h, a, EBUSY, "frozen by someone else", 0, 1);
+        qz_holds_freeze_done(h, a, -EBUSY, "frozen by someone else", 0, 1);
         assert_int_equal(F.failed, 2);
-        assert_int_equal(F.last_err, EBUSY);
+        assert_int_equal(F.last_err, -EBUSY);
         assert_non_null(strstr(F.last_msg, "frozen by someone else"));
         assert_int_equal(a->refs, 0);
         assert_int_equal(a->state, QZ_FS_THAWED);
@@ -196,7 +199,7 @@ static void test_group_rollback(void **state) {
         assert_int_equal(count_calls("F 7:1"), 0); /* one after the other */
         qz_holds_freeze_done(h, a, 0, NULL, 0, 1);
         assert_int_equal(count_calls("F 7:1"), 1);
-        qz_holds_freeze_done(h, b, EOPNOTSUPP, "no freeze", 1, 2);
+        qz_holds_freeze_done(h, b, -EOPNOTSUPP, "no freeze", 1, 2);
         assert_int_equal(F.failed, 1);
         assert_int_equal(a->state, QZ_FS_THAWING);
         assert_int_equal(count_calls("T 7:0"), 1);
@@ -237,7 +240,7 @@ static void test_group_release_reverse(void **state) {
         assert_string_equal(F.calls[0], "P 7:1"); /* the group's early pre-flush of b */
         assert_string_equal(F.calls[1], "F 7:0");
         assert_string_equal(F.calls[2], "F 7:1");
-        qz_holds_release(h, F.last_hold, "test", 3);
+        qz_holds_release(h, F.last_hold, QZ_GONE_THAWED, 3);
         assert_string_equal(F.calls[3], "T 7:1");
         assert_string_equal(F.calls[4], "T 7:0");
 }
@@ -259,7 +262,7 @@ static void test_deadline_expires(void **state) {
         assert_int_equal(qz_holds_next_deadline(h), 2000 * MS);
         qz_holds_expire(h, 2000 * MS);
         assert_int_equal(a->state, QZ_FS_THAWING);
-        assert_non_null(strstr(a->last_gone, "expired"));
+        assert_int_equal(a->last_gone.why, QZ_GONE_EXPIRED);
 }
 
 /* reset-timeout re-arms from now. */
@@ -270,11 +273,11 @@ static void test_reset_timeout(void **state) {
         begin(h, &o, false, 1000, 0, 1, a);
         qz_holds_freeze_done(h, a, 0, NULL, 0, 0);
         qzd_hold *hold = F.last_hold;
-        qz_holds_reset_timeout(h, hold, 1000, 900 * MS);
+        qz_holds_reset_timeout(h, hold, 1000 * MS, 900 * MS);
         qz_holds_expire(h, 1500 * MS);
         assert_int_equal(qz_holds_count(h), 1);
         assert_int_equal(qz_holds_next_deadline(h), 1900 * MS);
-        qz_holds_reset_timeout(h, hold, -1, 1600 * MS);
+        qz_holds_reset_timeout(h, hold, QZ_USEC_INFINITY, 1600 * MS);
         assert_int_equal(qz_holds_next_deadline(h), 60000 * MS); /* only the ceiling is left */
 }
 
@@ -290,7 +293,7 @@ static void test_ceiling_force_thaws(void **state) {
         qz_holds_expire(h, 60000 * MS);
         assert_int_equal(qz_holds_count(h), 0);
         assert_int_equal(a->state, QZ_FS_THAWING);
-        assert_non_null(strstr(a->last_gone, "ceiling"));
+        assert_int_equal(a->last_gone.why, QZ_GONE_CEILING);
         assert_int_equal(count_calls("T 7:0"), 1);
 }
 
@@ -324,7 +327,7 @@ static void test_drop_owner(void **state) {
         assert_int_equal(qz_holds_count(h), 1);
         assert_null(det->owner);
         assert_int_equal(a->state, QZ_FS_FROZEN);
-        qz_holds_release(h, det, "test", 2);
+        qz_holds_release(h, det, QZ_GONE_THAWED, 2);
         assert_int_equal(a->state, QZ_FS_THAWING);
 }
 
@@ -349,7 +352,7 @@ static void test_refreeze_after_thaw(void **state) {
         int o;
         begin(h, &o, false, -1, 0, 1, a);
         qz_holds_freeze_done(h, a, 0, NULL, 0, 0);
-        qz_holds_release(h, F.last_hold, "test", 1);
+        qz_holds_release(h, F.last_hold, QZ_GONE_THAWED, 1);
         assert_int_equal(a->state, QZ_FS_THAWING);
         assert_non_null(begin(h, &o, false, -1, 2, 1, a));
         qz_holds_thaw_done(h, a, 0, 3);
@@ -384,7 +387,7 @@ static void test_refuses_loop_on_frozen_host(void **state) {
         begin(h, &o, false, -1, 0, 1, host);
         qz_holds_freeze_done(h, host, 0, NULL, 0, 0);
         assert_null(begin(h, &o, false, -1, 0, 1, inner));
-        assert_int_equal(F.last_err, EDEADLK);
+        assert_int_equal(F.last_err, -EDEADLK);
         assert_int_equal(inner->refs, 0);
 }
 
@@ -399,8 +402,8 @@ static void test_hold_limit(void **state) {
                 begin(h, &o, false, -1, 0, 1, a);
         assert_int_equal(qz_holds_count(h), 100);
         assert_null(begin(h, &o, false, -1, 0, 1, a));
-        assert_int_equal(F.last_err, ENOSPC);
-        qz_holds_release_all(h, "test", 1);
+        assert_int_equal(F.last_err, -ENOSPC);
+        qz_holds_release_all(h, QZ_GONE_THAWED, 1);
         assert_int_equal(count_calls("T 7:0"), 1);
 }
 
@@ -440,7 +443,7 @@ static void test_idle_descriptors_of_group_members(void **state) {
         assert_non_null(begin(h, &owner2, false, 1000, 3, 1, b));
         qz_holds_freeze_done(h, b, 0, NULL, 3, 4);
         assert_int_equal(F.done, 1);
-        qz_holds_release(h, F.last_hold, "released", 5);
+        qz_holds_release(h, F.last_hold, QZ_GONE_THAWED, 5);
         qz_holds_thaw_done(h, b, 0, 6);
         assert_int_equal(F.idle, 2); /* b is still wanted by the first group */
         qz_holds_freeze_done(h, a, 0, NULL, 6, 7);
@@ -472,7 +475,7 @@ static void test_breach_marks_holds(void **state) {
         assert_null(begin(h, &o3, true, -1, 50, 1, b));
         assert_false(qz_hold_broken(F.last_hold, NULL));
         /* g loses a: its mark for b moves with it */
-        qz_holds_release_fs(h, g, a, "test", 60);
+        qz_holds_release_fs(h, g, a, QZ_GONE_THAWED, 60);
         assert_int_equal(g->n_fs, 1);
         assert_true(qz_hold_broken(g, b));
         assert_int_equal(g->broken_mask, 1);
@@ -488,7 +491,7 @@ static void test_foreign_freeze_refuses_new_holds(void **state) {
         a->foreign = true;
         assert_null(begin(h, &o2, true, -1, 30, 1, a));
         assert_int_equal(F.failed, 1);
-        assert_int_equal(F.last_err, EBUSY);
+        assert_int_equal(F.last_err, -EBUSY);
         assert_non_null(strstr(F.last_msg, "frozen by another process"));
         assert_int_equal(a->refs, 1);
         assert_int_equal(a->state, QZ_FS_FROZEN);

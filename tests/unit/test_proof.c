@@ -31,15 +31,15 @@ static void test_judge_table(void **state) {
         p = probe(true, 0, false, 0);
         assert_int_equal(qz_proof_judge(true, 100, &p), QZ_VERDICT_LIFTED);
         /* EBUSY and the counter still: held */
-        p = probe(true, EBUSY, true, 100);
+        p = probe(true, -EBUSY, true, 100);
         assert_int_equal(qz_proof_judge(true, 100, &p), QZ_VERDICT_HELD);
-        p = probe(true, EBUSY, false, 0);
+        p = probe(true, -EBUSY, false, 0);
         assert_int_equal(qz_proof_judge(true, 100, &p), QZ_VERDICT_HELD);
         /* EBUSY but written: thawed and frozen again by someone else */
-        p = probe(true, EBUSY, true, 108);
+        p = probe(true, -EBUSY, true, 108);
         assert_int_equal(qz_proof_judge(true, 100, &p), QZ_VERDICT_REPLACED);
         /* a counter that went back (device reset) moved too */
-        p = probe(true, EBUSY, true, 20);
+        p = probe(true, -EBUSY, true, 20);
         assert_int_equal(qz_proof_judge(true, 100, &p), QZ_VERDICT_REPLACED);
         /* the counter alone */
         p = probe(false, 0, true, 100);
@@ -47,9 +47,9 @@ static void test_judge_table(void **state) {
         p = probe(false, 0, true, 101);
         assert_int_equal(qz_proof_judge(false, 100, &p), QZ_VERDICT_WRITTEN);
         /* FIFREEZE failed otherwise */
-        p = probe(true, EINVAL, true, 100);
+        p = probe(true, -EINVAL, true, 100);
         assert_int_equal(qz_proof_judge(true, 100, &p), QZ_VERDICT_UNKNOWN);
-        p = probe(true, EINVAL, true, 102);
+        p = probe(true, -EINVAL, true, 102);
         assert_int_equal(qz_proof_judge(true, 100, &p), QZ_VERDICT_WRITTEN);
 }
 
@@ -92,7 +92,7 @@ static void test_sentences(void **state) {
                           0);
         assert_non_null(strstr(buf, "no write counter"));
         char a[16];
-        qz_probe p = probe(true, EBUSY, true, 1);
+        qz_probe p = probe(true, -EBUSY, true, 1);
         assert_string_equal(qz_probe_answer(&p, a, sizeof(a)), "EBUSY");
         p = probe(true, 0, true, 1);
         assert_string_equal(qz_probe_answer(&p, a, sizeof(a)), "froze it");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* request.h - one request message parsed and validated into a struct, with
+/* parse.h - one request message parsed and validated into a struct, with
  * no side effect: no file is opened, no descriptor taken, no kernel call.
- * requests.c acts on the struct; the fuzzer (tests/fuzz) drives this alone.
+ * dispatch.c hands the struct to its method; the fuzzer (tests/fuzz) drives
+ * this alone.
  */
 #pragma once
 
@@ -10,10 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 #define QZ_MAX_TARGETS 64
 
 typedef enum qz_method {
-        QZ_METHOD_UNKNOWN,
+        QZ_METHOD_UNKNOWN, /* only in a request that failed to parse */
         QZ_METHOD_FREEZE,
         QZ_METHOD_THAW,
         QZ_METHOD_RESET_TIMEOUT,
@@ -22,11 +25,11 @@ typedef enum qz_method {
 } qz_method;
 
 typedef struct qz_request {
-        json_object *msg;   /* owned: paths point into it */
-        qz_method method;   /* known even when a parameter was refused */
-        int64_t timeout_ms; /* Freeze, ResetTimeout: > 0 or QZ_NO_DEADLINE */
-        bool detached;      /* Freeze */
-        bool has_hold;      /* Thaw, ResetTimeout by hold id */
+        json_object *msg; /* owned: paths point into it */
+        qz_method method; /* known even when a parameter was refused */
+        usec_t timeout;   /* Freeze, ResetTimeout: "timeout_ms", > 0, or QZ_USEC_INFINITY for none */
+        bool detached;    /* Freeze */
+        bool has_hold;    /* Thaw, ResetTimeout by hold id */
         uint64_t hold;
         size_t n_targets; /* 1..QZ_MAX_TARGETS unless has_hold or no targets */
         size_t n_fds;     /* descriptors announced; 0: paths (absolute) are opened by quiesced */
@@ -35,7 +38,7 @@ typedef struct qz_request {
 
 typedef struct qz_request_error {
         const char *kind; /* io.quiesce.InvalidRequest or io.quiesce.Error */
-        int err;          /* positive errno */
+        int err;          /* positive errno, as the reply carries it */
         bool has_path;    /* a request path is at fault: path names it */
         char path[4096];
         char message[320];
@@ -46,4 +49,3 @@ typedef struct qz_request_error {
  * method was asked for, when known; nothing to free). */
 int qz_request_parse(const char *text, qz_request *req, qz_request_error *e);
 void qz_request_done(qz_request *req);
-const char *qz_method_name(qz_method m);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* request.c - a request's JSON text into a validated qz_request (see
- * request.h and docs/protocol.md): framing leftovers, the method, and every
- * parameter's type and range, before requests.c touches a file or a hold.
+/* parse.c - the protocol's side of a request: the methods by name, and a
+ * request's JSON text into a validated qz_request (see parse.h and
+ * docs/protocol.md): framing leftovers, the method, and every parameter's
+ * type and range, before a method's handler touches a file or a hold.
  * Pure: json-c only, no system call, so it can be fuzzed.
  */
-#include "request.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,26 +13,9 @@
 #include <string.h>
 
 #include "jsonutil.h"
+#include "ms.h"
 #include "protocol.h"
 #include "quiesce.h"
-
-static const struct {
-        const char *name;
-        qz_method method;
-} methods[] = {
-        {QZ_PROTO_METHOD_FREEZE, QZ_METHOD_FREEZE},
-        {QZ_PROTO_METHOD_THAW, QZ_METHOD_THAW},
-        {QZ_PROTO_METHOD_RESET_TIMEOUT, QZ_METHOD_RESET_TIMEOUT},
-        {QZ_PROTO_METHOD_STATUS, QZ_METHOD_STATUS},
-        {QZ_PROTO_METHOD_GET_INFO, QZ_METHOD_GET_INFO},
-};
-
-const char *qz_method_name(qz_method m) {
-        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-                if (methods[i].method == m)
-                        return methods[i].name;
-        return "unknown";
-}
 
 static int fail(qz_request_error *e, int err, const char *path, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
@@ -81,12 +65,14 @@ static json_object *parse_object(const char *text, const char **why) {
         return NULL;
 }
 
+/* "timeout_ms", the protocol's milliseconds, as the daemon's usec_t. */
 static int get_timeout(json_object *params, qz_request *req, qz_request_error *e) {
-        if (!qz_json_get_int64(params, "timeout_ms", &req->timeout_ms) ||
-            (req->timeout_ms <= 0 && req->timeout_ms != QZ_NO_DEADLINE))
+        int64_t ms;
+        if (!qz_json_get_int64(params, "timeout_ms", &ms) || (ms <= 0 && ms != QZ_NO_DEADLINE))
                 return fail(e, EINVAL, NULL,
                             "\"timeout_ms\" is required: a positive number of milliseconds, "
                             "or -1 for no deadline of the hold's own");
+        req->timeout = qz_usec_from_ms(ms); /* QZ_NO_DEADLINE: none */
         return 0;
 }
 
@@ -140,34 +126,47 @@ static int get_hold(json_object *params, qz_request *req, qz_request_error *e) {
         return 0;
 }
 
-static int parse_params(json_object *params, qz_request *req, qz_request_error *e) {
+static int parse_freeze(json_object *params, qz_request *req, qz_request_error *e) {
         json_object *v;
-        switch (req->method) {
-        case QZ_METHOD_FREEZE:
-                if (get_timeout(params, req, e) < 0)
-                        return -1;
-                if (json_object_object_get_ex(params, "detached", &v) &&
-                    !qz_json_get_bool(params, "detached", &req->detached))
-                        return fail(e, EINVAL, NULL, "\"detached\" must be true or false");
-                return get_targets(params, req, e);
-        case QZ_METHOD_RESET_TIMEOUT:
-                if (get_timeout(params, req, e) < 0)
-                        return -1;
-                if (get_hold(params, req, e) < 0)
-                        return -1;
-                return req->has_hold ? 0 : get_targets(params, req, e);
-        case QZ_METHOD_THAW:
-                if (get_hold(params, req, e) < 0)
-                        return -1;
-                return req->has_hold ? 0 : get_targets(params, req, e);
-        case QZ_METHOD_STATUS:
-        case QZ_METHOD_GET_INFO:
-                return 0;
-        case QZ_METHOD_UNKNOWN:
-                break;
-        }
-        return fail(e, EINVAL, NULL, "unknown method");
+        if (get_timeout(params, req, e) < 0)
+                return -1;
+        if (json_object_object_get_ex(params, "detached", &v) &&
+            !qz_json_get_bool(params, "detached", &req->detached))
+                return fail(e, EINVAL, NULL, "\"detached\" must be true or false");
+        return get_targets(params, req, e);
 }
+
+static int parse_reset_timeout(json_object *params, qz_request *req, qz_request_error *e) {
+        if (get_timeout(params, req, e) < 0)
+                return -1;
+        if (get_hold(params, req, e) < 0)
+                return -1;
+        return req->has_hold ? 0 : get_targets(params, req, e);
+}
+
+static int parse_thaw(json_object *params, qz_request *req, qz_request_error *e) {
+        if (get_hold(params, req, e) < 0)
+                return -1;
+        return req->has_hold ? 0 : get_targets(params, req, e);
+}
+
+static int parse_none(json_object *params, qz_request *req, qz_request_error *e) {
+        (void)params, (void)req, (void)e;
+        return 0;
+}
+
+/* The methods: their names (protocol.h) and their parameters. */
+static const struct {
+        const char *name;
+        qz_method method;
+        int (*parse)(json_object *params, qz_request *req, qz_request_error *e);
+} methods[] = {
+        {QZ_PROTO_METHOD_FREEZE, QZ_METHOD_FREEZE, parse_freeze},
+        {QZ_PROTO_METHOD_THAW, QZ_METHOD_THAW, parse_thaw},
+        {QZ_PROTO_METHOD_RESET_TIMEOUT, QZ_METHOD_RESET_TIMEOUT, parse_reset_timeout},
+        {QZ_PROTO_METHOD_STATUS, QZ_METHOD_STATUS, parse_none},
+        {QZ_PROTO_METHOD_GET_INFO, QZ_METHOD_GET_INFO, parse_none},
+};
 
 int qz_request_parse(const char *text, qz_request *req, qz_request_error *e) {
         memset(req, 0, sizeof(*req));
@@ -183,9 +182,11 @@ int qz_request_parse(const char *text, qz_request *req, qz_request_error *e) {
                 fail(e, EINVAL, NULL, "malformed request: no \"method\" string");
                 goto out;
         }
-        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-                if (strcmp(method, methods[i].name) == 0)
-                        req->method = methods[i].method;
+        size_t k = 0;
+        while (k < sizeof(methods) / sizeof(methods[0]) && strcmp(method, methods[k].name) != 0)
+                k++;
+        if (k < sizeof(methods) / sizeof(methods[0]))
+                req->method = methods[k].method;
         if (json_object_object_get_ex(msg, "parameters", &params) &&
             !json_object_is_type(params, json_type_object)) {
                 fail(e, EINVAL, NULL, "malformed request: \"parameters\" must be an object");
@@ -195,7 +196,7 @@ int qz_request_parse(const char *text, qz_request *req, qz_request_error *e) {
                 fail(e, EINVAL, NULL, "unknown method \"%.100s\"", method);
                 goto out;
         }
-        r = parse_params(params, req, e);
+        r = methods[k].parse(params, req, e);
 out:
         if (r < 0) {
                 json_object_put(msg);
