@@ -105,7 +105,8 @@ static void breach(qz_daemon *d, qz_fs *fs, const char *sentence, usec_t at) {
         p->held = false;
         p->breaches++;
         p->breach_at = at;
-        snprintf(p->breach, sizeof(p->breach), "%s", sentence);
+        free(p->breach);
+        p->breach = xstrdup(sentence);
         log_warning("%s", sentence);
         for (qzd_hold *h = qz_holds_first(d->holds); h; h = h->next)
                 for (size_t i = 0; i < h->n_fs; i++)
@@ -128,11 +129,10 @@ static void note_probe(qz_daemon *d, qz_fs *fs, const qz_freeze_result *res) {
         fs->foreign = !res->ours;
         if (qz_verdict_is_breach(res->verdict)) {
                 _cleanup_free_ char *name = fs_name(fs);
-                char sentence[sizeof(p->breach)];
                 int64_t after_ms = (int64_t)((res->probe_at - fs->freeze_start) / 1000);
-                qz_proof_describe(sentence, sizeof(sentence), name, res->verdict, after_ms,
-                                  p->device[0] ? p->device : NULL, p->have_sectors && res->probe.have_sectors,
-                                  p->sectors_last - p->sectors_base);
+                _cleanup_free_ char *sentence = qz_proof_describe(
+                        name, res->verdict, after_ms, p->device[0] ? p->device : NULL,
+                        p->have_sectors && res->probe.have_sectors, p->sectors_last - p->sectors_base);
                 breach(d, fs, sentence, res->probe_at);
         } else if (res->verdict == QZ_VERDICT_UNKNOWN) {
                 _cleanup_free_ char *name = fs_name(fs);
@@ -209,6 +209,7 @@ void qz_daemon_freeze_done(void *ud, qz_fs *fs, const qz_freeze_result *res) {
                 log_info("froze %s %s (mounted at %s) in %" PRIu64 " ms, after a %" PRIu64 " ms pre-flush%s",
                          fs->fstype, fs->id, fs->mountpoint, (end - start) / 1000, res->preflush_usec / 1000,
                          res->throttled ? " (writers throttled)" : "");
+                free(fs->proof.breach); /* a new cycle: its own proof */
                 fs->proof = (qz_fs_proof){.have_sectors = res->have_sectors,
                                           .sectors_base = res->sectors_base,
                                           .sectors_last = res->sectors_base,

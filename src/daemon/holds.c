@@ -78,6 +78,7 @@ static void hold_free(qzd_hold *hold) {
 }
 
 static void fs_free(qz_fs *fs) {
+        free(fs->proof.breach);
         free(fs->mountpoint);
         free(fs->fstype);
         free(fs->source);

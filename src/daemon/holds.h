@@ -63,7 +63,7 @@ typedef struct qz_fs_proof {
         bool held;             /* no breach in this cycle so far */
         unsigned breaches;     /* found in this cycle */
         usec_t breach_at;      /* when the last one was found */
-        char breach[448];      /* its sentence */
+        char *breach;          /* its sentence (malloc'd; freed with the fs, or at its next freeze) */
 } qz_fs_proof;
 
 typedef struct qz_fs {

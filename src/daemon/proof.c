@@ -9,6 +9,7 @@
  *   other errno, counter still   unknown: not a breach, logged
  */
 #include "proof.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -66,8 +67,8 @@ const char *qz_probe_answer(const qz_probe *p, char *buf, size_t size) {
         return buf;
 }
 
-void qz_proof_describe(char *buf, size_t size, const char *fs_name, qz_verdict v, int64_t after_ms,
-                       const char *device, bool have_sectors, uint64_t written) {
+char *qz_proof_describe(const char *fs_name, qz_verdict v, int64_t after_ms, const char *device,
+                        bool have_sectors, uint64_t written) {
         char when[48], counter[160];
         snprintf(when, sizeof(when), "%lld.%lld s", (long long)(after_ms / 1000),
                  (long long)(after_ms % 1000 / 100));
@@ -78,26 +79,22 @@ void qz_proof_describe(char *buf, size_t size, const char *fs_name, qz_verdict v
                 snprintf(counter, sizeof(counter), "no write counter for this filesystem");
         switch (v) {
         case QZ_VERDICT_LIFTED:
-                snprintf(buf, size,
-                         "the freeze of %s was lifted by another process %s after it began (the probe's "
-                         "FIFREEZE succeeded: nothing held it; %s); quiesced froze it again",
-                         fs_name, when, counter);
-                break;
+                return xasprintf(
+                        "the freeze of %s was lifted by another process %s after it began (the probe's "
+                        "FIFREEZE succeeded: nothing held it; %s); quiesced froze it again",
+                        fs_name, when, counter);
         case QZ_VERDICT_REPLACED:
-                snprintf(buf, size,
-                         "the freeze of %s was lifted by another process %s after it began, and the "
-                         "filesystem was frozen again by someone else (the probe's FIFREEZE answered EBUSY, "
-                         "but %s); that freeze is not quiesce's and is left alone",
-                         fs_name, when, counter);
-                break;
+                return xasprintf(
+                        "the freeze of %s was lifted by another process %s after it began, and the "
+                        "filesystem was frozen again by someone else (the probe's FIFREEZE answered EBUSY, "
+                        "but %s); that freeze is not quiesce's and is left alone",
+                        fs_name, when, counter);
         case QZ_VERDICT_WRITTEN:
-                snprintf(buf, size,
-                         "the freeze of %s did not hold: %s, found %s after it began; who holds it now is "
-                         "unknown",
-                         fs_name, counter, when);
-                break;
+                return xasprintf(
+                        "the freeze of %s did not hold: %s, found %s after it began; who holds it now is "
+                        "unknown",
+                        fs_name, counter, when);
         default:
-                snprintf(buf, size, "the freeze of %s held (%s)", fs_name, counter);
-                break;
+                return xasprintf("the freeze of %s held (%s)", fs_name, counter);
         }
 }

@@ -43,5 +43,5 @@ const char *qz_probe_answer(const qz_probe *p, char *buf, size_t size);
  * froze it again: nothing held it; 24 sectors written on loop1 since the
  * freeze); quiesced froze it again". fs_name: "ext4 7:1 (mounted at ...)";
  * device NULL when there is no counter; written: sectors since the freeze. */
-void qz_proof_describe(char *buf, size_t size, const char *fs_name, qz_verdict v, int64_t after_ms,
-                       const char *device, bool have_sectors, uint64_t written);
+char *qz_proof_describe(const char *fs_name, qz_verdict v, int64_t after_ms, const char *device,
+                        bool have_sectors, uint64_t written); /* malloc'd; never cut short */

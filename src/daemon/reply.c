@@ -93,7 +93,7 @@ static json_object *proof_json(const qz_fs *fs) {
                 json_object_new_int64(probed ? (int64_t)((at - fs->freeze_start) / 1000) : -1));
         json_object_object_add(o, "breaches", json_object_new_int64(p->breaches));
         if (p->breaches) {
-                json_object_object_add(o, "breach", json_object_new_string(p->breach));
+                json_object_object_add(o, "breach", json_object_new_string(p->breach ? p->breach : ""));
                 json_object_object_add(
                         o, "breach_ms",
                         json_object_new_int64((int64_t)((p->breach_at - fs->freeze_start) / 1000)));

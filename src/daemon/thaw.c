@@ -127,7 +127,7 @@ static void thaw_go(qz_daemon *d, void *arg) {
                         if (qz_hold_broken(h, fs) && !breach[0]) {
                                 broken_id = h->id;
                                 snprintf(breach, sizeof(breach), "%s",
-                                         fs->proof.breach[0] ? fs->proof.breach : "a breach");
+                                         fs->proof.breach ? fs->proof.breach : "a breach");
                         }
                         qz_holds_release_fs(d->holds, h, fs, QZ_GONE_THAWED, now);
                 }

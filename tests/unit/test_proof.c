@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -76,21 +77,21 @@ static void test_breaches(void **state) {
 
 static void test_sentences(void **state) {
         (void)state;
-        char buf[512];
-        qz_proof_describe(buf, sizeof(buf), "ext4 7:1 (mounted at /srv/data)", QZ_VERDICT_LIFTED, 612,
-                          "loop1", true, 24);
+        char *buf = qz_proof_describe("ext4 7:1 (mounted at /srv/data)", QZ_VERDICT_LIFTED, 612, "loop1",
+                                      true, 24);
         assert_non_null(strstr(buf, "the freeze of ext4 7:1 (mounted at /srv/data) was lifted by another "
                                     "process 0.6 s after it began"));
         assert_non_null(strstr(buf, "24 sectors written on loop1 since the freeze"));
         assert_non_null(strstr(buf, "quiesced froze it again"));
-        qz_proof_describe(buf, sizeof(buf), "xfs 7:2 (mounted at /b)", QZ_VERDICT_REPLACED, 1530, "loop2",
-                          true, 1);
+        free(buf);
+        buf = qz_proof_describe("xfs 7:2 (mounted at /b)", QZ_VERDICT_REPLACED, 1530, "loop2", true, 1);
         assert_non_null(strstr(buf, "1.5 s after it began"));
         assert_non_null(strstr(buf, "1 sector written on loop2"));
         assert_non_null(strstr(buf, "is left alone"));
-        qz_proof_describe(buf, sizeof(buf), "btrfs 0:55 (mounted at /c)", QZ_VERDICT_WRITTEN, 80, NULL, false,
-                          0);
+        free(buf);
+        buf = qz_proof_describe("btrfs 0:55 (mounted at /c)", QZ_VERDICT_WRITTEN, 80, NULL, false, 0);
         assert_non_null(strstr(buf, "no write counter"));
+        free(buf);
         char a[16];
         qz_probe p = probe(true, -EBUSY, true, 1);
         assert_string_equal(qz_probe_answer(&p, a, sizeof(a)), "EBUSY");
