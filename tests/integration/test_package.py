@@ -61,7 +61,7 @@ def upstream_of(version):
 
 class Debs:
     def __init__(self, out):
-        self.dir = Path(out)
+        self.dir = Path(out).resolve()  # apt-get takes a file only as an absolute or ./ path
         self.changes = next(self.dir.glob("*.changes"), None)
         self.deb = {}
         for pkg in PACKAGES:
@@ -211,7 +211,7 @@ class InstalledDaemon:
 
 
 def paths_of(pkg):
-    return [l for l in sh(["dpkg", "-L", pkg]).stdout.splitlines() if l.startswith("/")]
+    return [l for l in sh(["dpkg", "-L", pkg]).stdout.splitlines() if l.startswith("/") and l != "/."]
 
 
 def apt_install(*debs):
@@ -422,7 +422,9 @@ def test_install_use_remove_purge(h, debs, system):
         ldd = sh(["ldd", str(exe)]).stdout
         assert re.search(r"libquiesce\.so\.0 => /(usr/)?lib/[^/]+/libquiesce\.so\.0 ", ldd), ldd
         out = sh([str(exe), str(d.sock)]).stdout
-        assert out.strip() == f"library {upstream} header {upstream} daemon {upstream} max-frozen 1m filesystems 0", out
+        # (the filesystems the demo froze and thawed are still listed, thawed)
+        assert re.fullmatch(rf"library {re.escape(upstream)} header {re.escape(upstream)} "
+                            rf"daemon {re.escape(upstream)} max-frozen 1m filesystems \d+", out.strip()), out
     finally:
         rc = d.stop()
     assert rc == 0, d.log_text()
@@ -446,7 +448,7 @@ def test_install_use_remove_purge(h, debs, system):
     left = sorted(f for f in shipped - existed_before if os.path.lexists(f))
     assert not left, f"left after purge: {left}"
     for f in existed_before:  # shared directories (/usr/bin, /etc ...) stay, and only those
-        assert os.path.isdir(f) and not os.path.islink(f), f
+        assert os.path.isdir(f), f  # (/lib is a link to usr/lib on a merged-/usr system)
         assert "quiesce" not in f, f
     print(f"install {took_install:.1f}s, demo {took_demo:.1f}s")
 
