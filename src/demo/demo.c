@@ -19,6 +19,7 @@
 
 #include "backup.h"
 #include "bytes.h"
+#include "cleanup.h"
 #include "clock.h"
 #include "demo.h"
 #include "quiesce-version.h"
@@ -29,6 +30,8 @@
 #define SNAPSHOT_TIMEOUT "5s"
 
 struct demo D;
+
+QZ_DEFINE_POINTER_CLEANUP(qz_hold, qz_hold_free)
 
 /* ---- act 1's holds: kept so an interruption thaws them through quiesced ---- */
 
@@ -74,7 +77,7 @@ static void holds_release(void) {
 
 static int act_nested(void) {
         demo_act("1. Nested freezes: two holds on %s, one thaw each", D.data);
-        qz_hold *a, *b;
+        _cleanup_(qz_hold_freep) qz_hold *a = NULL, *b = NULL, *c = NULL; /* freed on every way out */
         if (hold_freeze(20000, &a) < 0)
                 return -1;
         demo_say("first freeze: hold %" PRIu64 " (FIFREEZE: the filesystem is frozen; stall %" PRId64 " ms)",
@@ -101,14 +104,12 @@ static int act_nested(void) {
         if (!demo_wait_done(w, 5000))
                 return bk_interrupted() ? -1 : demo_fail("the writer is still blocked after the last thaw");
         demo_say("thaw of hold %" PRIu64 ": the last hold, FITHAW; the writer finished", b->id);
-        qz_hold_free(a);
-        qz_hold_free(b);
 
         demo_act("2. A freeze with a 2 s deadline that nobody thaws");
         int64_t t = qz_now_ms();
-        if (hold_freeze(2000, &a) < 0)
+        if (hold_freeze(2000, &c) < 0)
                 return -1;
-        demo_say("hold %" PRIu64 " taken with --timeout 2s; a writer tries again", a->id);
+        demo_say("hold %" PRIu64 " taken with --timeout 2s; a writer tries again", c->id);
         probe = xasprintf("%s/after.txt", D.data);
         w = demo_probe_spawn(probe);
         free(probe);
@@ -116,10 +117,9 @@ static int act_nested(void) {
                 return bk_interrupted() ? -1 : demo_fail("the writer was not blocked");
         if (!demo_wait_done(w, 8000))
                 return bk_interrupted() ? -1 : demo_fail("the deadline did not thaw the filesystem");
-        hold_forget(a->id);
+        hold_forget(c->id);
         demo_say("the deadline thawed it by itself: the writer finished %.1f s after the freeze",
                  (double)(qz_now_ms() - t) / 1000.0);
-        qz_hold_free(a);
         return bk_interrupted() ? -1 : 0;
 }
 
