@@ -320,6 +320,22 @@ class Writer:
 # ---------------------------------------------------------------- the daemon
 
 
+def terminate(proc, grace=10):
+    """SIGTERM, then SIGKILL after grace seconds; reaped (or given up on after
+    10 more: a process stuck in the kernel). Its exit status, or None."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+    return proc.poll()
+
+
 class Daemon:
     def __init__(self, harness, socket_path, log_path, args, wrapper=(), socket_arg=True, env=None,
                  stderr=None):
@@ -426,18 +442,7 @@ class Daemon:
     def stop(self):
         """Cleanup: SIGTERM, then SIGKILL; the guard must follow its daemon."""
         self.guard_pids = list(set(self.guard_pids) | set(children_of(self.pid)))
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
-        else:
-            self.proc.poll()
+        terminate(self.proc, grace=5)
         deadline = time.monotonic() + 3
         leftover = []
         for g in self.guard_pids:

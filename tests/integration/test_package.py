@@ -199,15 +199,9 @@ class InstalledDaemon:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        rc = qzharness.terminate(self.proc)
         self.log.close()
-        return self.proc.returncode
+        return rc
 
 
 def paths_of(pkg):
