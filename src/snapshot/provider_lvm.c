@@ -52,43 +52,8 @@
 #include "cleanup.h"
 #include "dm.h"
 #include "error.h"
+#include "lvm.h"
 #include "provider.h"
-
-#define LVM_QUERY_TIMEOUT_MS 30000  /* lvs */
-#define LVM_CREATE_MIN_MS 120000    /* lvcreate is not stopped sooner: it suspends and resumes the origin */
-#define LVM_REMOVE_TIMEOUT_MS 60000 /* lvremove */
-#define DM_STEP_TIMEOUT_MS 30000    /* dmsetup suspend --nolockfs, dmsetup resume */
-#define LVM_KILL_GRACE_MS 10000     /* lvcreate: SIGTERM, then SIGKILL after this */
-/* lvcreate must not scan a suspended device (a read would block until the resume) */
-#define LVM_CREATE_CONFIG "devices { ignore_suspended_devices = 1 }"
-#define LVM_DEFAULT_EXTENTS "20%ORIGIN"
-#define LVM_NAME_MAX 127
-
-struct lv {
-        char vg[LVM_NAME_MAX + 1];
-        char lv[LVM_NAME_MAX + 1];
-        char segtype[32];
-        char origin[LVM_NAME_MAX + 1];
-};
-
-static char *const lvm_env[] = {"LVM_SUPPRESS_FD_WARNINGS=1", NULL};
-
-/* Runs an LVM command to its end (or limit); 0 with its output in *r, or -errno. */
-static int lvm_run(char *const *argv, int64_t timeout_ms, int64_t grace_ms, qz_child_result *r) {
-        qz_child_spec s = {.argv = argv,
-                           .exec_fd = -1,
-                           .env_add = lvm_env,
-                           .merge_stderr = false,
-                           .deadline = qz_now() + (usec_t)timeout_ms * USEC_PER_MSEC,
-                           .kill_grace = (usec_t)grace_ms * USEC_PER_MSEC,
-                           .reap_wait = 2000 * USEC_PER_MSEC};
-        return qz_child_run(&s, r);
-}
-
-static bool exited_ok(const qz_child_result *r) {
-        return r->started && r->reaped && !r->timed_out && WIFEXITED(r->status) &&
-               WEXITSTATUS(r->status) == 0;
-}
 
 static void trim(char *s) {
         char *p = s;
@@ -118,7 +83,7 @@ static int lv_query(const char *what, struct lv *out, char **ret_error) {
         if (!r.started) {
                 qz_set_error(ret_error, "lvs: %s (is lvm2 installed?)", strerror(r.exec_errno));
                 ret = r.exec_errno == ENOENT ? -ENOPKG : -r.exec_errno; /* not "no such LV" */
-        } else if (!exited_ok(&r)) {
+        } else if (!lvm_exited_ok(&r)) {
                 qz_set_error(ret_error, "lvs %s: %s%s%s", what,
                              r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
                              *qz_child_first_line(&r, msg, sizeof(msg)) ? ": " : "", msg);
@@ -259,159 +224,6 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         return 0;
 }
 
-/* ---- the job: suspend (classic) -> lvcreate -> resume if still suspended */
-
-struct job {
-        char **argv;    /* lvcreate ... */
-        const char *dm; /* the origin's device-mapper name */
-        dev_t dev;
-        bool presuspend;          /* dmsetup suspend --nolockfs first (classic, frozen by quiesce) */
-        usec_t lvcreate_deadline; /* then SIGTERM, SIGKILL LVM_KILL_GRACE_MS later */
-};
-
-enum {
-        JOB_OK = 0,
-        JOB_SUSPEND_FAILED = 10,
-        JOB_LVCREATE_FAILED = 11,
-        JOB_LVCREATE_STOPPED = 12, /* timed out or interrupted */
-        JOB_INTERRUPTED = 13,      /* before lvcreate */
-        JOB_STILL_SUSPENDED = 32,  /* added: the origin could not be resumed */
-};
-
-static volatile sig_atomic_t job_stop;
-
-static void job_on_term(int sig) {
-        (void)sig;
-        job_stop = 1;
-}
-
-/* dmsetup VERB [--nolockfs] NAME, bounded; 0 or why in msg. */
-static int job_dmsetup(const char *verb, bool nolockfs, const char *dm, char *msg, size_t size, int64_t *ms) {
-        char *argv[] = {"dmsetup",
-                        (char *)verb,
-                        "--noudevsync",
-                        nolockfs ? "--nolockfs" : (char *)dm,
-                        nolockfs ? (char *)dm : NULL,
-                        NULL};
-        qz_child_result r;
-        int e = lvm_run(argv, DM_STEP_TIMEOUT_MS, 2000, &r);
-        if (e < 0) {
-                snprintf(msg, size, "cannot run dmsetup: %s", strerror(-e));
-                return e;
-        }
-        char d[96], line[256];
-        int ret = 0;
-        *ms = (int64_t)(r.duration / USEC_PER_MSEC);
-        if (!exited_ok(&r)) {
-                snprintf(msg, size, "%s: %s", r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
-                         qz_child_first_line(&r, line, sizeof(line)));
-                ret = -EIO;
-                if (!r.reaped)
-                        qz_child_reap(r.pid, 2000 * USEC_PER_MSEC, NULL);
-        }
-        qz_child_result_done(&r);
-        return ret;
-}
-
-/* In the child (its own process group; fd 3: quiesced's connection, kept
- * until we exit). Prints what it did on stdout ("error: ..." for the
- * reason of a failure), lvcreate's output on stderr. */
-static int job_main(void *arg) {
-        const struct job *j = arg;
-        struct sigaction sa = {.sa_handler = SIG_IGN};
-        sigemptyset(&sa.sa_mask);
-        const int ignored[] = {SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
-        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
-                sigaction(ignored[i], &sa, NULL);
-        sa.sa_handler = job_on_term;
-        sigaction(SIGTERM, &sa, NULL);
-
-        char msg[512], d[96];
-        int64_t ms = 0;
-        int rc = JOB_OK;
-        if (j->presuspend) {
-                if (job_dmsetup("suspend", true, j->dm, msg, sizeof(msg), &ms) < 0) {
-                        printf("error: dmsetup suspend --nolockfs %s failed (%s)\n", j->dm, msg);
-                        rc = JOB_SUSPEND_FAILED;
-                } else
-                        printf("dmsetup suspend --nolockfs %s: %lld ms (the filesystem is frozen by "
-                               "quiesce)\n",
-                               j->dm, (long long)ms);
-        }
-        if (rc == JOB_OK && job_stop) {
-                printf("error: interrupted before lvcreate\n");
-                rc = JOB_INTERRUPTED;
-        }
-        if (rc == JOB_OK) {
-                qz_child_spec s = {.argv = j->argv,
-                                   .exec_fd = -1,
-                                   .env_add = lvm_env,
-                                   .merge_stderr = false,
-                                   .deadline = j->lvcreate_deadline,
-                                   .kill_grace = LVM_KILL_GRACE_MS * USEC_PER_MSEC,
-                                   .reap_wait = 2000 * USEC_PER_MSEC,
-                                   .interrupted = &job_stop};
-                qz_child_result r;
-                int e = qz_child_run(&s, &r);
-                if (e < 0) {
-                        printf("error: cannot run lvcreate: %s\n", strerror(-e));
-                        rc = JOB_LVCREATE_FAILED;
-                } else {
-                        fprintf(stderr, "%s%s", r.out.data ? r.out.data : "", r.err.data ? r.err.data : "");
-                        if (!r.started) {
-                                printf("error: lvcreate: %s\n", strerror(r.exec_errno));
-                                rc = JOB_LVCREATE_FAILED;
-                        } else if (r.timed_out) {
-                                printf("error: lvcreate --snapshot %s (%s); check for a partial snapshot "
-                                       "with lvs\n",
-                                       r.interrupted ? "interrupted" : "did not finish in time",
-                                       qz_child_describe(&r, d, sizeof(d)));
-                                rc = JOB_LVCREATE_STOPPED;
-                        } else if (!exited_ok(&r)) {
-                                printf("error: lvcreate --snapshot failed (%s): %s\n",
-                                       qz_child_describe(&r, d, sizeof(d)),
-                                       qz_child_first_line(&r, msg, sizeof(msg)));
-                                rc = JOB_LVCREATE_FAILED;
-                        } else
-                                printf("lvcreate: %lld ms\n", (long long)(r.duration / USEC_PER_MSEC));
-                        if (!r.reaped)
-                                rc = JOB_LVCREATE_STOPPED; /* blocked in the kernel: reaped below */
-                        qz_child_result_done(&r);
-                        if (!r.reaped) {
-                                /* probably on the suspended origin: the resume below releases it */
-                                pid_t pid = r.pid;
-                                int sus = qz_dm_suspended(j->dev);
-                                if (sus == 1)
-                                        job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
-                                qz_child_reap(pid, 5000 * USEC_PER_MSEC, NULL);
-                        }
-                }
-        }
-        /* Whatever happened: the origin is not left suspended. */
-        int sus = qz_dm_suspended(j->dev);
-        if (sus == 1) {
-                int e = job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
-                if (e < 0 && qz_dm_suspended(j->dev) == 1)
-                        e = job_dmsetup("resume", false, j->dm, msg, sizeof(msg), &ms);
-                if (e < 0 && qz_dm_suspended(j->dev) == 1) {
-                        printf("error: %s is STILL SUSPENDED: dmsetup resume failed (%s); run 'dmsetup "
-                               "resume %s'\n",
-                               j->dm, msg, j->dm);
-                        rc |= JOB_STILL_SUSPENDED;
-                } else
-                        printf("%s was still suspended after lvcreate: resumed (dmsetup resume, %lld ms)\n",
-                               j->dm, (long long)ms);
-        } else if (sus == 0 && j->presuspend && rc != JOB_SUSPEND_FAILED)
-                printf("%s resumed by lvcreate\n", j->dm);
-        else if (sus < 0) {
-                printf("error: cannot tell whether %s is suspended (%s)\n", j->dm, strerror(-sus));
-                rc |= JOB_STILL_SUSPENDED;
-        }
-        fflush(stdout);
-        fflush(stderr);
-        return rc;
-}
-
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline, pid_t *pending) {
         char snap[LVM_NAME_MAX + 16], origin[3 * LVM_NAME_MAX], d[96], dm[LVM_NAME_MAX * 2 + 8];
         struct lv lv;
@@ -468,7 +280,7 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline,
                                 limit + (f->frozen && !thin ? DM_STEP_TIMEOUT_MS * USEC_PER_MSEC : 0)};
         int64_t after = 2 * DM_STEP_TIMEOUT_MS + LVM_KILL_GRACE_MS +
                         10000; /* what the job may need after lvcreate's limit */
-        qz_child_spec s = {.fn = job_main,
+        qz_child_spec s = {.fn = lvm_job_main,
                            .arg = &j,
                            .exec_fd = -1,
                            .merge_stderr = false,
@@ -554,7 +366,7 @@ static int remove_(const qz_manifest *m, const qz_snap_fs *f, char **ret_error) 
                 return e;
         }
         int ret = 0;
-        if (!exited_ok(&r)) {
+        if (!lvm_exited_ok(&r)) {
                 qz_set_error(ret_error, "lvremove %s: %s: %s", f->lvm_snapshot,
                              r.timed_out ? "timed out" : qz_child_describe(&r, d, sizeof(d)),
                              qz_child_first_line(&r, msg, sizeof(msg)));
