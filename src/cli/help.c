@@ -134,6 +134,9 @@ static void usage_snapshot(FILE *out) {
               " quiesce snapshot [options] PATH...\n"
               " quiesce snapshot list [--store DIR] [--json]\n"
               " quiesce snapshot delete [--store DIR] NAME...\n"
+              " quiesce snapshot prune [--job NAME] [--keep-last N] ... [--dry-run] [--json]\n"
+              " quiesce snapshot pin [--reason TEXT] NAME\n"
+              " quiesce snapshot unpin NAME\n"
               "\n"
               "Run the freeze hooks, freeze PATHs' filesystems, snapshot each, thaw, run the\n"
               "thaw hooks; then label the snapshot and write its manifest.\n"
@@ -157,7 +160,8 @@ static void usage_snapshot_list(FILE *out) {
               "Usage:\n"
               " quiesce snapshot list [options]\n"
               "\n"
-              "List the snapshots in the store and whether each is still intact.\n"
+              "List the snapshots in the store: whether each is still intact, the job it\n"
+              "belongs to, and who pins it.\n"
               "\n"
               "Options:\n"
               "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
@@ -172,7 +176,72 @@ static void usage_snapshot_delete(FILE *out) {
               "Usage:\n"
               " quiesce snapshot delete [options] NAME...\n"
               "\n"
-              "Remove each snapshot's storage, then its manifest.\n"
+              "Remove each snapshot's storage, then its manifest. A pinned snapshot (by a\n"
+              "running backup's lease, or a lasting pin) is refused, naming who holds it;\n"
+              "there is no --force: unpin a lasting pin first.\n"
+              "\n"
+              "Options:\n"
+              "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
+              "                            else " QZ_DEFAULT_STORE ")\n"
+              "\n" HELP_VERSION "\n" SEE_ALSO,
+              out);
+}
+
+static void usage_snapshot_prune(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce snapshot prune [options]\n"
+              "\n"
+              "Keep what a retention policy keeps (restic's forget --keep-*, in local time)\n"
+              "and remove the rest through each provider's delete; print every snapshot's\n"
+              "decision and why. Only application- and filesystem-consistent snapshots count;\n"
+              "crash-consistent and broken ones never hold a slot and go first; pinned ones\n"
+              "and ones still being taken are kept. Each job's snapshots are pruned on their\n"
+              "own.\n"
+              "\n"
+              "Options:\n"
+              "     --keep-last N        keep the N newest\n"
+              "     --keep-hourly N      keep the newest of each of the last N hours\n"
+              "     --keep-daily N       ... days\n"
+              "     --keep-weekly N      ... ISO weeks (Monday to Sunday)\n"
+              "     --keep-monthly N     ... months (N may be 'unlimited')\n"
+              "     --job NAME           prune only the snapshots of job NAME\n"
+              "     --dry-run            decide and print, remove nothing\n"
+              "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
+              "                            else " QZ_DEFAULT_STORE ")\n"
+              "     --archives DIR       prune the archives of a backup target directory\n"
+              "                            instead (known by their .manifest.json sidecars)\n"
+              " -J, --json               print the decisions as JSON\n"
+              "\n" HELP_VERSION "\n"
+              "Exit status: 0 success, 1 a removal failed, 2 usage error (no --keep-*\n"
+              "option: prune never removes everything).\n"
+              "\n" SEE_ALSO,
+              out);
+}
+
+static void usage_snapshot_pin(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce snapshot pin [options] NAME\n"
+              "\n"
+              "Pin a snapshot (STORE/NAME.pin: it survives reboots), so that delete and\n"
+              "prune keep it, until 'quiesce snapshot unpin NAME'.\n"
+              "\n"
+              "Options:\n"
+              "     --reason TEXT        why (pin; shown by list, delete and prune)\n"
+              "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
+              "                            else " QZ_DEFAULT_STORE ")\n"
+              "\n" HELP_VERSION "\n" SEE_ALSO,
+              out);
+}
+
+static void usage_snapshot_unpin(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce snapshot unpin [options] NAME\n"
+              "\n"
+              "Remove a snapshot's lasting pin (quiesce snapshot pin). A running backup's\n"
+              "lease is not a lasting pin: it ends with its process.\n"
               "\n"
               "Options:\n"
               "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
@@ -223,6 +292,9 @@ static const struct {
         {"snapshot", usage_snapshot},
         {"snapshot list", usage_snapshot_list},
         {"snapshot delete", usage_snapshot_delete},
+        {"snapshot prune", usage_snapshot_prune},
+        {"snapshot pin", usage_snapshot_pin},
+        {"snapshot unpin", usage_snapshot_unpin},
         {"backup", usage_backup},
 };
 

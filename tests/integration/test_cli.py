@@ -137,16 +137,20 @@ def test_help_and_version(h):
 
 SNAPSHOT_OPTIONS = ["--provider", "--exec-cmd", "--exec-delete", "--exec-timeout", "--lvm-size", "--timeout",
                     "--name", "--hooks-dir", "--hook-timeout", "--store", "--allow-crash-consistent",
-                    "--no-freeze"]
+                    "--no-freeze", "--job"]
 SUBCOMMAND_OPTIONS = {
     "freeze": ["--timeout", "--detach", "--json", "--socket"],
     "thaw": ["--hold", "--json", "--socket"],
     "reset-timeout": ["--timeout", "--hold", "--json", "--socket"],
     "status": ["--json", "--socket"],
     "run": ["--timeout", "--socket", "--"],
-    "snapshot": SNAPSHOT_OPTIONS + ["--json", "--socket", "list", "delete"],
+    "snapshot": SNAPSHOT_OPTIONS + ["--json", "--socket", "list", "delete", "prune", "pin", "unpin"],
     "snapshot list": ["--store", "--json"],
     "snapshot delete": ["--store"],
+    "snapshot prune": ["--keep-last", "--keep-hourly", "--keep-daily", "--keep-weekly", "--keep-monthly",
+                       "--job", "--dry-run", "--store", "--archives", "--json"],
+    "snapshot pin": ["--reason", "--store"],
+    "snapshot unpin": ["--store"],
     "backup": SNAPSHOT_OPTIONS + ["--snapshot", "--to", "--exec", "--keep-snapshot", "--json", "--socket"],
 }
 
