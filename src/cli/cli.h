@@ -39,6 +39,8 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_snapshot(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
+/* snapshot_list.c: quiesce snapshot list */
+int cli_snapshot_list(struct cli *cli, int argc, char **argv);
 /* snapshot_prune.c: quiesce snapshot prune, pin, unpin */
 int cli_snapshot_prune(struct cli *cli, int argc, char **argv);
 int cli_snapshot_pin(struct cli *cli, int argc, char **argv);
