@@ -8,6 +8,7 @@ by live processes (and released by SIGKILL), lasting pins, and archives in
 a target directory pruned by their sidecars.
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -173,6 +174,30 @@ def test_broken_snapshot_never_counts_and_goes_first(h, qd, data):
     assert done["s1"]["reason"].startswith("remove: broken (its storage is missing)")
     assert done["s0"]["reason"] == "keep: last"
     assert not (store / "s1.json").exists() and (store / "s0.json").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_snapshot_still_being_taken_is_never_touched(h, qd, data):
+    """A manifest whose run still holds its reservation (written, the run not
+    yet ended): prune neither removes it nor counts it."""
+    store = h.tmp / "store"
+    for i, created in enumerate(("2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z")):
+        snap(h, qd, "--name", f"s{i}", paths=[data.mnt], store=store)
+        set_created(store, f"s{i}", created)
+    fd = os.open(store / ".s1.reserved", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        done = prune_json(h, store, "--keep-last", "1")
+        assert done["s1"]["keep"] is True
+        assert done["s1"]["reason"] == f"keep: in progress (reserved by pid {os.getpid()}), never touched"
+        assert done["s0"]["reason"] == "keep: last"  # s1 holds no slot
+        assert (store / "s1.json").exists() and clone_of(store, "s1").exists()
+    finally:
+        os.close(fd)
+    # the run is over (its lock gone): s1 counts again, and s0 goes
+    done = prune_json(h, store, "--keep-last", "1")
+    assert done["s1"]["reason"] == "keep: last" and done["s0"]["removed"] is True
 
 
 def start_backup_holding(h, store, name, pidfile):
