@@ -32,13 +32,6 @@ char *bk_exec_unknown_placeholder(char *const *argv, size_t argc) {
         return qz_template_unknown(argv, argc, vars, n);
 }
 
-static char *env_var(const char *k, const char *v) {
-        char *s;
-        if (asprintf(&s, "%s=%s", k, v ? v : "") < 0)
-                abort();
-        return s;
-}
-
 int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, char **ret_error) {
         char **args = calloc(argc + 1, sizeof(char *));
         if (!args)
@@ -54,10 +47,10 @@ int bk_exec_run(char *const *argv, size_t argc, const struct bk_exec_vars *v, ch
                         r = -EINVAL;
                 }
         }
-        char *env[] = {env_var("QUIESCE_SNAPSHOT_PATH", v->path),
-                       env_var("QUIESCE_SNAPSHOT_MOUNTPOINT", v->mountpoint),
-                       env_var("QUIESCE_SNAPSHOT_NAME", v->name), env_var("QUIESCE_SNAPSHOT_LABEL", v->label),
-                       NULL};
+        char *env[] = {qz_env_entry("QUIESCE_SNAPSHOT_PATH", v->path),
+                       qz_env_entry("QUIESCE_SNAPSHOT_MOUNTPOINT", v->mountpoint),
+                       qz_env_entry("QUIESCE_SNAPSHOT_NAME", v->name),
+                       qz_env_entry("QUIESCE_SNAPSHOT_LABEL", v->label), NULL};
         /* Our stdio and our process group (Ctrl-C reaches it as it reaches us); no deadline. */
         qz_child_spec s = {.argv = args,
                            .exec_fd = -1,

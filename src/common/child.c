@@ -56,6 +56,13 @@ static bool drain(int fd, qz_buf *b) {
         }
 }
 
+char *qz_env_entry(const char *name, const char *value) {
+        char *s;
+        if (asprintf(&s, "%s=%s", name, value ? value : "") < 0)
+                abort();
+        return s;
+}
+
 static char **make_env(char *const *add) {
         size_t n = 0, k = 0;
         while (environ && environ[n])

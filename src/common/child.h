@@ -66,6 +66,8 @@ typedef struct qz_child_result {
  * and *exec_errno set; or -errno when it could not be forked. Captured
  * output needs qz_child_run(); use this with inherit_stdio. */
 pid_t qz_child_spawn(const qz_child_spec *s, int *exec_errno);
+/* "NAME=VALUE" for qz_child_spec.env_add (a NULL value: empty); free() it. */
+char *qz_env_entry(const char *name, const char *value);
 /* Runs the child to its end or its deadline. 0 (see *r), or -errno when it
  * could not even be forked. */
 int qz_child_run(const qz_child_spec *s, qz_child_result *r);

@@ -73,8 +73,8 @@ static int plan_targets(struct run *R) {
                 abort();
         for (size_t i = 0; i < o->n_paths; i++) {
                 qz_target t;
-                char err[1024]; /* target.c's buffer (its API is the mountinfo helper's) */
-                int e = qz_target_resolve(o->paths[i], &t, err, sizeof(err));
+                _cleanup_free_ char *err = NULL;
+                int e = qz_target_resolve(o->paths[i], &t, &err);
                 if (e < 0) {
                         run_say(R, "%s", err);
                         r = r ? r : e;

@@ -78,13 +78,6 @@ static int check(qz_snap_ctx *ctx, qz_target *t, char **ret_error) {
         return 0;
 }
 
-static char *env_var(const char *k, const char *v) {
-        char *s;
-        if (asprintf(&s, "%s=%s", k, v ? v : "") < 0)
-                abort();
-        return s;
-}
-
 static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline, pid_t *pending) {
         char *msg = NULL;
         char **argv = build_argv(ctx->opts->exec_cmd, ctx->name, t->source, t->mountpoint, t->fstype, t->id,
@@ -99,9 +92,10 @@ static void take(qz_snap_ctx *ctx, qz_target *t, qz_snap_fs *f, usec_t deadline,
                 if (own < limit)
                         limit = own;
         }
-        char *env[] = {env_var("QUIESCE_SNAPSHOT_NAME", ctx->name), env_var("QUIESCE_DEVICE", t->source),
-                       env_var("QUIESCE_MOUNTPOINT", t->mountpoint), env_var("QUIESCE_FSTYPE", t->fstype),
-                       NULL};
+        char *env[] = {qz_env_entry("QUIESCE_SNAPSHOT_NAME", ctx->name),
+                       qz_env_entry("QUIESCE_DEVICE", t->source),
+                       qz_env_entry("QUIESCE_MOUNTPOINT", t->mountpoint),
+                       qz_env_entry("QUIESCE_FSTYPE", t->fstype), NULL};
         qz_child_spec s = {.argv = argv,
                            .exec_fd = -1,
                            .env_add = env,

@@ -5,6 +5,7 @@
  */
 #include "target.h"
 
+#include "error.h"
 #include "mountinfo.h"
 #include "sysfs.h"
 #include "xalloc.h"
@@ -90,27 +91,27 @@ static char *btrfs_subvolume(const char *realpath, const char *mountpoint, dev_t
         return NULL;
 }
 
-int qz_target_resolve(const char *path, qz_target *t, char *err, size_t errlen) {
+int qz_target_resolve(const char *path, qz_target *t, char **ret_error) {
         memset(t, 0, sizeof(*t));
         t->path = xstrdup(path);
         char rp[PATH_MAX];
         if (!realpath(path, rp)) {
                 int r = -errno;
-                snprintf(err, errlen, "%s: %s", path, strerror(-r));
+                qz_set_error(ret_error, "%s: %s", path, strerror(-r));
                 return r;
         }
         t->realpath = xstrdup(rp);
         int fd = open(rp, O_PATH | O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "%s: %s", path, strerror(-r));
+                qz_set_error(ret_error, "%s: %s", path, strerror(-r));
                 return r;
         }
         int r = fd_mount(fd, t->id, sizeof(t->id), &t->mountpoint, &t->fstype, &t->source);
         close(fd);
         if (r < 0) {
-                snprintf(err, errlen, "%s: cannot find its mount in /proc/self/mountinfo: %s", path,
-                         strerror(-r));
+                qz_set_error(ret_error, "%s: cannot find its mount in /proc/self/mountinfo: %s", path,
+                             strerror(-r));
                 return r;
         }
         t->backing_file = loop_backing(t->source);

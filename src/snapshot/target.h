@@ -31,6 +31,6 @@ typedef struct qz_target {
         char *location; /* where the snapshot will be (planned before the freeze) */
 } qz_target;
 
-/* Resolves path. 0, or -errno with a message "PATH: reason" in err. */
-int qz_target_resolve(const char *path, qz_target *t, char *err, size_t errlen);
+/* Resolves path. 0, or -errno with the message "PATH: reason" in *ret_error. */
+int qz_target_resolve(const char *path, qz_target *t, char **ret_error);
 void qz_target_done(qz_target *t);

@@ -63,6 +63,11 @@ def demo_bin():
     return build_dir() / "src" / "demo" / "quiesce-demo"
 
 
+def writer_helper_bin(name):
+    """A ready-made writer's session helper (src/writers/): writer-mariadb, writer-postgresql."""
+    return build_dir() / "src" / "writers" / name
+
+
 def lib_dir():
     return build_dir() / "src" / "lib"
 
