@@ -66,7 +66,8 @@ class Server:
             return ""
 
     def connect(self, **kw):
-        return pymysql.connect(unix_socket=str(self.socket), user="root", autocommit=True, **kw)
+        kw.setdefault("autocommit", True)
+        return pymysql.connect(unix_socket=str(self.socket), user="root", **kw)
 
     def query(self, sql, args=None):
         with self.connect() as c, c.cursor() as cur:
