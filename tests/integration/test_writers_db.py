@@ -73,9 +73,10 @@ class Load:
                 a, b = rnd.sample(range(1, ACCOUNTS + 1), 2)
                 amount = rnd.randint(1, 50)
                 try:
-                    with c.cursor() as cur:
-                        cur.execute("UPDATE shop.accounts SET balance = balance - %s WHERE id = %s", (amount, a))
-                        cur.execute("UPDATE shop.accounts SET balance = balance + %s WHERE id = %s", (amount, b))
+                    with c.cursor() as cur:  # rows locked in id order: no deadlock between sessions
+                        for acct, delta in sorted([(a, -amount), (b, amount)]):
+                            cur.execute("UPDATE shop.accounts SET balance = balance + %s WHERE id = %s",
+                                        (delta, acct))
                         cur.execute("INSERT INTO shop.ledger (src, dst, amount) VALUES (%s, %s, %s)",
                                     (a, b, amount))
                         lid = cur.lastrowid
