@@ -68,6 +68,28 @@ def writer_helper_bin(name):
     return build_dir() / "src" / "writers" / name
 
 
+def start_session_writer(h, qd, name, session, paths, *extra):
+    """`quiesce writer --name NAME --required --session SESSION PATHS` in the
+    background, once it says it registered: (process, its stderr lines so far
+    and on)."""
+    p = subprocess.Popen([str(cli_bin()), "writer", "--socket", str(qd.socket), "--name", name, "--required",
+                          "--session", session, *extra, *[str(x) for x in paths]],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    h.procs.append(p)
+    lines = []
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        line = p.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "registered with quiesced" in line:
+            threading.Thread(target=lambda: [lines.append(x) for x in p.stderr], daemon=True).start()
+            return p, lines
+    p.kill()
+    raise AssertionError(f"quiesce writer {name} did not register: {''.join(lines)}")
+
+
 def lib_dir():
     return build_dir() / "src" / "lib"
 

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """PostgreSQL 15 under pgbench load, data directory and pg_wal on two loop
 filesystems (ext4 and XFS images inside an XFS pool): one group reflink
-snapshot of both, with a hook that runs CHECKPOINT at `freeze`. The clones,
+snapshot of both, with the ready-made writer (`quiesce writer --session
+writer-postgresql`, registered for both: CHECKPOINT at prepare, the WAL
+position at freeze, notified once for the group) and a hook. The clones,
 mounted on new mount points, start under a second PostgreSQL (WAL replay),
 pgbench's invariant holds, and the label is application-consistent. Then a
 backup of that snapshot holds the cluster.
@@ -20,7 +22,7 @@ import pytest
 import postgres
 import qzharness
 from postgres import INVARIANT, PG_BIN, Cluster, as_postgres
-from qzharness import LoopFS, run
+from qzharness import LoopFS, run, writer_helper_bin
 
 pytestmark = pytest.mark.skipif(not postgres.AVAILABLE,
                                 reason="PostgreSQL 15 binaries (postgresql-15) not installed")
@@ -57,6 +59,7 @@ def test_postgres_group_snapshot_under_pgbench(h, qd):
     pg1 = Cluster(h, data.mnt / "pg", h.tmp / "sock1", 5433, logs / "pg1.log")
     pg2 = None
     bench = None
+    writer = None
     try:
         r = pg1.start()
         assert r.returncode == 0, r.stderr + (logs / "pg1.log").read_text()
@@ -71,6 +74,13 @@ def test_postgres_group_snapshot_under_pgbench(h, qd):
                         f"exec {PG_BIN}/psql -h {pg1.sockdir} -p {pg1.port} -U postgres -At "
                         "-c CHECKPOINT postgres\n")
         os.chmod(hook, 0o755)
+
+        writer = None
+        if writer_helper_bin("writer-postgresql").exists():
+            conninfo = f"host={pg1.sockdir} port={pg1.port} user=postgres dbname=postgres"
+            writer, wlog = qzharness.start_session_writer(
+                h, qd, "postgresql", f"{writer_helper_bin('writer-postgresql')} '{conninfo}'", [data.mnt, wal.mnt])
+        checkpoints = int(pg1.psql("select checkpoints_req from pg_stat_bgwriter"))
 
         bench = subprocess.Popen(pg1.pgbench("-c", "4", "-j", "2", "-T", "60", "-n"),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -90,6 +100,13 @@ def test_postgres_group_snapshot_under_pgbench(h, qd):
         freeze_hooks = [k for k in m["hooks"] if k["phase"] == "freeze"]
         assert freeze_hooks and freeze_hooks[0]["exit_status"] == 0
         assert "CHECKPOINT" in freeze_hooks[0]["output"]
+        if writer:
+            ws = m["writers"]
+            assert [w["name"] for w in ws] == ["postgresql"], ws  # one writer, notified once for the group
+            assert ws[0]["acknowledged"] and ws[0]["prepare"]["answer"] == "ok", ws
+            assert ws[0]["freeze"]["detail"].startswith("wal_lsn="), ws
+            # the writer's CHECKPOINT at prepare and the hook's
+            assert int(pg1.psql("select checkpoints_req from pg_stat_bgwriter")) >= checkpoints + 2
         clones = {f["mountpoint"]: f["snapshot"] for f in m["filesystems"]}
 
         time.sleep(1)  # the load went on after the thaw
@@ -135,6 +152,9 @@ def test_postgres_group_snapshot_under_pgbench(h, qd):
     finally:
         if bench and bench.poll() is None:
             bench.kill()
+        if writer and writer.poll() is None:
+            writer.terminate()
+            writer.wait(timeout=15)
         # thaw first (a failed test may have left a freeze), then stop the servers
         for fs in (data, wal):
             qzharness.quiet(["fsfreeze", "-u", fs.mnt])

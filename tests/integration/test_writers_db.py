@@ -100,21 +100,7 @@ INVARIANT = (f"SELECT COUNT(*) FROM shop.accounts a WHERE a.balance <> {OPENING}
 
 def start_writer(h, qd, srv, paths, *extra):
     helper = f"{writer_helper_bin('writer-mariadb')} --socket {srv.socket}"
-    p = subprocess.Popen([str(qzharness.cli_bin()), "writer", "--socket", str(qd.socket), "--name", "mariadb",
-                          "--required", "--session", helper, *extra, *[str(x) for x in paths]],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    h.procs.append(p)
-    lines = []
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        line = p.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "registered with quiesced" in line:
-            threading.Thread(target=lambda: [lines.append(l) for l in p.stderr], daemon=True).start()
-            return p, lines
-    raise AssertionError(f"quiesce writer did not register: {''.join(lines)}")
+    return qzharness.start_session_writer(h, qd, "mariadb", helper, paths, *extra)
 
 
 @pytest.mark.timeout(300)
