@@ -122,11 +122,11 @@ static void pg_release(void *ctx) {
 }
 
 static void usage(FILE *out) {
-        fputs("\nUsage:\n " NAME " [options] [CONNINFO]\n\n"
+        fputs("\nUsage:\n " NAME " [options] [KEYWORD=VALUE...]\n\n"
               "A session helper for quiesce writer --session: runs CHECKPOINT at prepare and\n"
-              "records the WAL position at freeze (see quiesce-writer(8)). CONNINFO is a\n"
-              "libpq connection string (default \"dbname=postgres\", through the default\n"
-              "socket directory; PG* environment variables apply).\n\n"
+              "records the WAL position at freeze (see quiesce-writer(8)). The arguments\n"
+              "are a libpq connection string, one keyword=value per word (default\n"
+              "\"dbname=postgres\" through the default socket; PG* variables apply).\n\n"
               "Options:\n"
               "     --no-checkpoint      skip the CHECKPOINT at prepare\n\n"
               " -h, --help               display this help\n"
@@ -159,13 +159,15 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         }
-        if (optind + 1 < argc) {
-                fprintf(stderr, NAME ": one connection string at most\nTry '" NAME
-                                     " --help' for more information.\n");
-                return 2;
+        /* keyword=value words, as libpq takes them (a template has no quoting) */
+        _cleanup_free_ char *joined = NULL;
+        for (int i = optind; i < argc; i++) {
+                char *next = joined ? xasprintf("%s %s", joined, argv[i]) : xstrdup(argv[i]);
+                free(joined);
+                joined = next;
         }
-        if (optind < argc)
-                p.conninfo = argv[optind];
+        if (joined)
+                p.conninfo = joined;
         const qz_session_ops ops = {.connect = pg_connect, .phase = pg_phase, .release = pg_release};
         return qz_session_serve(NAME, &ops, &p);
 }

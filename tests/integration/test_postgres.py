@@ -79,7 +79,7 @@ def test_postgres_group_snapshot_under_pgbench(h, qd):
         if writer_helper_bin("writer-postgresql").exists():
             conninfo = f"host={pg1.sockdir} port={pg1.port} user=postgres dbname=postgres"
             writer, wlog = qzharness.start_session_writer(
-                h, qd, "postgresql", f"{writer_helper_bin('writer-postgresql')} '{conninfo}'", [data.mnt, wal.mnt])
+                h, qd, "postgresql", f"{writer_helper_bin('writer-postgresql')} {conninfo}", [data.mnt, wal.mnt])
         checkpoints = int(pg1.psql("select checkpoints_req from pg_stat_bgwriter"))
 
         bench = subprocess.Popen(pg1.pgbench("-c", "4", "-j", "2", "-T", "60", "-n"),
