@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "mkdirp.h"
 #include "jobrun.h"
 #include "template.h"
 #include "xalloc.h"
@@ -102,8 +103,14 @@ static int with_backup(const qz_job *j, const qz_job_run_opts *o, const qz_snaps
                 if (!name || setenv(name, strchr(j->exec_env[i], '=') + 1, 1) < 0)
                         return -ENOMEM;
         }
-        if (j->target == QZ_JOB_TARGET_ARCHIVE)
+        if (j->target == QZ_JOB_TARGET_ARCHIVE) {
+                int r = qz_mkdir_p(j->archive_dir, 0700, NULL);
+                if (r < 0) {
+                        say(o, "job %s: archive-dir %s: %s", j->name, j->archive_dir, strerror(-r));
+                        return r;
+                }
                 run->archive = qz_job_archive_path(j, run->snapshot_name);
+        }
         struct bk_backup_opts bo = {.snapshot = so,
                                     .store = j->store,
                                     .to = run->archive,
