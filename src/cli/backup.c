@@ -25,7 +25,7 @@ struct opts {
         const char *store;
         bool keep, json;
         /* options of the snapshot made now (PATH...) */
-        const char *provider, *name, *hooks_dir, *exec_cmd, *exec_delete, *lvm_size;
+        const char *provider, *name, *job, *hooks_dir, *exec_cmd, *exec_delete, *lvm_size;
         int64_t timeout_ms, hook_timeout_ms, exec_timeout_ms;
         bool allow_crash, no_freeze;
         char **paths;
@@ -181,6 +181,7 @@ static void snapshot_opts(struct cli *cli, const struct opts *o, qz_snapshot_opt
         if (o->timeout_ms)
                 so->timeout_ms = o->timeout_ms;
         so->name = o->name;
+        so->job = o->job;
         so->hooks_dir = o->hooks_dir;
         if (o->hook_timeout_ms)
                 so->hook_timeout_ms = o->hook_timeout_ms;
@@ -210,7 +211,8 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 OPT_NAME,
                 OPT_HOOKS,
                 OPT_ALLOW,
-                OPT_NOFREEZE
+                OPT_NOFREEZE,
+                OPT_JOB
         };
         static const struct option longopts[] = {
                 {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
@@ -219,6 +221,7 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 {"store", required_argument, NULL, OPT_STORE},
                 {"provider", required_argument, NULL, OPT_PROVIDER},
                 {"name", required_argument, NULL, OPT_NAME},
+                {"job", required_argument, NULL, OPT_JOB},
                 {"hooks-dir", required_argument, NULL, OPT_HOOKS},
                 {"allow-crash-consistent", no_argument, NULL, OPT_ALLOW},
                 {"no-freeze", no_argument, NULL, OPT_NOFREEZE},
@@ -285,6 +288,14 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                 case OPT_NAME:
                         o->name = optarg;
                         break;
+                case OPT_JOB:
+                        if (!qz_snapshot_name_valid(optarg))
+                                return cli_usage_error(
+                                        "backup: invalid job name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, "
+                                        "not starting with '.' or '-')",
+                                        optarg, QZ_SNAPSHOT_NAME_MAX);
+                        o->job = optarg;
+                        break;
                 case OPT_HOOKS:
                         o->hooks_dir = optarg;
                         break;
@@ -340,8 +351,8 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
         if (!o->snapshot_name && !o->n_paths)
                 return cli_usage_error(
                         "backup: no snapshot given: --snapshot NAME, or the PATHs to snapshot now");
-        if (o->snapshot_name && (o->provider || o->name || o->hooks_dir || o->timeout_ms || o->allow_crash ||
-                                 o->no_freeze || o->lvm_size))
+        if (o->snapshot_name && (o->provider || o->name || o->job || o->hooks_dir || o->timeout_ms ||
+                                 o->allow_crash || o->no_freeze || o->lvm_size))
                 return cli_usage_error("backup: the snapshot options need PATHs, not --snapshot");
         if (o->snapshot_name && o->keep)
                 return cli_usage_error("backup: --keep-snapshot: a named snapshot is never deleted");

@@ -33,6 +33,8 @@
         "                            default 20%ORIGIN)\n"                                                   \
         " -t, --timeout DURATION   the freeze's deadline (default 10s)\n"                                    \
         " -n, --name NAME          the snapshot's name (default: the UTC time)\n"                            \
+        "     --job NAME           the job the snapshot belongs to (recorded in its\n"                       \
+        "                            manifest; prune --job selects by it)\n"                                 \
         "     --hooks-dir DIR      the freeze and thaw hooks\n"                                              \
         "                            (default " QZ_DEFAULT_HOOKS_DIR ")\n"                                   \
         "     --hook-timeout DURATION\n"                                                                     \

@@ -25,6 +25,7 @@ enum {
         OPT_ALLOW_CRASH,
         OPT_NO_FREEZE,
         OPT_LVM_SIZE,
+        OPT_JOB,
 };
 
 static volatile sig_atomic_t interrupted;
@@ -77,6 +78,8 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                 printf("Snapshot %s: %s\n  %s\n", m->name, qz_label_name(m->label), m->label_reason);
         else
                 printf("Snapshot %s: not taken\n", m->name);
+        if (m->job)
+                printf("  job %s\n", m->job);
         for (size_t i = 0; i < m->n_fs; i++) {
                 const qz_snap_fs *f = &m->fs[i];
                 printf("\n%s: %s %s on %s (mounted on %s)\n", f->path, f->fstype, f->id, f->source,
@@ -214,6 +217,8 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                         free(t);
                         json_object_object_add(mo, "state",
                                                json_object_new_string(qz_snap_state_name(states[i])));
+                        if (!v[i]->job)
+                                json_object_object_add(mo, "job", NULL);
                         json_object *fss = qz_json_get_array(mo, "filesystems");
                         if (fss)
                                 for (size_t j = 0; j < v[i]->n_fs && j < json_object_array_length(fss); j++) {
@@ -230,7 +235,7 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(a);
         } else if (n) {
-                size_t wn = 4, wp = 8, wl = 5, wf = 11, ws = 7; /* "damaged" */
+                size_t wn = 4, wp = 8, wl = 5, wf = 11, ws = 7, wj = 3; /* "damaged" */
                 char **fss = calloc(n, sizeof(*fss));
                 char(*sizes)[32] = calloc(n, sizeof(*sizes));
                 if (!fss || !sizes)
@@ -259,14 +264,16 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                         wl = strlen(qz_label_name(v[i]->label)) > wl ? strlen(qz_label_name(v[i]->label))
                                                                      : wl;
                         wf = strlen(fss[i]) > wf ? strlen(fss[i]) : wf;
+                        wj = v[i]->job && strlen(v[i]->job) > wj ? strlen(v[i]->job) : wj;
                 }
-                printf("%-*s %-20s %-*s %-*s %-*s %-*s %s\n", (int)wn, "NAME", "CREATED", (int)wl, "LABEL",
-                       (int)ws, "STATE", (int)wp, "PROVIDER", (int)wf, "FILESYSTEMS", "SIZE");
+                printf("%-*s %-20s %-*s %-*s %-*s %-*s %-*s %s\n", (int)wn, "NAME", "CREATED", (int)wj, "JOB",
+                       (int)wl, "LABEL", (int)ws, "STATE", (int)wp, "PROVIDER", (int)wf, "FILESYSTEMS",
+                       "SIZE");
                 for (size_t i = 0; i < n; i++) {
-                        printf("%-*s %-20s %-*s %-*s %-*s %-*s %s\n", (int)wn, v[i]->name,
-                               v[i]->created ? v[i]->created : "?", (int)wl, qz_label_name(v[i]->label),
-                               (int)ws, qz_snap_state_name(states[i]), (int)wp,
-                               v[i]->provider ? v[i]->provider : "?", (int)wf, fss[i], sizes[i]);
+                        printf("%-*s %-20s %-*s %-*s %-*s %-*s %-*s %s\n", (int)wn, v[i]->name,
+                               v[i]->created ? v[i]->created : "?", (int)wj, v[i]->job ? v[i]->job : "-",
+                               (int)wl, qz_label_name(v[i]->label), (int)ws, qz_snap_state_name(states[i]),
+                               (int)wp, v[i]->provider ? v[i]->provider : "?", (int)wf, fss[i], sizes[i]);
                         free(fss[i]);
                         /* what is wrong, under the snapshot's line */
                         for (size_t j = 0; j < v[i]->n_fs; j++)
@@ -332,6 +339,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                 {"lvm-size", required_argument, NULL, OPT_LVM_SIZE},
                 {"timeout", required_argument, NULL, 't'},
                 {"name", required_argument, NULL, 'n'},
+                {"job", required_argument, NULL, OPT_JOB},
                 {"hooks-dir", required_argument, NULL, OPT_HOOKS_DIR},
                 {"hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT},
                 {"store", required_argument, NULL, OPT_STORE},
@@ -381,6 +389,14 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                                         "not starting with '.' or '-')",
                                         optarg, QZ_SNAPSHOT_NAME_MAX);
                         o.name = optarg;
+                        break;
+                case OPT_JOB:
+                        if (!qz_snapshot_name_valid(optarg))
+                                return cli_usage_error(
+                                        "snapshot: invalid job name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, "
+                                        "not starting with '.' or '-')",
+                                        optarg, QZ_SNAPSHOT_NAME_MAX);
+                        o.job = optarg;
                         break;
                 case OPT_HOOKS_DIR:
                         o.hooks_dir = optarg;

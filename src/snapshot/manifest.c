@@ -103,6 +103,7 @@ void qz_manifest_free(qz_manifest *m) {
         free(m->label_reason);
         free(m->provider);
         free(m->exec_delete);
+        free(m->job);
         free(m->file);
         free(m);
 }
@@ -225,6 +226,8 @@ char *qz_manifest_to_json(const qz_manifest *m) {
         put_bool(o, "no_freeze", m->no_freeze);
         if (m->exec_delete)
                 put_str(o, "exec_delete", m->exec_delete);
+        if (m->job)
+                put_str(o, "job", m->job);
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < m->n_fs; i++)
                 json_object_array_add(a, fs_to_json(&m->fs[i]));
@@ -285,6 +288,7 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
         m->frozen_ms = qz_json_int64_or(o, "frozen_ms", -1);
         m->no_freeze = qz_json_bool_or(o, "no_freeze", false);
         m->exec_delete = get_str(o, "exec_delete");
+        m->job = get_str(o, "job"); /* optional: older manifests have none */
 
         json_object *a;
         size_t n = get_array(o, "filesystems", &a);

@@ -33,6 +33,13 @@ static int plan_options(struct run *R) {
                         o->name, QZ_SNAPSHOT_NAME_MAX);
                 return -EINVAL;
         }
+        if (o->job && !qz_snapshot_name_valid(o->job)) {
+                run_say(R,
+                        "invalid job name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, not starting with '.' or "
+                        "'-')",
+                        o->job, QZ_SNAPSHOT_NAME_MAX);
+                return -EINVAL;
+        }
         if (o->timeout_ms <= 0) {
                 run_say(R, "a snapshot needs a finite --timeout");
                 return -EINVAL;
@@ -104,6 +111,7 @@ int run_plan(struct run *R) {
         R->m->created = xstrdup(created);
         R->m->no_freeze = o->no_freeze;
         R->m->exec_delete = xstrdup(o->exec_delete);
+        R->m->job = xstrdup(o->job);
 
         /* The name is ours (STORE/.NAME.reserved) until the manifest is written. */
         _cleanup_free_ char *error = NULL;

@@ -89,6 +89,7 @@ typedef struct qz_manifest {
         int64_t frozen_ms;   /* from the freeze to the thaw, -1 when nothing was frozen */
         bool no_freeze;      /* taken with --no-freeze */
         char *exec_delete;   /* exec: the delete template, or NULL */
+        char *job;           /* the job that made it (quiesce job, --job), or NULL; JSON "job", optional */
         size_t n_fs;
         qz_snap_fs *fs;
         size_t n_hooks;
@@ -197,6 +198,7 @@ typedef struct qz_snapshot_opts {
         const char *lvm_size;  /* lvm: classic snapshot size (--size, or --extents with %), NULL: 20%ORIGIN */
         int64_t timeout_ms;    /* the freeze deadline (default QZ_SNAPSHOT_DEFAULT_TIMEOUT_MS) */
         const char *name;      /* NULL: the UTC time */
+        const char *job;       /* the job this snapshot belongs to (a valid snapshot name), or NULL */
         const char *hooks_dir; /* NULL: QZ_DEFAULT_HOOKS_DIR */
         int64_t hook_timeout_ms;            /* per hook */
         const char *store;                  /* NULL: qz_store_dir(NULL) */

@@ -381,11 +381,24 @@ def test_list_and_delete(h, qd):
     lst = h.quiesce("snapshot", "list", "--store", store, daemon=qd)
     assert lst.returncode == 0, lst.stderr
     lines = lst.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "CREATED", "LABEL", "STATE", "PROVIDER", "FILESYSTEMS", "SIZE"]
+    assert lines[0].split() == ["NAME", "CREATED", "JOB", "LABEL", "STATE", "PROVIDER", "FILESYSTEMS", "SIZE"]
     assert any(l.startswith("one ") and "filesystem-consistent" in l and " intact " in l and "reflink" in l
                and str(data.mnt) in l for l in lines[1:])
     js = h.quiesce("snapshot", "list", "--store", store, "--json", daemon=qd)
     assert [x["name"] for x in json.loads(js.stdout)] == names
+    assert [x["job"] for x in json.loads(js.stdout)] == [None, None]
+
+    # --job NAME is recorded in the manifest and shown by list (text and JSON)
+    assert snap(h, qd, "--name", "two", "--job", "nightly", paths=[data.mnt]).returncode == 0
+    assert json.loads((store / "two.json").read_text())["job"] == "nightly"
+    lst = h.quiesce("snapshot", "list", "--store", store, daemon=qd)
+    assert any(l.split()[:3] == ["two", l.split()[1], "nightly"] for l in lst.stdout.splitlines()[1:])
+    js = json.loads(h.quiesce("snapshot", "list", "--store", store, "--json", daemon=qd).stdout)
+    assert {x["name"]: x["job"] for x in js}["two"] == "nightly"
+    bad = snap(h, qd, "--name", "three", "--job", "../etc", paths=[data.mnt])
+    assert bad.returncode == 2 and "invalid job name '../etc'" in bad.stderr
+    assert not (store / "three.json").exists()
+    assert h.quiesce("snapshot", "delete", "--store", store, "two", daemon=qd).returncode == 0
 
     # an existing name is refused, before anything is frozen
     before = qd.counters()

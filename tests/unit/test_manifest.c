@@ -129,6 +129,31 @@ static void test_proof_round_trip_and_proven_label(void **state) {
         qz_manifest_free(m);
 }
 
+/* The job a snapshot belongs to: written when there is one, read back, and
+ * absent (NULL) in an older manifest that has no "job" key. */
+static void test_job_round_trip(void **state) {
+        (void)state;
+        qz_manifest *m = sample("j"), *back;
+        char *text = qz_manifest_to_json(m);
+        assert_null(strstr(text, "\"job\""));
+        assert_int_equal(qz_manifest_from_json(text, &back), 0);
+        assert_null(back->job);
+        qz_manifest_free(back);
+        free(text);
+
+        m->job = s("nightly-db");
+        text = qz_manifest_to_json(m);
+        assert_non_null(strstr(text, "\"job\": \"nightly-db\""));
+        assert_int_equal(qz_manifest_from_json(text, &back), 0);
+        assert_string_equal(back->job, "nightly-db");
+        char *again = qz_manifest_to_json(back);
+        assert_string_equal(text, again);
+        free(again);
+        qz_manifest_free(back);
+        free(text);
+        qz_manifest_free(m);
+}
+
 static void test_unknowns_are_null(void **state) {
         (void)state;
         qz_manifest *m = sample("n"), *back;
@@ -252,6 +277,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_proof_round_trip_and_proven_label),
+                cmocka_unit_test(test_job_round_trip),
                 cmocka_unit_test(test_unknowns_are_null),
                 cmocka_unit_test(test_refuses_non_manifests),
                 cmocka_unit_test(test_store_write_list_load),
