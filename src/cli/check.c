@@ -25,6 +25,7 @@ struct found {
         size_t consistent;  /* snapshots in the store counted */
         size_t crash;       /* crash-consistent or incomplete ones, not counted */
         int64_t newest_any; /* the newest of any label */
+        bool store_missing; /* the store does not exist (yet) */
 };
 
 static int unknown(bool json, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -51,6 +52,10 @@ static int scan_store(const char *store, const qz_job *j, struct found *f, char 
         DIR *d = opendir(store);
         if (!d) {
                 int r = -errno;
+                if (r == -ENOENT) { /* nothing was ever made there: no backup, critical */
+                        f->store_missing = true;
+                        return 0;
+                }
                 return qz_error(ret_error, r, "store %s: %s", store, strerror(-r));
         }
         closedir(d);
@@ -208,7 +213,8 @@ int cmd_check(struct cli *cli, int argc, char **argv) {
                 line = f.crash ? xasprintf("%sno consistent snapshot or backup: only %zu crash-consistent or "
                                            "incomplete snapshot%s",
                                            subject, f.crash, f.crash == 1 ? "" : "s")
-                               : xasprintf("%sno consistent snapshot or backup in %s", subject, store);
+                               : xasprintf("%sno consistent snapshot or backup in %s%s", subject, store,
+                                           f.store_missing ? " (it does not exist)" : "");
         else {
                 _cleanup_free_ char *a = age_text(age);
                 line = xasprintf("%snewest consistent %s is %s ago (%s)", subject, f.what, a, f.label);

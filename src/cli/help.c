@@ -229,8 +229,8 @@ static void usage_job(FILE *out) {
               "                            else " QZ_DEFAULT_JOBS_DIR ")\n"
               "     --dry-run            run: say what it would do; freeze and write nothing\n"
               "     --wait               run: wait for a run of the job in progress\n"
-              " -J, --json               print the jobs or the report as JSON\n" SOCKET_OPTION "\n" HELP_VERSION
-              "\n"
+              " -J, --json               print the jobs or the report as JSON\n" SOCKET_OPTION
+              "\n" HELP_VERSION "\n"
               "Exit status: 0 success, 1 failure (a bad job file, a run that failed or\n"
               "was refused), 2 usage error.\n"
               "\n" SEE_ALSO,

@@ -77,8 +77,8 @@ int main(int argc, char **argv) {
                         continue;
                 int r = write_dropin(normal, j);
                 if (r < 0) {
-                        fprintf(stderr, "quiesce-job-generator: %s: cannot write its timer in %s: %s\n", j->name,
-                                normal, strerror(-r));
+                        fprintf(stderr, "quiesce-job-generator: %s: cannot write its timer in %s: %s\n",
+                                j->name, normal, strerror(-r));
                         ret = EXIT_FAILURE;
                 }
         }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "retention.h"
 #include "snapshot.h"
 
 #define QZ_JOBS_DIR_ENV "QUIESCE_JOBS_DIR"
@@ -22,13 +23,6 @@
 #define QZ_DEFAULT_METRICS_DIR "/var/lib/prometheus/node-exporter"
 #define QZ_JOB_SUFFIX ".conf"
 #define QZ_JOB_NAME_MAX 40 /* leaves room for "-YYYYMMDDTHHMMSSZ-NN" in a snapshot name */
-
-/* The retention policy, with the meaning of restic's forget (the retention
- * branch's src/snapshot/retention.h has the same members). 0: not kept by
- * that class. */
-typedef struct qz_job_retention {
-        unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly;
-} qz_job_retention;
 
 typedef enum qz_job_target {
         QZ_JOB_TARGET_NONE = 0, /* snapshots only */
@@ -66,7 +60,7 @@ typedef struct qz_job {
         bool keep_snapshot; /* default true: retention decides */
         /* [retention] */
         bool has_retention;
-        qz_job_retention retention;
+        qz_retention retention; /* restic's forget --keep-* (retention.h) */
 } qz_job;
 
 void qz_job_free(qz_job *j);
@@ -108,8 +102,8 @@ int qz_job_load(const char *dir, const char *name, qz_job **ret, char **ret_erro
 int qz_jobs_names(const char *dir, char ***ret, size_t *n, char **ret_error);
 /* The snapshot name base of a run: NAME-YYYYMMDDTHHMMSSZ at t (buf >= 64). */
 void qz_job_snapshot_base(const qz_job *j, time_t t, char *buf, size_t size);
-/* Whether a snapshot belongs to job: its manifest says so, or (older
- * manifests without "job") its name is NAME-YYYYMMDDTHHMMSSZ[-N]. */
+/* Whether a snapshot belongs to job: its manifest's "job" says so, or (a
+ * manifest without "job") its name is NAME-YYYYMMDDTHHMMSSZ[-N]. */
 bool qz_job_owns(const qz_job *j, const qz_manifest *m);
 
 /* ---- lock.c: one run of a job at a time ---- */

@@ -100,5 +100,7 @@ static bool name_is_jobs(const char *job, const char *snap) {
 }
 
 bool qz_job_owns(const qz_job *j, const qz_manifest *m) {
+        if (m->job)
+                return strcmp(m->job, j->name) == 0;
         return name_is_jobs(j->name, m->name);
 }

@@ -34,6 +34,7 @@ struct parse {
         char *error; /* the first refusal, "FILE:LINE: reason" */
         char *seen;  /* "\n[section]key\n..." of the keys given, for duplicates */
         int snapshot_line;
+        int retention_line; /* the first key of [retention] */
 };
 
 void qz_job_free(qz_job *j) {
@@ -286,7 +287,9 @@ static int key_backup(struct parse *p, const char *key, const char *v) {
 }
 
 static int key_retention(struct parse *p, const char *key, const char *v) {
-        qz_job_retention *r = &p->job->retention;
+        if (!p->retention_line)
+                p->retention_line = p->line;
+        qz_retention *r = &p->job->retention;
         static const char *const names[] = {"keep-last", "keep-hourly", "keep-daily", "keep-weekly",
                                             "keep-monthly"};
         unsigned *fields[] = {&r->keep_last, &r->keep_hourly, &r->keep_daily, &r->keep_weekly,
@@ -356,6 +359,12 @@ static int check_whole(struct parse *p) {
                                 p->file);
         if (j->n_exec_env && !j->exec)
                 return qz_error(&p->error, -EINVAL, "%s: \"env\" in [backup] needs \"exec\"", p->file);
+        if (j->has_retention && qz_retention_empty(&j->retention))
+                return qz_error(
+                        &p->error, -EINVAL,
+                        "%s:%d: [retention] keeps nothing (every keep-* is 0): leave the section out to "
+                        "keep every snapshot",
+                        p->file, p->retention_line);
         j->target = j->archive_dir ? QZ_JOB_TARGET_ARCHIVE
                     : j->exec      ? QZ_JOB_TARGET_EXEC
                                    : QZ_JOB_TARGET_NONE;

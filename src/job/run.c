@@ -38,6 +38,7 @@ void qz_job_snapshot_opts(const qz_job *j, const char *socket, const char *name,
         if (j->timeout_ms)
                 so->timeout_ms = j->timeout_ms;
         so->name = name;
+        so->job = j->name;
         so->hooks_dir = j->hooks_dir;
         if (j->hook_timeout_ms)
                 so->hook_timeout_ms = j->hook_timeout_ms;
