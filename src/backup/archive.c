@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "cleanup.h"
 #include "error.h"
+#include "prune.h"
 #include "snapshot.h"
 
 struct bk_archive {
@@ -311,4 +313,28 @@ int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes,
         free(a->path);
         free(a);
         return commit ? r : 0;
+}
+
+int bk_archive_write_sidecar(const char *path, const qz_manifest *m, char **ret_error) {
+        _cleanup_free_ char *sidecar = xasprintf("%s" QZ_ARCHIVE_SIDECAR_SUFFIX, path);
+        _cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", sidecar);
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return qz_error(ret_error, -errno, "cannot create %s: %s", tmp, strerror(errno));
+        _cleanup_free_ char *text = qz_manifest_to_json(m);
+        size_t len = strlen(text);
+        int r = 0;
+        if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+                r = errno ? -errno : -EIO;
+        if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, sidecar) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void)unlink(tmp);
+                return qz_error(ret_error, r, "cannot write %s: %s", sidecar, strerror(-r));
+        }
+        return 0;
 }

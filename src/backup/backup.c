@@ -202,6 +202,8 @@ static int archive(const struct bk_backup_opts *o, struct bk_backup *b, struct b
                 return r;
         }
         r = bk_archive_close(arc, true, &b->archive_bytes, &err);
+        if (r == 0)
+                r = bk_archive_write_sidecar(o->to, s, &err);
         if (r < 0)
                 say(o, "backup: %s", err);
         return r;
@@ -247,7 +249,22 @@ static int unmount_all(struct bk_backup *b, int r) {
         return r;
 }
 
+/* ---- 1b. the lease: the snapshot is pinned while this process reads it ---- */
+
+static int pin_snapshot(const struct bk_backup_opts *o, struct bk_backup *b) {
+        _cleanup_free_ char *store = qz_store_dir(o->store);
+        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *what = o->to ? xasprintf("to %s", o->to) : qz_strv_join(o->exec, o->n_exec, " ");
+        _cleanup_free_ char *reason = o->to ? NULL : xasprintf("exec %s", what);
+        int r = qz_lease_take(store, b->snapshot->name, "quiesce backup", o->to ? what : reason, &b->lease,
+                              &err);
+        if (r < 0)
+                say(o, "backup: %s", err);
+        return r;
+}
+
 static int undo(const struct bk_backup_opts *o, struct bk_backup *b, int r) {
+        qz_lease_release(&b->lease); /* before a snapshot made now is deleted */
         if (bk_cleanup_run() > 0) {
                 say(o, "backup: some temporary objects could not be removed (see above)");
                 if (r >= 0)
@@ -272,6 +289,7 @@ static int undo(const struct bk_backup_opts *o, struct bk_backup *b, int r) {
 
 int bk_backup_run(const struct bk_backup_opts *o, struct bk_backup *b) {
         memset(b, 0, sizeof(*b));
+        b->lease = QZ_LEASE_NULL;
         usec_t t0 = qz_now();
         int r = bk_cleanup_init();
         if (r < 0) {
@@ -285,7 +303,9 @@ int bk_backup_run(const struct bk_backup_opts *o, struct bk_backup *b) {
         }
         _cleanup_free_ char *tmpdir = NULL;
         struct bk_progress prog;
-        r = check_snapshot(o, b);
+        r = pin_snapshot(o, b);
+        if (r >= 0)
+                r = check_snapshot(o, b);
         if (r >= 0) {
                 r = mount_all(o, b, &tmpdir, &prog);
                 if (r >= 0)
@@ -299,9 +319,11 @@ int bk_backup_run(const struct bk_backup_opts *o, struct bk_backup *b) {
 }
 
 void bk_backup_done(struct bk_backup *b) {
+        qz_lease_release(&b->lease);
         for (size_t i = 0; b->fs && i < b->snapshot->n_fs; i++)
                 free(b->fs[i].prefix);
         free(b->fs);
         qz_manifest_free(b->snapshot);
         memset(b, 0, sizeof(*b));
+        b->lease = QZ_LEASE_NULL;
 }

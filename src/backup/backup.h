@@ -15,6 +15,7 @@
 
 #include "bytes.h"
 #include "clock.h"
+#include "pin.h"
 #include "snapshot.h"
 
 /* A function that fails returns -errno and sets *ret_error to why
@@ -118,6 +119,10 @@ int bk_archive_add_tree(struct bk_archive *a, const char *dir, const char *prefi
                         struct bk_counts *counts, char **ret_error);
 /* commit: finish, fsync and rename into place; else discard. 0 or -errno. */
 int bk_archive_close(struct bk_archive *a, bool commit, uint64_t *archive_bytes, char **ret_error);
+/* PATH.manifest.json (prune.h's sidecar): the manifest of the snapshot the
+ * archive at path was made from, written atomically once the archive is in
+ * place; retention over a target directory reads it. 0 or -errno. */
+int bk_archive_write_sidecar(const char *path, const qz_manifest *m, char **ret_error);
 
 /* ---- exec.c: a command on a mounted snapshot ---- */
 
@@ -173,6 +178,7 @@ struct bk_backup {
         uint64_t archive_bytes;
         int64_t duration_ms;
         bool made_now, deleted; /* the snapshot was made by this backup; and deleted again */
+        qz_lease lease;         /* held on the snapshot while it is read (pin.h), fd -1 none */
         int signal;             /* the signal that interrupted it, 0 none */
 };
 

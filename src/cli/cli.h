@@ -52,6 +52,11 @@ struct json_object *cli_job_json(const struct qz_job *j);
 char *cli_job_target_text(const struct qz_job *j);
 int cli_job_run(struct cli *cli, const char *dir, const char *name, bool dry_run, bool wait, bool json);
 
+/* snapshot_prune.c: quiesce snapshot prune, pin, unpin */
+int cli_snapshot_prune(struct cli *cli, int argc, char **argv);
+int cli_snapshot_pin(struct cli *cli, int argc, char **argv);
+int cli_snapshot_unpin(struct cli *cli, int argc, char **argv);
+
 /* ---- output.c ---- */
 
 void cli_help(FILE *out);

@@ -13,6 +13,7 @@
 #include "bytes.h"
 #include "cli.h"
 #include "jsonutil.h"
+#include "pin.h"
 #include "snapshot.h"
 
 enum {
@@ -201,9 +202,13 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
         /* Is each snapshot's storage still there, as recorded? */
         qz_snap_state *states = calloc(n ? n : 1, sizeof(*states));
         qz_snap_check **checks = calloc(n ? n : 1, sizeof(*checks));
-        if (!states || !checks)
+        qz_pin **pins = calloc(n ? n : 1, sizeof(*pins)); /* and who pins it */
+        size_t *n_pins = calloc(n ? n : 1, sizeof(*n_pins));
+        if (!states || !checks || !pins || !n_pins)
                 abort();
         for (size_t i = 0; i < n; i++) {
+                if (qz_pins_get(store, v[i]->name, &pins[i], &n_pins[i]) < 0)
+                        cli_error("%s: cannot read the pins of %s", store, v[i]->name);
                 checks[i] = calloc(v[i]->n_fs ? v[i]->n_fs : 1, sizeof(**checks));
                 if (!checks[i])
                         abort();
@@ -219,6 +224,26 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                                                json_object_new_string(qz_snap_state_name(states[i])));
                         if (!v[i]->job)
                                 json_object_object_add(mo, "job", NULL);
+                        json_object *pa = json_object_new_array();
+                        for (size_t k = 0; k < n_pins[i]; k++) {
+                                const qz_pin *pn = &pins[i][k];
+                                json_object *po = json_object_new_object();
+                                char *d = qz_pin_describe(pn);
+                                json_object_object_add(po, "lasting", json_object_new_boolean(pn->lasting));
+                                json_object_object_add(po, "pid",
+                                                       pn->pid ? json_object_new_int64(pn->pid) : NULL);
+                                json_object_object_add(po, "command",
+                                                       pn->command ? json_object_new_string(pn->command)
+                                                                   : NULL);
+                                json_object_object_add(
+                                        po, "reason", pn->reason ? json_object_new_string(pn->reason) : NULL);
+                                json_object_object_add(po, "since",
+                                                       pn->since ? json_object_new_string(pn->since) : NULL);
+                                json_object_object_add(po, "description", json_object_new_string(d));
+                                free(d);
+                                json_object_array_add(pa, po);
+                        }
+                        json_object_object_add(mo, "pins", pa);
                         json_object *fss = qz_json_get_array(mo, "filesystems");
                         if (fss)
                                 for (size_t j = 0; j < v[i]->n_fs && j < json_object_array_length(fss); j++) {
@@ -275,7 +300,12 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
                                (int)wl, qz_label_name(v[i]->label), (int)ws, qz_snap_state_name(states[i]),
                                (int)wp, v[i]->provider ? v[i]->provider : "?", (int)wf, fss[i], sizes[i]);
                         free(fss[i]);
-                        /* what is wrong, under the snapshot's line */
+                        /* who pins it, and what is wrong, under the snapshot's line */
+                        for (size_t k = 0; k < n_pins[i]; k++) {
+                                char *d = qz_pin_describe(&pins[i][k]);
+                                printf("  pinned by %s\n", d);
+                                free(d);
+                        }
                         for (size_t j = 0; j < v[i]->n_fs; j++)
                                 if (checks[i][j].state != QZ_SNAP_INTACT)
                                         printf("  %s: %s: %s\n",
@@ -288,7 +318,10 @@ static int snapshot_list(struct cli *cli, int argc, char **argv) {
         for (size_t i = 0; i < n; i++) {
                 qz_snap_checks_done(checks[i], v[i]->n_fs);
                 free(checks[i]);
+                qz_pins_free(pins[i], n_pins[i]);
         }
+        free(pins);
+        free(n_pins);
         free(checks);
         free(states);
         qz_manifest_list_free(v, n);
@@ -330,6 +363,12 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                 return snapshot_list(cli, argc - 1, argv + 1);
         if (argc > 1 && strcmp(argv[1], "delete") == 0)
                 return snapshot_delete(cli, argc - 1, argv + 1);
+        if (argc > 1 && strcmp(argv[1], "prune") == 0)
+                return cli_snapshot_prune(cli, argc - 1, argv + 1);
+        if (argc > 1 && strcmp(argv[1], "pin") == 0)
+                return cli_snapshot_pin(cli, argc - 1, argv + 1);
+        if (argc > 1 && strcmp(argv[1], "unpin") == 0)
+                return cli_snapshot_unpin(cli, argc - 1, argv + 1);
 
         static const struct option longopts[] = {
                 {"provider", required_argument, NULL, 'p'},

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* delete.c - `quiesce snapshot delete`: what a manifest names, removed by
  * its provider (anything that does not look as recorded is left alone and
- * reported), then the manifest itself.
+ * reported), then the manifest itself; never a pinned one (pin.h: the
+ * manifest's exclusive flock is held from the check of its pins to the end).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "pin.h"
 #include "provider.h"
 #include "xalloc.h"
 
@@ -37,6 +39,29 @@ int qz_snapshot_delete(const char *store_opt, const char *name, qz_snapshot_msg_
                      r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
         if (r < 0)
                 return r;
+        _cleanup_close_ int lock = qz_manifest_lock(store, name, true);
+        if (lock < 0) {
+                tell(msg, userdata, "%s: %s", m->file,
+                     lock == -ENOENT ? "deleted meanwhile" : strerror(-lock));
+                return lock;
+        }
+        qz_pin *pins = NULL;
+        size_t n_pins = 0;
+        r = qz_pins_get(store, name, &pins, &n_pins);
+        if (r < 0) {
+                tell(msg, userdata, "cannot read the pins of snapshot \"%s\" in %s: %s; not deleted", name,
+                     store, strerror(-r));
+                return r;
+        }
+        if (n_pins) {
+                _cleanup_free_ char *who = qz_pins_describe(pins, n_pins);
+                bool lasting = pins[n_pins - 1].lasting;
+                qz_pins_free(pins, n_pins);
+                tell(msg, userdata, "snapshot \"%s\" is pinned by %s; not deleted%s%s%s", name, who,
+                     lasting ? " ('quiesce snapshot unpin " : "", lasting ? name : "",
+                     lasting ? "' first)" : "");
+                return -EBUSY;
+        }
         int failed = 0;
         for (size_t i = 0; i < m->n_fs; i++) {
                 const qz_provider *p = qz_provider_by_name(m->fs[i].provider);

@@ -420,6 +420,19 @@ static int read_file(const char *path, char **ret) {
         return 0;
 }
 
+int qz_manifest_load_path(const char *path, qz_manifest **ret) {
+        *ret = NULL;
+        char *text = NULL;
+        int r = read_file(path, &text);
+        if (r < 0)
+                return r;
+        r = qz_manifest_from_json(text, ret);
+        free(text);
+        if (r == 0)
+                (*ret)->file = xstrdup(path);
+        return r;
+}
+
 int qz_manifest_load(const char *store, const char *name, qz_manifest **ret) {
         *ret = NULL;
         if (!qz_snapshot_name_valid(name))

@@ -168,8 +168,8 @@ int qz_retention_apply(const qz_retention *p, qz_retention_item *items, size_t n
                 qz_retention_item *it = &items[i];
                 if (it->kind == QZ_RETAIN_IN_PROGRESS) {
                         it->keep = true;
-                        snprintf(it->reason, sizeof(it->reason), "keep: in progress%s%s, never touched",
-                                 it->why ? " " : "", it->why ? it->why : "");
+                        snprintf(it->reason, sizeof(it->reason), "keep: %s, never touched",
+                                 it->why ? it->why : "in progress");
                         continue;
                 }
                 if (it->keep) {

@@ -23,7 +23,7 @@ typedef enum qz_retention_kind {
         QZ_RETAIN_CONSISTENT = 0, /* application- or filesystem-consistent (the proven label) */
         QZ_RETAIN_CRASH,          /* crash-consistent: never holds a slot, removed first */
         QZ_RETAIN_BROKEN,         /* incomplete, or its storage is missing or damaged: the same */
-        QZ_RETAIN_IN_PROGRESS,    /* a run still holds its name: never touched */
+        QZ_RETAIN_IN_PROGRESS,    /* a run still holds its name (or it cannot be placed): never touched */
 } qz_retention_kind;
 
 typedef struct qz_retention_item {
@@ -31,7 +31,7 @@ typedef struct qz_retention_item {
         const char *id;         /* the snapshot's (or archive's) name: breaks ties of time */
         time_t time;            /* when it was made (UTC seconds; bucketed in local time) */
         qz_retention_kind kind; /* */
-        const char *why;        /* broken or in progress: why (shown), or NULL */
+        const char *why;        /* broken: why; in progress: what ("in progress (pid 77)"); or NULL */
         const char *pinned_by;  /* "pid 4242 (quiesce backup, since 03:10:02)", or NULL */
         /* out */
         bool keep;

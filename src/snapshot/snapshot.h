@@ -119,6 +119,8 @@ int qz_manifest_load(const char *store, const char *name, qz_manifest **ret);
  * refuses to replace): 0, -EEXIST, -errno. Sets m->file. */
 int qz_manifest_write(const char *store, qz_manifest *m);
 bool qz_manifest_exists(const char *store, const char *name);
+/* A manifest at any path (an archive's sidecar): 0, -EBADMSG, -errno. */
+int qz_manifest_load_path(const char *path, qz_manifest **ret);
 /* Every readable manifest in the store, sorted by name; unreadable ones are
  * skipped and counted in *n_bad (may be NULL). A missing store is empty. */
 int qz_manifest_list(const char *store, qz_manifest ***ret, size_t *n, size_t *n_bad);
@@ -222,5 +224,7 @@ int qz_snapshot_take(const qz_snapshot_opts *o, qz_manifest **ret);
 /* Removes what the manifest names (the clone file, the btrfs subvolume, for
  * exec the delete template's run) and then the manifest. Anything that does
  * not look like what the manifest recorded is left alone and reported.
- * 0, -ENOENT (no such snapshot), -errno (the manifest is kept). */
+ * A pinned snapshot (pin.h: a live lease or a lasting pin) is refused,
+ * naming the holder. 0, -ENOENT (no such snapshot), -EBUSY (pinned),
+ * -errno (the manifest is kept). */
 int qz_snapshot_delete(const char *store, const char *name, qz_snapshot_msg_fn msg, void *userdata);

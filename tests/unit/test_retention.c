@@ -282,7 +282,7 @@ static void test_pins_and_in_progress(void **state) {
         add("2026-11-03T10:00:00Z", QZ_RETAIN_CONSISTENT);
         qz_retention_item *newest = add("2026-11-04T10:00:00Z", QZ_RETAIN_CONSISTENT);
         qz_retention_item *running = add("2026-11-05T10:00:00Z", QZ_RETAIN_IN_PROGRESS);
-        running->why = "(reserved by pid 77)";
+        running->why = "in progress (reserved by pid 77)";
         old->pinned_by = "pid 1234 (quiesce backup, since 03:10:02)";
         crash->pinned_by = "a lasting pin (quiesce snapshot pin: audit)";
         newest->pinned_by = "pid 99 (quiesce backup, since 04:00:00)";
