@@ -102,8 +102,15 @@ static void report_text(const qz_job *j, const qz_job_run *run) {
         if (run->backed_up && run->backup.made_now)
                 printf("  snapshot %s %s\n", s->name,
                        run->backup.deleted ? "deleted after its backup" : "kept");
-        if (run->pruned >= 0)
-                printf("  retention removed %d snapshot%s\n", run->pruned, run->pruned == 1 ? "" : "s");
+        if (run->pruned >= 0) {
+                _cleanup_free_ char *policy = qz_retention_describe(&j->retention);
+                printf("  retention (%s): removed %d snapshot%s", policy, run->pruned,
+                       run->pruned == 1 ? "" : "s");
+                if (run->pruned_archives >= 0)
+                        printf(" and %d archive%s", run->pruned_archives,
+                               run->pruned_archives == 1 ? "" : "s");
+                printf("%s\n", run->prune_failed ? " (some removals failed, see above)" : "");
+        }
         if (run->kept >= 0)
                 printf("  snapshots of the job in the store: %" PRId64 "\n", run->kept);
         if (run->metrics_file)
@@ -151,6 +158,9 @@ static void report_json(const qz_job *j, const qz_job_run *run) {
         } else
                 json_object_object_add(o, "backup", NULL);
         json_object_object_add(o, "pruned", run->pruned >= 0 ? json_object_new_int(run->pruned) : NULL);
+        json_object_object_add(o, "pruned_archives",
+                               run->pruned_archives >= 0 ? json_object_new_int(run->pruned_archives) : NULL);
+        json_object_object_add(o, "prune_failed", json_object_new_int(run->prune_failed));
         json_object_object_add(o, "snapshots", run->kept >= 0 ? json_object_new_int64(run->kept) : NULL);
         json_object_object_add(o, "metrics_file",
                                run->metrics_file ? json_object_new_string(run->metrics_file) : NULL);

@@ -29,7 +29,9 @@ typedef struct qz_job_run {
         bool ok;             /* a usable snapshot (and its backup) was made */
         bool consistent;     /* and it is not crash-consistent */
         qz_label label;      /* the snapshot's proven label (when snapshot) */
-        int pruned;          /* snapshots retention removed; -1: no policy, or no prune here */
+        int pruned;          /* snapshots retention removed; -1: no policy (or it could not run) */
+        int pruned_archives; /* archives of archive-dir it removed; -1: none pruned */
+        int prune_failed;    /* removals that failed (each reported) */
         int64_t kept;        /* the job's snapshots in the store after the run; -1 unknown */
         char *metrics_file;  /* written, or NULL */
         int signal;          /* an interruption */

@@ -108,6 +108,11 @@ char *qz_job_metrics_text(const qz_job *j, const qz_job_run *run, const qz_job_s
                        "Snapshots the last run's retention deleted.");
                 sample(f, "quiesce_job_snapshots_pruned", job, run->pruned);
         }
+        if (run->pruned_archives >= 0) {
+                family(f, "quiesce_job_archives_pruned", "gauge",
+                       "Archives the last run's retention deleted.");
+                sample(f, "quiesce_job_archives_pruned", job, run->pruned_archives);
+        }
         fclose(f);
         return text;
 }

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "mkdirp.h"
+#include "prune.h"
 #include "jobrun.h"
 #include "template.h"
 #include "xalloc.h"
@@ -139,12 +140,29 @@ static int with_backup(const qz_job *j, const qz_job_run_opts *o, const qz_snaps
 
 static void retention(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         run->pruned = -1;
+        run->pruned_archives = -1;
         if (!j->has_retention)
                 return;
-        /* The policy is the retention branch's (src/snapshot/prune.h,
-         * qz_snapshot_prune): until it is merged, a job records its policy
-         * and prunes nothing. */
-        say(o, "job %s: retention policy recorded; this build has no prune (nothing deleted)", j->name);
+        _cleanup_free_ char *store = qz_store_dir(j->store);
+        qz_prune_result res = {0};
+        int r = qz_snapshot_prune(store, j->name, &j->retention, false, o->msg, o->userdata, &res);
+        if (r == 0 || r == -EIO) {
+                run->pruned = (int)res.n_removed;
+                run->prune_failed += (int)res.n_failed;
+                qz_prune_result_done(&res);
+        } else
+                say(o, "job %s: retention over %s: %s", j->name, store, strerror(-r));
+        if (j->target != QZ_JOB_TARGET_ARCHIVE)
+                return;
+        memset(&res, 0, sizeof(res));
+        r = qz_archive_prune(j->archive_dir, j->name, &j->retention, false, o->msg, o->userdata, &res);
+        if (r == 0 || r == -EIO) {
+                run->pruned_archives = (int)res.n_removed;
+                run->prune_failed += (int)res.n_failed;
+                qz_prune_result_done(&res);
+        } else
+                say(o, "job %s: retention over the archives in %s: %s", j->name, j->archive_dir,
+                    strerror(-r));
 }
 
 /* ---- 4. what is left behind: state, metrics, journal ---- */
@@ -194,6 +212,7 @@ static void record(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
 int qz_job_run_once(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         memset(run, 0, sizeof(*run));
         run->pruned = -1;
+        run->pruned_archives = -1;
         run->kept = -1;
         run->started = (int64_t)time(NULL);
         usec_t t0 = qz_now();

@@ -279,6 +279,36 @@ def test_run_to_an_archive_writes_state_and_metrics(h, qd, data):
     assert j["metrics_file"] == str(prom)
 
 
+def test_retention_after_each_run_prunes_snapshots_and_archives(h, qd, data):
+    arch = h.tmp / "archives"
+    write_job(h, "db", f"[backup]\narchive-dir = {arch}\nformat = tar\n[retention]\nkeep-last = 2\n",
+              paths=[data.mnt])
+    names = []
+    for i in range(3):
+        # one run a second: retention orders by the time (to the second) first; within
+        # one second it falls back on the names, and "X.tar" sorts after "X-2.tar"
+        time.sleep(1.0 - time.time() % 1.0 + 0.05)
+        r = job_run(h, qd, "db", [data.mnt], "--json")
+        assert r.returncode == 0, r.stderr
+        j = json.loads(r.stdout)
+        names.append(j["snapshot_name"])
+        assert j["pruned"] == (1 if i == 2 else 0) and j["pruned_archives"] == (1 if i == 2 else 0), j
+        assert j["prune_failed"] == 0
+        assert j["snapshots"] == min(i + 1, 2)
+    left = sorted(p.stem for p in (h.tmp / "store").glob("db-*.json"))
+    assert left == sorted(names[1:])
+    # the oldest snapshot's reflink clone went with its manifest (the provider's own delete)
+    assert not Path(f"{data.img}.quiesce-{names[0]}").exists()
+    assert Path(f"{data.img}.quiesce-{names[2]}").exists()
+    assert sorted(p.name for p in arch.glob("*.tar")) == sorted(f"{n}.tar" for n in names[1:])
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_snapshots{job="db"} 2' in text and 'quiesce_job_snapshots_pruned{job="db"} 1' in text
+    time.sleep(1.0 - time.time() % 1.0 + 0.05)
+    r = job_run(h, qd, "db", [data.mnt])
+    assert r.returncode == 0, r.stderr
+    assert "retention (keep 2 last): removed 1 snapshot and 1 archive" in r.stdout, r.stdout
+
+
 def test_two_runs_at_once_refuse_or_wait(h, qd, data):
     # the backup command sleeps: the run holds its lock (nothing is frozen meanwhile)
     write_job(h, "db", "[backup]\nexec = sleep 3\nkeep-snapshot = yes\n", paths=[data.mnt])
