@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* jobs.c - the jobs directory (/etc/quiesce/jobs.d, one NAME.conf per job)
- * and what ties a job to its snapshots: their names, NAME-YYYYMMDDTHHMMSSZ,
- * and the manifest's "job" where the manifest has one.
+/* jobs.c - the job model (freeing, names), the jobs directory
+ * (/etc/quiesce/jobs.d, one NAME.conf per job) and what ties a job to its
+ * snapshots: the manifest's "job", or for older manifests their names,
+ * NAME-YYYYMMDDTHHMMSSZ.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +12,38 @@
 
 #include "error.h"
 #include "job.h"
+#include "template.h"
 #include "xalloc.h"
+
+void qz_job_free(qz_job *j) {
+        if (!j)
+                return;
+        free(j->name);
+        free(j->file);
+        free(j->description);
+        free(j->schedule);
+        free(j->store);
+        free(j->metrics_dir);
+        qz_strv_free(j->paths);
+        free(j->provider);
+        free(j->exec_cmd);
+        free(j->exec_delete);
+        free(j->lvm_size);
+        free(j->hooks_dir);
+        qz_strv_free(j->writers);
+        free(j->archive_dir);
+        free(j->archive_format);
+        qz_strv_free(j->exec);
+        qz_strv_free(j->exec_env);
+        free(j);
+}
+
+bool qz_job_name_valid(const char *name) {
+        size_t n = strlen(name);
+        if (n == 0 || n > QZ_JOB_NAME_MAX || name[0] == '.' || name[0] == '-')
+                return false;
+        return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
 
 char *qz_jobs_dir(const char *opt) {
         if (opt && *opt)

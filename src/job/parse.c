@@ -37,36 +37,6 @@ struct parse {
         int retention_line; /* the first key of [retention] */
 };
 
-void qz_job_free(qz_job *j) {
-        if (!j)
-                return;
-        free(j->name);
-        free(j->file);
-        free(j->description);
-        free(j->schedule);
-        free(j->store);
-        free(j->metrics_dir);
-        qz_strv_free(j->paths);
-        free(j->provider);
-        free(j->exec_cmd);
-        free(j->exec_delete);
-        free(j->lvm_size);
-        free(j->hooks_dir);
-        qz_strv_free(j->writers);
-        free(j->archive_dir);
-        free(j->archive_format);
-        qz_strv_free(j->exec);
-        qz_strv_free(j->exec_env);
-        free(j);
-}
-
-bool qz_job_name_valid(const char *name) {
-        size_t n = strlen(name);
-        if (n == 0 || n > QZ_JOB_NAME_MAX || name[0] == '.' || name[0] == '-')
-                return false;
-        return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
-}
-
 /* inih's reader, counting lines: a chunk that does not end in '\n' is the
  * start of a long line, and the next chunk is the same line. */
 static char *reader(char *str, int num, void *stream) {
