@@ -41,8 +41,17 @@ static void family(FILE *f, const char *name, const char *type, const char *help
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A value as a person would write it: 1796186518, 0.098 (not 0.098000000000000004). */
+static void value(FILE *f, double v) {
+        if (v == (double)(int64_t)v)
+                fprintf(f, "%" PRId64 "\n", (int64_t)v);
+        else
+                fprintf(f, "%.9g\n", v);
+}
+
 static void sample(FILE *f, const char *name, const char *job, double v) {
-        fprintf(f, "%s{job=\"%s\"} %.17g\n", name, job, v);
+        fprintf(f, "%s{job=\"%s\"} ", name, job);
+        value(f, v);
 }
 
 char *qz_job_metrics_text(const qz_job *j, const qz_job_run *run, const qz_job_state *st) {
@@ -80,8 +89,8 @@ char *qz_job_metrics_text(const qz_job *j, const qz_job_run *run, const qz_job_s
                        "FIFREEZE.");
                 for (size_t i = 0; i < m->n_fs; i++) {
                         _cleanup_free_ char *mp = escape(m->fs[i].mountpoint);
-                        fprintf(f, "quiesce_job_stall_seconds{job=\"%s\",mountpoint=\"%s\"} %.17g\n", job, mp,
-                                m->fs[i].stall_ms > 0 ? (double)m->fs[i].stall_ms / 1000.0 : 0);
+                        fprintf(f, "quiesce_job_stall_seconds{job=\"%s\",mountpoint=\"%s\"} ", job, mp);
+                        value(f, m->fs[i].stall_ms > 0 ? (double)m->fs[i].stall_ms / 1000.0 : 0);
                 }
         }
         if (run->backed_up) {
