@@ -41,6 +41,19 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
 /* snapshot_list.c: quiesce snapshot list */
 int cli_snapshot_list(struct cli *cli, int argc, char **argv);
+int cmd_job(struct cli *cli, int argc, char **argv);
+int cmd_check(struct cli *cli, int argc, char **argv);
+
+/* ---- job.c, job_run.c ---- */
+
+struct json_object;
+struct qz_job;
+/* A job as JSON (every setting; env names only, not their values). */
+struct json_object *cli_job_json(const struct qz_job *j);
+/* "archive DIR/SNAPSHOT.tar.zst", "exec CMD ...", "snapshots only" (malloc'd). */
+char *cli_job_target_text(const struct qz_job *j);
+int cli_job_run(struct cli *cli, const char *dir, const char *name, bool dry_run, bool wait, bool json);
+
 /* snapshot_prune.c: quiesce snapshot prune, pin, unpin */
 int cli_snapshot_prune(struct cli *cli, int argc, char **argv);
 int cli_snapshot_pin(struct cli *cli, int argc, char **argv);

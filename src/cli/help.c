@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "job.h"
 #include "snapshot.h"
 
 /* What every subcommand's help ends with. */
@@ -280,6 +281,55 @@ static void usage_backup(FILE *out) {
               out);
 }
 
+static void usage_job(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce job list [--json]\n"
+              " quiesce job show NAME [--json]\n"
+              " quiesce job run NAME [--dry-run] [--wait] [--json]\n"
+              "\n"
+              "The backup jobs of " QZ_DEFAULT_JOBS_DIR ", one NAME.conf each (quiesce-job(5)):\n"
+              "list them, show one with every setting, or run one: its snapshot, its\n"
+              "backup, retention, then its state, metrics and journal entry. One run of a\n"
+              "job at a time: a second one refuses, or waits with --wait.\n"
+              "\n"
+              "Options:\n"
+              "     --jobs-dir DIR       the job files (default: $" QZ_JOBS_DIR_ENV ",\n"
+              "                            else " QZ_DEFAULT_JOBS_DIR ")\n"
+              "     --dry-run            run: say what it would do; freeze and write nothing\n"
+              "     --wait               run: wait for a run of the job in progress\n"
+              " -J, --json               print the jobs or the report as JSON\n" SOCKET_OPTION
+              "\n" HELP_VERSION "\n"
+              "Exit status: 0 success, 1 failure (a bad job file, a run that failed or\n"
+              "was refused), 2 usage error.\n"
+              "\n" SEE_ALSO,
+              out);
+}
+
+static void usage_check(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce check [--job NAME | --store DIR] --warn AGE --crit AGE [--json]\n"
+              "\n"
+              "A monitoring plugin (Nagios convention): one status line with perfdata,\n"
+              "judged on the age of the newest consistent snapshot or backup (of the job,\n"
+              "or in the store). Crash-consistent and incomplete snapshots do not count.\n"
+              "\n"
+              "Options:\n"
+              "     --job NAME           a job of the jobs directory (its store and state)\n"
+              "     --store DIR          the store (default: the job's, $" QZ_STORE_ENV ",\n"
+              "                            else " QZ_DEFAULT_STORE ")\n"
+              " -w, --warn AGE           WARNING from this age on (90m, 26h, 3600s)\n"
+              " -c, --crit AGE           CRITICAL from this age on\n"
+              "     --jobs-dir DIR       the job files (default: " QZ_DEFAULT_JOBS_DIR ")\n"
+              " -J, --json               print the verdict as JSON\n"
+              "\n" HELP_VERSION "\n"
+              "Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (no such job, an\n"
+              "unreadable store, a usage error).\n"
+              "\n" SEE_ALSO,
+              out);
+}
+
 static const struct {
         const char *cmd;
         void (*usage)(FILE *out);
@@ -296,6 +346,8 @@ static const struct {
         {"snapshot pin", usage_snapshot_pin},
         {"snapshot unpin", usage_snapshot_unpin},
         {"backup", usage_backup},
+        {"job", usage_job},
+        {"check", usage_check},
 };
 
 void cli_command_help(const char *cmd, FILE *out) {

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "cleanup.h"
+
 typedef struct qz_placeholder {
         const char *name;  /* "device", without the braces */
         const char *value; /* NULL: replaced by "" */
@@ -23,5 +25,6 @@ char *qz_template_unknown(char *const *argv, size_t n, const qz_placeholder *var
 /* Splits a template on blanks (no quoting, no expansion). NULL-terminated, malloc'd. */
 char **qz_template_split(const char *tmpl, size_t *n);
 void qz_strv_free(char **v);
+QZ_DEFINE_POINTER_CLEANUP(char *, qz_strv_free);
 /* v[0..n) joined by sep (malloc'd): a command line or a list in a message. */
 char *qz_strv_join(char *const *v, size_t n, const char *sep);

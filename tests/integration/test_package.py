@@ -297,7 +297,9 @@ def test_package_contents(debs):
     q, lib, dev = contents("quiesce"), contents("libquiesce0"), contents("libquiesce-dev")
     for f in ("/usr/sbin/quiesced", "/usr/bin/quiesce", str(DEMO), str(UNIT), "/lib/systemd/system/quiesced.socket",
               "/usr/share/man/man8/quiesce.8.gz", "/usr/share/man/man8/quiesced.8.gz", str(CONF),
-              "/etc/quiesce/hooks.d", "/etc/quiesce/jobs.d", "/usr/share/doc/quiesce/copyright"):
+              "/etc/quiesce/hooks.d", "/etc/quiesce/jobs.d", "/usr/share/doc/quiesce/copyright",
+              "/lib/systemd/system/quiesce-job@.service", "/lib/systemd/system/quiesce-job@.timer",
+              "/lib/systemd/system-generators/quiesce-job-generator", "/usr/share/man/man5/quiesce-job.5.gz"):
         assert f in q, f"{f} not in quiesce"
     assert any(re.fullmatch(r"/usr/lib/[^/]+/libquiesce\.so\.0(\.\d+)*", f) for f in lib), lib
     assert not any("/man" in f or f.endswith(".so") or "/include" in f for f in lib), lib
@@ -317,6 +319,8 @@ def test_package_contents(debs):
         assert "deb-systemd-invoke start" in postinst and "restart" not in postinst.replace("try-restart", "")
         assert "deb-systemd-invoke stop" in prerm and '"$1" = remove' in prerm  # stopped on removal only
         assert "deb-systemd-helper purge" in postrm
+        # the job units are templates: no instance is enabled or started by the package
+        assert "quiesce-job@" not in postinst and "quiesce-job@" not in prerm
         for script in (postinst, prerm, postrm):
             for line in script.splitlines():
                 if "systemctl" in line or "deb-systemd-invoke" in line:

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* run.c - one run of a job, step by step over one qz_job_run: a free name,
+ * the snapshot and its backup (in process, through the snapshot and backup
+ * libraries), retention, the state file, the metrics, the journal entry.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "mkdirp.h"
+#include "prune.h"
+#include "jobrun.h"
+#include "template.h"
+#include "xalloc.h"
+
+static void say(const qz_job_run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const qz_job_run_opts *o, const char *fmt, ...) {
+        if (!o->msg)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *s = xvasprintf(fmt, ap);
+        va_end(ap);
+        o->msg(o->userdata, s);
+}
+
+void qz_job_snapshot_opts(const qz_job *j, const char *socket, const char *name, qz_snapshot_opts *so) {
+        qz_snapshot_opts_init(so);
+        so->paths = (const char *const *)j->paths;
+        so->n_paths = j->n_paths;
+        so->provider = j->provider;
+        so->exec_cmd = j->exec_cmd;
+        so->exec_delete = j->exec_delete;
+        so->lvm_size = j->lvm_size;
+        if (j->exec_timeout_ms)
+                so->exec_timeout_ms = j->exec_timeout_ms;
+        if (j->timeout_ms)
+                so->timeout_ms = j->timeout_ms;
+        so->name = name;
+        so->job = j->name;
+        so->hooks_dir = j->hooks_dir;
+        if (j->hook_timeout_ms)
+                so->hook_timeout_ms = j->hook_timeout_ms;
+        so->store = j->store;
+        so->socket = socket;
+        so->no_freeze = j->no_freeze;
+        so->allow_crash_consistent = j->allow_crash_consistent;
+}
+
+char *qz_job_archive_path(const qz_job *j, const char *snapshot) {
+        return xasprintf("%s/%s.%s", j->archive_dir, snapshot, j->archive_format);
+}
+
+int64_t qz_job_count_snapshots(const qz_job *j) {
+        _cleanup_free_ char *store = qz_store_dir(j->store);
+        qz_manifest **v = NULL;
+        size_t n = 0;
+        int r = qz_manifest_list(store, &v, &n, NULL);
+        if (r < 0)
+                return r;
+        int64_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                k += qz_job_owns(j, v[i]);
+        qz_manifest_list_free(v, n);
+        return k;
+}
+
+/* ---- 1. a name: NAME-YYYYMMDDTHHMMSSZ, or its first free -2, -3 ... ---- */
+
+static void pick_name(const qz_job *j, qz_job_run *run) {
+        _cleanup_free_ char *store = qz_store_dir(j->store);
+        char base[QZ_SNAPSHOT_NAME_MAX + 1];
+        qz_job_snapshot_base(j, (time_t)run->started, base, sizeof(base));
+        run->snapshot_name = xstrdup(base);
+        for (unsigned k = 2; qz_manifest_exists(store, run->snapshot_name) && k < 1000; k++) {
+                free(run->snapshot_name);
+                run->snapshot_name = xasprintf("%s-%u", base, k);
+        }
+}
+
+/* ---- 2. the snapshot, and its backup ---- */
+
+static int snapshot_only(const qz_job *j, const qz_job_run_opts *o, const qz_snapshot_opts *so,
+                         qz_job_run *run) {
+        qz_snapshot_opts s = *so;
+        s.interrupted = bk_interrupt_flag();
+        int r = bk_cleanup_init();
+        if (r < 0)
+                return r;
+        r = qz_snapshot_take(&s, &run->snapshot);
+        if (r < 0 && run->snapshot && !run->snapshot->file) {
+                qz_manifest_free(run->snapshot);
+                run->snapshot = NULL;
+        }
+        return r;
+}
+
+static int with_backup(const qz_job *j, const qz_job_run_opts *o, const qz_snapshot_opts *so,
+                       qz_job_run *run) {
+        for (size_t i = 0; i < j->n_exec_env; i++) {
+                /* the command inherits our environment: RESTIC_PASSWORD_FILE ... */
+                _cleanup_free_ char *name = strndup(j->exec_env[i], strcspn(j->exec_env[i], "="));
+                if (!name || setenv(name, strchr(j->exec_env[i], '=') + 1, 1) < 0)
+                        return -ENOMEM;
+        }
+        if (j->target == QZ_JOB_TARGET_ARCHIVE) {
+                int r = qz_mkdir_p(j->archive_dir, 0700, NULL);
+                if (r < 0) {
+                        say(o, "job %s: archive-dir %s: %s", j->name, j->archive_dir, strerror(-r));
+                        return r;
+                }
+                run->archive = qz_job_archive_path(j, run->snapshot_name);
+        }
+        struct bk_backup_opts bo = {.snapshot = so,
+                                    .store = j->store,
+                                    .to = run->archive,
+                                    .exec = j->exec,
+                                    .n_exec = j->n_exec,
+                                    .keep_snapshot = j->keep_snapshot,
+                                    .no_warnings = o->json,
+                                    .exec_stdout_to_stderr = o->json,
+                                    .progress = false,
+                                    .msg = o->msg,
+                                    .userdata = o->userdata};
+        int r = bk_backup_run(&bo, &run->backup);
+        run->backed_up = r == 0;
+        if (run->backup.snapshot) {
+                /* the report's copy: the backup keeps its own */
+                _cleanup_free_ char *text = qz_manifest_to_json(run->backup.snapshot);
+                if (text && qz_manifest_from_json(text, &run->snapshot) == 0 && run->backup.snapshot->file)
+                        run->snapshot->file = xstrdup(run->backup.snapshot->file);
+        }
+        run->signal = run->backup.signal;
+        return r;
+}
+
+/* ---- 3. retention ---- */
+
+static void retention(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
+        run->pruned = -1;
+        run->pruned_archives = -1;
+        if (!j->has_retention)
+                return;
+        _cleanup_free_ char *store = qz_store_dir(j->store);
+        qz_prune_result res = {0};
+        int r = qz_snapshot_prune(store, j->name, &j->retention, false, o->msg, o->userdata, &res);
+        if (r == 0 || r == -EIO) {
+                run->pruned = (int)res.n_removed;
+                run->prune_failed += (int)res.n_failed;
+                qz_prune_result_done(&res);
+        } else
+                say(o, "job %s: retention over %s: %s", j->name, store, strerror(-r));
+        if (j->target != QZ_JOB_TARGET_ARCHIVE)
+                return;
+        memset(&res, 0, sizeof(res));
+        r = qz_archive_prune(j->archive_dir, j->name, &j->retention, false, o->msg, o->userdata, &res);
+        if (r == 0 || r == -EIO) {
+                run->pruned_archives = (int)res.n_removed;
+                run->prune_failed += (int)res.n_failed;
+                qz_prune_result_done(&res);
+        } else
+                say(o, "job %s: retention over the archives in %s: %s", j->name, j->archive_dir,
+                    strerror(-r));
+}
+
+/* ---- 4. what is left behind: state, metrics, journal ---- */
+
+static void record(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
+        _cleanup_free_ char *store = qz_store_dir(j->store);
+        qz_job_state st;
+        int r = qz_job_state_load(store, j->name, &st);
+        if (r < 0) {
+                _cleanup_free_ char *path = qz_job_state_path(store, j->name);
+                say(o, "job %s: %s: unreadable state, starting afresh: %s", j->name, path, strerror(-r));
+                memset(&st, 0, sizeof(st));
+        }
+        st.last_run = run->started;
+        st.last_ok = run->ok;
+        free(st.last_snapshot);
+        st.last_snapshot = run->snapshot ? xstrdup(run->snapshot->name) : NULL;
+        if (run->ok)
+                st.last_success = run->started;
+        if (run->ok && run->consistent) {
+                st.last_consistent = run->started;
+                free(st.last_consistent_snapshot);
+                free(st.last_consistent_label);
+                free(st.last_target);
+                st.last_consistent_snapshot = xstrdup(run->snapshot->name);
+                st.last_consistent_label = xstrdup(qz_label_name(run->label));
+                st.last_target = run->archive                      ? xstrdup(run->archive)
+                                 : j->target == QZ_JOB_TARGET_EXEC ? qz_strv_join(j->exec, j->n_exec, " ")
+                                                                   : NULL;
+        }
+        r = qz_job_state_save(store, j->name, &st);
+        if (r < 0)
+                say(o, "job %s: cannot write its state in %s: %s", j->name, store, strerror(-r));
+        run->kept = qz_job_count_snapshots(j);
+        if (!j->metrics_dir || (*j->metrics_dir && strcmp(j->metrics_dir, "none") != 0)) {
+                _cleanup_free_ char *text = qz_job_metrics_text(j, run, &st);
+                _cleanup_free_ char *err = NULL;
+                if (qz_job_metrics_write(j, text, &run->metrics_file, &err) < 0)
+                        say(o, "job %s: metrics not written: %s", j->name, err);
+        }
+        r = qz_job_journal(j, run);
+        if (r < 0)
+                say(o, "job %s: journal: %s", j->name, strerror(-r));
+        qz_job_state_done(&st);
+}
+
+int qz_job_run_once(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
+        memset(run, 0, sizeof(*run));
+        run->pruned = -1;
+        run->pruned_archives = -1;
+        run->kept = -1;
+        run->started = (int64_t)time(NULL);
+        usec_t t0 = qz_now();
+        pick_name(j, run);
+        qz_snapshot_opts so;
+        qz_job_snapshot_opts(j, o->socket, run->snapshot_name, &so);
+        so.msg = o->msg;
+        so.userdata = o->userdata;
+        int r = j->target == QZ_JOB_TARGET_NONE ? snapshot_only(j, o, &so, run) : with_backup(j, o, &so, run);
+        if (!run->signal)
+                run->signal = bk_interrupted();
+        if (run->snapshot) {
+                run->label = qz_manifest_proven_label(run->snapshot, NULL);
+                run->consistent = run->label != QZ_LABEL_CRASH;
+        }
+        if (r == 0 && run->snapshot && qz_manifest_incomplete(run->snapshot))
+                r = -EIO;
+        run->ok = r == 0 && run->snapshot;
+        if (run->ok)
+                retention(j, o, run);
+        run->duration_ms = (int64_t)((qz_now() - t0) / USEC_PER_MSEC);
+        record(j, o, run);
+        return run->ok ? 0 : r < 0 ? r : -EIO;
+}
+
+void qz_job_run_done(qz_job_run *run) {
+        free(run->snapshot_name);
+        qz_manifest_free(run->snapshot);
+        bk_backup_done(&run->backup);
+        free(run->archive);
+        free(run->metrics_file);
+        memset(run, 0, sizeof(*run));
+}
