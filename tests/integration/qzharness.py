@@ -68,6 +68,14 @@ def writer_helper_bin(name):
     return build_dir() / "src" / "writers" / name
 
 
+def cli_has_writer():
+    """Whether this build's quiesce has the writer command (issue 12's daemon
+    and library side, branch writers, not merged yet)."""
+    r = subprocess.run([str(cli_bin()), "writer", "--help"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=10)
+    return r.returncode == 0
+
+
 def start_session_writer(h, qd, name, session, paths, *extra):
     """`quiesce writer --name NAME --required --session SESSION PATHS` in the
     background, once it says it registered: (process, its stderr lines so far

@@ -76,7 +76,7 @@ def test_postgres_group_snapshot_under_pgbench(h, qd):
         os.chmod(hook, 0o755)
 
         writer = None
-        if writer_helper_bin("writer-postgresql").exists():
+        if writer_helper_bin("writer-postgresql").exists() and qzharness.cli_has_writer():
             conninfo = f"host={pg1.sockdir} port={pg1.port} user=postgres dbname=postgres"
             writer, wlog = qzharness.start_session_writer(
                 h, qd, "postgresql", f"{writer_helper_bin('writer-postgresql')} {conninfo}", [data.mnt, wal.mnt])

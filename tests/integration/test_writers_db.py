@@ -33,8 +33,12 @@ from qzharness import LoopFS, run, writer_helper_bin
 ACCOUNTS = 20
 OPENING = 1000
 
-pytestmark = pytest.mark.skipif(not mariadb.AVAILABLE or not writer_helper_bin("writer-mariadb").exists(),
-                                reason="mariadb-server, python3-pymysql or writer-mariadb (libmariadb-dev) missing")
+pytestmark = [
+    pytest.mark.skipif(not mariadb.AVAILABLE or not writer_helper_bin("writer-mariadb").exists(),
+                       reason="mariadb-server, python3-pymysql or writer-mariadb (libmariadb-dev) missing"),
+    pytest.mark.skipif(not qzharness.cli_has_writer(),
+                       reason="quiesce writer is not in this build (issue 12: branch writers, not merged yet)"),
+]
 
 
 def attach_clone(h, img, name, fstype):
