@@ -14,18 +14,6 @@
 #include "provider.h"
 #include "xalloc.h"
 
-static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...) {
-        if (!msg)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *s = xvasprintf(fmt, ap);
-        va_end(ap);
-        msg(userdata, s);
-}
-
 QZ_DEFINE_POINTER_CLEANUP(qz_manifest, qz_manifest_free)
 
 int qz_snapshot_delete(const char *store_opt, const char *name, qz_snapshot_msg_fn msg, void *userdata) {
@@ -33,33 +21,34 @@ int qz_snapshot_delete(const char *store_opt, const char *name, qz_snapshot_msg_
         _cleanup_(qz_manifest_freep) qz_manifest *m = NULL;
         int r = qz_manifest_load(store, name, &m);
         if (r == -ENOENT)
-                tell(msg, userdata, "no snapshot named %s in %s", name, store);
+                qz_snapshot_tell(msg, userdata, "no snapshot named %s in %s", name, store);
         else if (r < 0)
-                tell(msg, userdata, "%s/%s.json: %s", store, name,
-                     r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
+                qz_snapshot_tell(msg, userdata, "%s/%s.json: %s", store, name,
+                                 r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
         if (r < 0)
                 return r;
         _cleanup_close_ int lock = qz_manifest_lock(store, name, true);
         if (lock < 0) {
-                tell(msg, userdata, "%s: %s", m->file,
-                     lock == -ENOENT ? "deleted meanwhile" : strerror(-lock));
+                qz_snapshot_tell(msg, userdata, "%s: %s", m->file,
+                                 lock == -ENOENT ? "deleted meanwhile" : strerror(-lock));
                 return lock;
         }
         qz_pin *pins = NULL;
         size_t n_pins = 0;
         r = qz_pins_get(store, name, &pins, &n_pins);
         if (r < 0) {
-                tell(msg, userdata, "cannot read the pins of snapshot \"%s\" in %s: %s; not deleted", name,
-                     store, strerror(-r));
+                qz_snapshot_tell(msg, userdata,
+                                 "cannot read the pins of snapshot \"%s\" in %s: %s; not deleted", name,
+                                 store, strerror(-r));
                 return r;
         }
         if (n_pins) {
                 _cleanup_free_ char *who = qz_pins_describe(pins, n_pins);
                 bool lasting = pins[n_pins - 1].lasting;
                 qz_pins_free(pins, n_pins);
-                tell(msg, userdata, "snapshot \"%s\" is pinned by %s; not deleted%s%s%s", name, who,
-                     lasting ? " ('quiesce snapshot unpin " : "", lasting ? name : "",
-                     lasting ? "' first)" : "");
+                qz_snapshot_tell(msg, userdata, "snapshot \"%s\" is pinned by %s; not deleted%s%s%s", name,
+                                 who, lasting ? " ('quiesce snapshot unpin " : "", lasting ? name : "",
+                                 lasting ? "' first)" : "");
                 return -EBUSY;
         }
         int failed = 0;
@@ -71,16 +60,27 @@ int qz_snapshot_delete(const char *store_opt, const char *name, qz_snapshot_msg_
                 int e = p->remove(m, &m->fs[i], &error);
                 if (e < 0) {
                         failed += e != -ENOTSUP; /* -ENOTSUP: left in place, said why */
-                        tell(msg, userdata, "%s", error ? error : strerror(-e));
+                        qz_snapshot_tell(msg, userdata, "%s", error ? error : strerror(-e));
                 }
         }
         if (failed) {
-                tell(msg, userdata, "kept the manifest %s (some snapshots were not removed)", m->file);
+                qz_snapshot_tell(msg, userdata, "kept the manifest %s (some snapshots were not removed)",
+                                 m->file);
                 return -EIO;
         }
         if (unlink(m->file) < 0) {
                 r = -errno;
-                tell(msg, userdata, "cannot remove %s: %s", m->file, strerror(-r));
+                qz_snapshot_tell(msg, userdata, "cannot remove %s: %s", m->file, strerror(-r));
         }
         return r;
+}
+
+void qz_snapshot_tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...) {
+        if (!msg)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *s = xvasprintf(fmt, ap);
+        va_end(ap);
+        msg(userdata, s);
 }

@@ -19,18 +19,6 @@
 
 QZ_DEFINE_POINTER_CLEANUP(qz_manifest, qz_manifest_free)
 
-static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...) {
-        if (!msg)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *s = xvasprintf(fmt, ap);
-        va_end(ap);
-        msg(userdata, s);
-}
-
 /* One sidecar into e; false when it is not ours to judge (not a manifest). */
 static bool classify(const char *dir, const char *file, const char *job, qz_prune_entry *e,
                      qz_snapshot_msg_fn msg, void *userdata) {
@@ -39,8 +27,8 @@ static bool classify(const char *dir, const char *file, const char *job, qz_prun
         _cleanup_(qz_manifest_freep) qz_manifest *m = NULL;
         int r = qz_manifest_load_path(sidecar, &m);
         if (r < 0) {
-                tell(msg, userdata, "%s: %s; its archive is left alone", sidecar,
-                     r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
+                qz_snapshot_tell(msg, userdata, "%s: %s; its archive is left alone", sidecar,
+                                 r == -EBADMSG ? "not a quiesce snapshot manifest" : strerror(-r));
                 return false;
         }
         if (job && !(m->job && strcmp(m->job, job) == 0))
@@ -70,14 +58,14 @@ static int remove_archive(qz_prune_entry *e, qz_snapshot_msg_fn msg, void *userd
         if (unlink(e->path) < 0 && errno != ENOENT) {
                 int r = -errno;
                 e->error = xasprintf("cannot remove %s: %s", e->path, strerror(-r));
-                tell(msg, userdata, "%s", e->error);
+                qz_snapshot_tell(msg, userdata, "%s", e->error);
                 return r;
         }
         _cleanup_free_ char *sidecar = xasprintf("%s" QZ_ARCHIVE_SIDECAR_SUFFIX, e->path);
         if (unlink(sidecar) < 0 && errno != ENOENT) {
                 int r = -errno;
                 e->error = xasprintf("removed %s, but not %s: %s", e->path, sidecar, strerror(-r));
-                tell(msg, userdata, "%s", e->error);
+                qz_snapshot_tell(msg, userdata, "%s", e->error);
                 return r;
         }
         return 0;

@@ -189,6 +189,9 @@ void qz_snap_checks_done(qz_snap_check *checks, size_t n);
 /* Messages (errors, warnings) for the user; never called while anything is
  * frozen (they are queued and delivered after the thaw). */
 typedef void (*qz_snapshot_msg_fn)(void *userdata, const char *text);
+/* A formatted message to msg (nothing when msg is NULL): delete's and prune's commentary. */
+void qz_snapshot_tell(qz_snapshot_msg_fn msg, void *userdata, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 typedef struct qz_snapshot_opts {
         const char *const *paths;
