@@ -290,10 +290,8 @@ static int parse(struct cli *cli, int argc, char **argv, struct opts *o) {
                         break;
                 case OPT_JOB:
                         if (!qz_snapshot_name_valid(optarg))
-                                return cli_usage_error(
-                                        "backup: invalid job name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, "
-                                        "not starting with '.' or '-')",
-                                        optarg, QZ_SNAPSHOT_NAME_MAX);
+                                return cli_usage_error("backup: invalid job name '%s' " QZ_SNAPSHOT_NAME_RULE,
+                                                       optarg);
                         o->job = optarg;
                         break;
                 case OPT_HOOKS:

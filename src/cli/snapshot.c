@@ -255,18 +255,14 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv) {
                         break;
                 case 'n':
                         if (!qz_snapshot_name_valid(optarg))
-                                return cli_usage_error(
-                                        "snapshot: invalid name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, "
-                                        "not starting with '.' or '-')",
-                                        optarg, QZ_SNAPSHOT_NAME_MAX);
+                                return cli_usage_error("snapshot: invalid name '%s' " QZ_SNAPSHOT_NAME_RULE,
+                                                       optarg);
                         o.name = optarg;
                         break;
                 case OPT_JOB:
                         if (!qz_snapshot_name_valid(optarg))
                                 return cli_usage_error(
-                                        "snapshot: invalid job name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, "
-                                        "not starting with '.' or '-')",
-                                        optarg, QZ_SNAPSHOT_NAME_MAX);
+                                        "snapshot: invalid job name '%s' " QZ_SNAPSHOT_NAME_RULE, optarg);
                         o.job = optarg;
                         break;
                 case OPT_HOOKS_DIR:

@@ -159,9 +159,8 @@ int cli_snapshot_prune(struct cli *cli, int argc, char **argv) {
                 case OPT_JOB:
                         if (!qz_snapshot_name_valid(optarg))
                                 return cli_usage_error(
-                                        "snapshot prune: invalid job name '%s' (1 to %d of A-Z a-z 0-9 . _ + "
-                                        "-, not starting with '.' or '-')",
-                                        optarg, QZ_SNAPSHOT_NAME_MAX);
+                                        "snapshot prune: invalid job name '%s' " QZ_SNAPSHOT_NAME_RULE,
+                                        optarg);
                         job = optarg;
                         break;
                 case OPT_KEEP_LAST:

@@ -26,18 +26,11 @@
 static int plan_options(struct run *R) {
         const qz_snapshot_opts *o = R->o;
         if (o->name && !qz_snapshot_name_valid(o->name)) {
-                run_say(R,
-                        "invalid snapshot name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, not starting with '.' "
-                        "or "
-                        "'-')",
-                        o->name, QZ_SNAPSHOT_NAME_MAX);
+                run_say(R, "invalid snapshot name '%s' " QZ_SNAPSHOT_NAME_RULE, o->name);
                 return -EINVAL;
         }
         if (o->job && !qz_snapshot_name_valid(o->job)) {
-                run_say(R,
-                        "invalid job name '%s' (1 to %d of A-Z a-z 0-9 . _ + -, not starting with '.' or "
-                        "'-')",
-                        o->job, QZ_SNAPSHOT_NAME_MAX);
+                run_say(R, "invalid job name '%s' " QZ_SNAPSHOT_NAME_RULE, o->job);
                 return -EINVAL;
         }
         if (o->timeout_ms <= 0) {

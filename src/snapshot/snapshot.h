@@ -19,6 +19,9 @@
 #define QZ_SNAPSHOT_DEFAULT_TIMEOUT_MS 10000
 #define QZ_HOOK_DEFAULT_TIMEOUT_MS 10000
 #define QZ_SNAPSHOT_NAME_MAX 64
+/* The rule, as every refusal of a snapshot or job name states it ("%s" the name). */
+#define QZ_SNAPSHOT_NAME_RULE "(1 to 64 of A-Z a-z 0-9 . _ + -, not starting with '.' or '-')"
+_Static_assert(QZ_SNAPSHOT_NAME_MAX == 64, "QZ_SNAPSHOT_NAME_RULE states 64");
 #define QZ_BTRFS_SNAPSHOT_DIR ".quiesce-snapshots"
 #define QZ_REFLINK_SUFFIX ".quiesce-" /* IMAGE.quiesce-NAME */
 
