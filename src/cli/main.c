@@ -14,7 +14,7 @@ static const struct {
 } commands[] = {
         {"freeze", cmd_freeze}, {"thaw", cmd_thaw}, {"reset-timeout", cmd_reset_timeout},
         {"status", cmd_status}, {"run", cmd_run},   {"snapshot", cmd_snapshot},
-        {"backup", cmd_backup},
+        {"backup", cmd_backup}, {"writer", cmd_writer},
 };
 
 int main(int argc, char **argv) {

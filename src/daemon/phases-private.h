@@ -7,7 +7,7 @@
 #include "writers.h"
 
 typedef struct wslot {
-        qz_writer *w; /* a reference */
+        qzd_writer *w; /* a reference */
         qz_answer answer[QZ_PHASE_COUNT];
         char *detail[QZ_PHASE_COUNT];
         usec_t sent[QZ_PHASE_COUNT]; /* 0: not sent */

@@ -67,7 +67,7 @@ static void run_free(qz_wrun *run) {
         for (size_t i = 0; i < run->n; i++) {
                 for (unsigned k = 0; k < QZ_PHASE_COUNT; k++)
                         free(run->slot[i].detail[k]);
-                qz_writer_unref(run->slot[i].w);
+                qzd_writer_unref(run->slot[i].w);
         }
         for (size_t i = 0; i < run->n_waiters; i++) {
                 run->waiters[i].free_arg(run->waiters[i].arg);
@@ -130,7 +130,7 @@ static void unbind(qz_wrun *run, size_t i, const char *why) {
                 fs->writers = NULL;
         for (size_t k = 0; k < run->n; k++) {
                 wslot *s = &run->slot[k];
-                if (!s->closed && qz_writer_covers(s->w, run->devno[i]))
+                if (!s->closed && qzd_writer_covers(s->w, run->devno[i]))
                         close_slot(run, s, now);
         }
         log_debug("writers of freeze %" PRIu64 " thawed for %s: %s", run->id, fs ? fs->mountpoint : "?", why);
@@ -286,17 +286,17 @@ int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phas
         for (size_t i = 0; i < n; i++) {
                 if (fs[i]->state != QZ_FS_THAWED)
                         continue; /* frozen already: its writers belong to that freeze */
-                for (qz_writer *w = ws->first; w; w = w->next)
-                        if (qz_writer_covers(w, fs[i]->devno)) {
+                for (qzd_writer *w = ws->first; w; w = w->next)
+                        if (qzd_writer_covers(w, fs[i]->devno)) {
                                 devno[n_fs++] = fs[i]->devno;
                                 break;
                         }
         }
         if (n_fs == 0)
                 return 0;
-        for (qz_writer *w = ws->first; w; w = w->next)
+        for (qzd_writer *w = ws->first; w; w = w->next)
                 for (size_t i = 0; i < n_fs; i++)
-                        if (qz_writer_covers(w, devno[i])) {
+                        if (qzd_writer_covers(w, devno[i])) {
                                 n_w++;
                                 break;
                         }
@@ -322,10 +322,10 @@ int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phas
                                                        json_object_new_string(fs[i]->mountpoint));
                                 json_object_array_add(run->fs_json, o);
                         }
-        for (qz_writer *w = ws->first; w; w = w->next)
+        for (qzd_writer *w = ws->first; w; w = w->next)
                 for (size_t i = 0; i < n_fs; i++)
-                        if (qz_writer_covers(w, devno[i])) {
-                                run->slot[run->n++].w = qz_writer_ref(w);
+                        if (qzd_writer_covers(w, devno[i])) {
+                                run->slot[run->n++].w = qzd_writer_ref(w);
                                 break;
                         }
         run->next = ws->runs;
@@ -401,7 +401,7 @@ static qz_wrun *find_run(qz_writers *ws, uint64_t id) {
         return NULL;
 }
 
-void qz_phases_answer(qz_daemon *d, qz_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
+void qz_phases_answer(qz_daemon *d, qzd_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
                       const char *detail) {
         qz_wrun *run = find_run(&d->writers, freeze_id);
         wslot *s = NULL;
@@ -427,7 +427,7 @@ void qz_phases_answer(qz_daemon *d, qz_writer *w, uint64_t freeze_id, qz_phase p
                 advance(run);
 }
 
-void qz_phases_writer_gone(qz_daemon *d, qz_writer *w) {
+void qz_phases_writer_gone(qz_daemon *d, qzd_writer *w) {
         qz_writers *ws = &d->writers;
 again:
         for (qz_wrun *run = ws->runs; run; run = run->next)

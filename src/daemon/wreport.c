@@ -47,7 +47,7 @@ static json_object *phase_json(const wslot *s, qz_phase p, usec_t now) {
         return o;
 }
 
-static json_object *writer_base(const qz_writer *w, qz_fs *const *fs, size_t n) {
+static json_object *writer_base(const qzd_writer *w, qz_fs *const *fs, size_t n) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(w->name));
         json_object_object_add(o, "id", json_object_new_uint64(w->id));
@@ -56,7 +56,7 @@ static json_object *writer_base(const qz_writer *w, qz_fs *const *fs, size_t n) 
         json_object_object_add(o, "required", json_object_new_boolean(w->required));
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-                if (qz_writer_covers(w, fs[i]->devno))
+                if (qzd_writer_covers(w, fs[i]->devno))
                         json_object_array_add(a, json_object_new_string(fs[i]->id));
         json_object_object_add(o, "filesystems", a);
         return o;
@@ -101,16 +101,16 @@ json_object *qz_phases_writers_json(const qz_writers *ws, qz_fs *const *fs, size
                 seen[n_seen++] = run;
                 for (size_t k = 0; k < run->n; k++)
                         for (size_t j = 0; j < n; j++)
-                                if (fs[j]->writers == run && qz_writer_covers(run->slot[k].w, fs[j]->devno)) {
+                                if (fs[j]->writers == run && qzd_writer_covers(run->slot[k].w, fs[j]->devno)) {
                                         json_object_array_add(a, slot_json(run, &run->slot[k], fs, n, now));
                                         break;
                                 }
         }
         /* Registered writers no bound run asked: they joined while it was frozen. */
-        for (const qz_writer *w = ws->first; w; w = w->next) {
+        for (const qzd_writer *w = ws->first; w; w = w->next) {
                 bool mine = false, asked = false;
                 for (size_t i = 0; i < n; i++) {
-                        if (!qz_writer_covers(w, fs[i]->devno))
+                        if (!qzd_writer_covers(w, fs[i]->devno))
                                 continue;
                         mine = true;
                         const qz_wrun *run = fs[i]->writers;

@@ -22,12 +22,12 @@
 #include "writers.h"
 #include "xalloc.h"
 
-qz_writer *qz_writer_ref(qz_writer *w) {
+qzd_writer *qzd_writer_ref(qzd_writer *w) {
         w->refs++;
         return w;
 }
 
-void qz_writer_unref(qz_writer *w) {
+void qzd_writer_unref(qzd_writer *w) {
         if (!w || --w->refs > 0)
                 return;
         free(w->name);
@@ -36,21 +36,21 @@ void qz_writer_unref(qz_writer *w) {
         free(w);
 }
 
-bool qz_writer_covers(const qz_writer *w, dev_t devno) {
+bool qzd_writer_covers(const qzd_writer *w, dev_t devno) {
         for (size_t i = 0; i < w->n_fs; i++)
                 if (w->devno[i] == devno)
                         return true;
         return false;
 }
 
-static qz_writer *writer_of(qz_writers *ws, const qz_conn *c) {
-        for (qz_writer *w = ws->first; w; w = w->next)
+static qzd_writer *writer_of(qz_writers *ws, const qz_conn *c) {
+        for (qzd_writer *w = ws->first; w; w = w->next)
                 if (w->conn == c)
                         return w;
         return NULL;
 }
 
-static void writer_unlink(qz_writers *ws, qz_writer *w) {
+static void writer_unlink(qz_writers *ws, qzd_writer *w) {
         if (w->prev)
                 w->prev->next = w->next;
         else
@@ -73,7 +73,7 @@ static int check_limits(qz_conn *c, const struct ucred *cred) {
         if (cred->uid == 0 || !ws->max_per_uid)
                 return 0;
         size_t mine = 0;
-        for (qz_writer *w = ws->first; w; w = w->next)
+        for (qzd_writer *w = ws->first; w; w = w->next)
                 mine += w->uid == cred->uid;
         if (mine < ws->max_per_uid)
                 return 0;
@@ -83,7 +83,7 @@ static int check_limits(qz_conn *c, const struct ucred *cred) {
         return -EDQUOT;
 }
 
-static json_object *writer_json(const qz_writer *w, const qzd_target *t, size_t n) {
+static json_object *writer_json(const qzd_writer *w, const qzd_target *t, size_t n) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_uint64(w->id));
         json_object_object_add(o, "name", json_object_new_string(w->name));
@@ -127,7 +127,7 @@ void qz_method_register_writer(qz_conn *c, const qz_request *req) {
          * freezes would never be asked anything. */
         if (qz_targets_check_freeze(c, t, n, 1000000, &m) < 0)
                 return;
-        qz_writer *w = calloc(1, sizeof(*w));
+        qzd_writer *w = calloc(1, sizeof(*w));
         if (!w)
                 abort(); /* tiny allocation under mlockall */
         w->id = ++ws->next_id;
@@ -168,7 +168,7 @@ void qz_method_register_writer(qz_conn *c, const qz_request *req) {
  * an answer that arrives late is only recorded); a malformed one is. */
 void qz_method_writer_answer(qz_conn *c, const qz_request *req) {
         qz_daemon *d = qz_conn_daemon(c);
-        qz_writer *w = writer_of(&d->writers, c);
+        qzd_writer *w = writer_of(&d->writers, c);
         if (!w) {
                 qz_reply_error(c, -EINVAL, NULL, "not a writer: register with %s first",
                                QZ_PROTO_METHOD_REGISTER_WRITER);
@@ -179,7 +179,7 @@ void qz_method_writer_answer(qz_conn *c, const qz_request *req) {
 
 void qz_writers_conn_gone(qz_daemon *d, qz_conn *c) {
         qz_writers *ws = &d->writers;
-        qz_writer *w = writer_of(ws, c);
+        qzd_writer *w = writer_of(ws, c);
         if (!w)
                 return;
         writer_unlink(ws, w);
@@ -187,14 +187,14 @@ void qz_writers_conn_gone(qz_daemon *d, qz_conn *c) {
         log_info("writer %s (id %" PRIu64 ", pid %d) is gone: its connection closed", w->name, w->id,
                  (int)w->pid);
         qz_phases_writer_gone(d, w);
-        qz_writer_unref(w);
+        qzd_writer_unref(w);
 }
 
 void qz_writers_done(qz_writers *ws) {
         while (ws->first) {
-                qz_writer *w = ws->first;
+                qzd_writer *w = ws->first;
                 writer_unlink(ws, w);
                 w->conn = NULL;
-                qz_writer_unref(w);
+                qzd_writer_unref(w);
         }
 }

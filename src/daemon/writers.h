@@ -27,7 +27,7 @@ typedef struct qz_wrun qz_wrun;
 /* One registered writer. Reference-counted: the registry holds one while it
  * is registered, each run that asked it one, so a run still names a writer
  * whose connection went. */
-typedef struct qz_writer {
+typedef struct qzd_writer {
         uint64_t id;
         qz_conn *conn; /* NULL once its connection closed */
         char *name;
@@ -40,13 +40,13 @@ typedef struct qz_writer {
         dev_t *devno;  /* the superblocks it registered for */
         char (*fs_id)[32]; /* "major:minor" of each, for reports */
         unsigned refs;
-        struct qz_writer *prev, *next;
-} qz_writer;
+        struct qzd_writer *prev, *next;
+} qzd_writer;
 
 /* The daemon's writers: the registry, and the runs in progress or bound to
  * a freeze cycle (phases.c). */
 typedef struct qz_writers {
-        qz_writer *first;
+        qzd_writer *first;
         size_t n; /* registered now: 0 keeps the freeze path as it was */
         uint64_t next_id;
         qz_wrun *runs;
@@ -61,9 +61,9 @@ void qz_method_writer_answer(qz_conn *c, const qz_request *req);
 /* c closed: its writer, if it is one, leaves the registry and every run. */
 void qz_writers_conn_gone(qz_daemon *d, qz_conn *c);
 /* Whether w registered for devno. */
-bool qz_writer_covers(const qz_writer *w, dev_t devno);
-qz_writer *qz_writer_ref(qz_writer *w);
-void qz_writer_unref(qz_writer *w);
+bool qzd_writer_covers(const qzd_writer *w, dev_t devno);
+qzd_writer *qzd_writer_ref(qzd_writer *w);
+void qzd_writer_unref(qzd_writer *w);
 void qz_writers_done(qz_writers *ws); /* at exit: the registry emptied (connections are gone) */
 
 /* ---- phases.c -------------------------------------------------------------- */
@@ -88,11 +88,11 @@ void qz_phases_requester_gone(qz_daemon *d, qz_conn *c);
  * its writers that got freeze; nothing waits for their answers. */
 void qz_phases_fs_thawed(qz_daemon *d, qz_fs *fs, const char *why);
 /* A writer's answer to phase of freeze id. */
-void qz_phases_answer(qz_daemon *d, qz_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
+void qz_phases_answer(qz_daemon *d, qzd_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
                       const char *detail);
 /* w's connection closed: pending answers become failures, a freeze it got
  * is marked lost. */
-void qz_phases_writer_gone(qz_daemon *d, qz_writer *w);
+void qz_phases_writer_gone(qz_daemon *d, qzd_writer *w);
 /* At exit: every run ended (their writers are gone already). */
 void qz_phases_free_all(qz_daemon *d);
 /* The writers of a hold's filesystems fs[0..n) ("writers" of a hold:

@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Application writers (issue 12): the protocol (RegisterWriter, the phase
+events, WriterAnswer), `quiesce writer` with its --session helper, and the
+freezes that run them, against the real kernel on loop filesystems.
+
+Raw writers (RawWriter) speak the protocol themselves, so a test can make a
+writer silent, slow, dead or hostile at an exact phase; `quiesce writer`
+tests go through libquiesce's writer API as an administrator would.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from qzharness import RawConn, as_user, mount_of, parse_qzcall
+
+NOBODY = 65534
+REGISTER = "io.quiesce.RegisterWriter"
+ANSWER = "io.quiesce.WriterAnswer"
+
+
+class RawWriter:
+    """A writer on its own connection. policy maps a phase to "ok", "veto",
+    "fail", "silent" or a number (seconds to wait, then ok); detail maps a
+    phase to the answer's detail. Answers from a thread; events recorded."""
+
+    def __init__(self, qd, paths, name, policy=None, detail=None, **params):
+        self.conn = RawConn(qd.socket)
+        self.name = name
+        p = {"name": name, "paths": [str(x) for x in paths]}
+        p.update(params)
+        self.reply = self.conn.call(REGISTER, p)
+        self.policy = dict(policy or {})
+        self.detail = dict(detail or {})
+        self.events = []
+        self.lock = threading.Lock()
+        self.closed = False
+        self.thread = None
+        if "error" not in self.reply:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+
+    @property
+    def ok(self):
+        return "error" not in self.reply
+
+    def _run(self):
+        while not self.closed:
+            try:
+                ev = self.conn.recv(timeout=3600)
+            except (OSError, ValueError, TimeoutError):
+                return
+            if ev is None:
+                with self.lock:
+                    self.events.append(("EOF", None, time.monotonic()))
+                return
+            if "event" not in ev:
+                with self.lock:
+                    self.events.append(("MSG", ev, time.monotonic()))
+                continue
+            phase, fid = ev["event"], ev["parameters"]["freeze"]
+            with self.lock:
+                self.events.append((phase, fid, time.monotonic()))
+            what = self.policy.get(phase, "ok")
+            if what == "silent":
+                continue
+            if isinstance(what, (int, float)):
+                time.sleep(what)
+                what = "ok"
+            a = {"freeze": fid, "phase": phase, "answer": what}
+            if phase in self.detail:
+                a["detail"] = self.detail[phase]
+            try:
+                self.conn.send({"method": ANSWER, "parameters": a})
+            except OSError:
+                return
+
+    def phases(self):
+        with self.lock:
+            return [e[0] for e in self.events if e[0] not in ("MSG",)]
+
+    def wait_phases(self, want, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.phases()[:len(want)] == want and len(self.phases()) >= len(want):
+                return self.phases()
+            time.sleep(0.02)
+        raise AssertionError(f"writer {self.name}: events {self.phases()}, expected {want}")
+
+    def close(self):
+        self.closed = True
+        self.conn.close()
+
+
+@pytest.fixture
+def writers():
+    made = []
+
+    def make(qd, paths, name, **kw):
+        w = RawWriter(qd, paths, name, **kw)
+        made.append(w)
+        return w
+    yield make
+    for w in made:
+        w.close()
+
+
+def freeze_json(h, qd, *paths, timeout="10s", user=None):
+    r = h.quiesce("freeze", "--detach", "--json", "--timeout", timeout, *paths, daemon=qd, user=user)
+    return r, (json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None)
+
+
+def hold_writers(qd, hold_id):
+    """The hold's writers, as a ResetTimeout (the proof of a hold) reports them."""
+    r = qd.call("io.quiesce.ResetTimeout", {"hold": hold_id, "timeout_ms": 10000})
+    assert "error" not in r, r
+    return {w["name"]: w for w in r["parameters"]["holds"][0].get("writers", [])}
+
+
+def thaw(h, qd, hold_id):
+    r = h.quiesce("thaw", "--hold", hold_id, daemon=qd)
+    assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------- the protocol
+
+
+def test_veto_fails_the_freeze_and_freezes_nothing(h, qd, ext4, writers):
+    f0, t0 = qd.counters()
+    w = writers(qd, [ext4.mnt], "vetoer", policy={"prepare": "veto"}, detail={"prepare": "replica lagging"})
+    assert w.ok, w.reply
+    r, _ = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 1, f"a vetoed freeze must fail: {r.returncode} {r.stdout}"
+    assert "vetoer" in r.stderr and "replica lagging" in r.stderr and str(ext4.mnt) in r.stderr, r.stderr
+    assert qd.counters() == (f0, t0), "a veto must come before any FIFREEZE"
+    w.wait_phases(["prepare", "abort"])
+    h.assert_thawed(ext4.mnt)
+
+
+def test_prepare_timeout_and_freeze_timeout_are_recorded_not_blocking(h, qd, ext4, writers):
+    slow_p = writers(qd, [ext4.mnt], "slowprep", policy={"prepare": "silent"}, prepare_timeout_ms=400)
+    slow_f = writers(qd, [ext4.mnt], "slowfreeze", policy={"freeze": "silent"}, freeze_timeout_ms=300)
+    good = writers(qd, [ext4.mnt], "good", detail={"freeze": "pos=7"})
+    t = time.monotonic()
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    took = time.monotonic() - t
+    assert r.returncode == 0, r.stderr
+    assert took >= 0.6, f"the freeze did not wait for the writers' timeouts ({took:.2f}s)"
+    h.assert_frozen(ext4.mnt)
+    ws = hold_writers(qd, hold["id"])
+    assert ws["good"]["acknowledged"] and ws["good"]["freeze"]["detail"] == "pos=7", ws["good"]
+    assert not ws["slowprep"]["acknowledged"] and "did not answer prepare" in ws["slowprep"]["reason"]
+    assert ws["slowprep"]["prepare"]["timed_out"]
+    assert not ws["slowfreeze"]["acknowledged"] and "did not answer freeze" in ws["slowfreeze"]["reason"]
+    slow_p.wait_phases(["prepare", "abort"])
+    thaw(h, qd, hold["id"])
+    h.assert_thawed(ext4.mnt)
+    good.wait_phases(["prepare", "freeze", "thaw"])
+    slow_f.wait_phases(["prepare", "freeze", "thaw"])
+
+
+def test_required_writer_timing_out_fails_the_freeze(h, qd, ext4, writers):
+    f0, _ = qd.counters()
+    writers(qd, [ext4.mnt], "must", policy={"prepare": "silent"}, required=True, prepare_timeout_ms=300)
+    r, _ = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 1 and "required writer must" in r.stderr and "did not answer prepare" in r.stderr, \
+        r.stderr
+    assert qd.counters()[0] == f0
+    h.assert_thawed(ext4.mnt)
+
+
+def test_writer_that_never_answers_thaw_delays_nothing(h, qd, ext4, writers):
+    w = writers(qd, [ext4.mnt], "mute-thaw", policy={"thaw": "silent"})
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, r.stderr
+    t = time.monotonic()
+    thaw(h, qd, hold["id"])
+    h.assert_thawed(ext4.mnt, within=2.0)
+    assert time.monotonic() - t < 3.0
+    w.wait_phases(["prepare", "freeze", "thaw"])
+    # and the next freeze runs it again, without waiting for the old thaw's answer
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, r.stderr
+    w.wait_phases(["prepare", "freeze", "thaw", "prepare", "freeze"])
+    thaw(h, qd, hold["id"])
+
+
+def test_nested_freeze_does_not_notify_again(h, qd, ext4, writers):
+    w = writers(qd, [ext4.mnt], "once")
+    r1, a = freeze_json(h, qd, ext4.mnt)
+    assert r1.returncode == 0, r1.stderr
+    w.wait_phases(["prepare", "freeze"])
+    r2, b = freeze_json(h, qd, ext4.mnt)
+    assert r2.returncode == 0, r2.stderr
+    time.sleep(0.3)
+    assert w.phases() == ["prepare", "freeze"], w.phases()
+    # the nested hold reports the writer of the freeze in place
+    assert hold_writers(qd, b["id"])["once"]["acknowledged"]
+    thaw(h, qd, a["id"])
+    time.sleep(0.3)
+    assert w.phases() == ["prepare", "freeze"], "thaw went out while the filesystem stayed frozen"
+    thaw(h, qd, b["id"])
+    w.wait_phases(["prepare", "freeze", "thaw"])
+
+
+def test_group_freeze_notifies_each_writer_once(h, qd, writers):
+    a, b = h.make_fs("ext4"), h.make_fs("xfs")
+    both = writers(qd, [a.mnt, b.mnt], "both")
+    only_a = writers(qd, [a.mnt], "only-a")
+    only_b = writers(qd, [b.mnt], "only-b")
+    r, hold = freeze_json(h, qd, a.mnt, b.mnt)
+    assert r.returncode == 0, r.stderr
+    for w in (both, only_a, only_b):
+        w.wait_phases(["prepare", "freeze"])
+    time.sleep(0.2)
+    assert both.phases() == ["prepare", "freeze"], both.phases()
+    ws = hold_writers(qd, hold["id"])
+    assert set(ws) == {"both", "only-a", "only-b"} and all(x["acknowledged"] for x in ws.values()), ws
+    thaw(h, qd, hold["id"])
+    for w in (both, only_a, only_b):
+        w.wait_phases(["prepare", "freeze", "thaw"])
+    time.sleep(0.2)
+    assert both.phases() == ["prepare", "freeze", "thaw"], both.phases()
+
+
+@pytest.mark.timeout(120)
+def test_hundred_writers_on_one_filesystem(h, qd, ext4, writers):
+    ws = [writers(qd, [ext4.mnt], f"w{i}") for i in range(100)]
+    assert all(w.ok for w in ws)
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, r.stderr
+    rep = hold_writers(qd, hold["id"])
+    assert len(rep) == 100 and all(x["acknowledged"] for x in rep.values())
+    thaw(h, qd, hold["id"])
+    h.assert_thawed(ext4.mnt)
+    for w in ws:
+        w.wait_phases(["prepare", "freeze", "thaw"])
+
+
+def test_freeze_through_the_seed_api_runs_the_writers(h, qd, ext4, writers):
+    w = writers(qd, [ext4.mnt], "seedwatch")
+    p = h.qzcall(qd, f"open:{ext4.mnt}", "freeze:10", "thaw")
+    assert p.returncode == 0, p.stderr
+    ops = parse_qzcall(p.stdout)
+    assert [o["rc"] for o in ops] == [0, 0, 0], p.stdout
+    w.wait_phases(["prepare", "freeze", "thaw"])
+
+
+def test_writer_closing_between_freeze_and_thaw_is_lost_and_thaw_comes_on_time(h, qd, ext4, writers):
+    w = writers(qd, [ext4.mnt], "quitter")
+    r, hold = freeze_json(h, qd, ext4.mnt, timeout="2s")
+    assert r.returncode == 0, r.stderr
+    w.wait_phases(["prepare", "freeze"])
+    w.close()
+    time.sleep(0.2)
+    rep = hold_writers(qd, hold["id"])
+    assert rep["quitter"]["lost"] and not rep["quitter"]["acknowledged"], rep
+    # the ResetTimeout above re-armed 10 s; let the deadline do it
+    r = qd.call("io.quiesce.ResetTimeout", {"hold": hold["id"], "timeout_ms": 500})
+    assert "error" not in r
+    h.assert_thawed(ext4.mnt, within=3.0)
+
+
+def test_bad_registrations_are_refused_with_reasons(h, qd, ext4, writers):
+    w = writers(qd, [ext4.mnt], "bad name")
+    assert w.reply["error"] == "io.quiesce.InvalidRequest" and "name" in w.reply["parameters"]["message"]
+    w = writers(qd, [ext4.mnt], "x", prepare_timeout_ms=0)
+    assert "prepare_timeout_ms" in w.reply["parameters"]["message"]
+    w = writers(qd, [h.tmp / "nonexistent"], "x")
+    assert w.reply["parameters"]["errno_name"] == "ENOENT", w.reply
+    c = RawConn(qd.socket)
+    try:
+        r = c.call(ANSWER, {"freeze": 1, "phase": "prepare", "answer": "ok"})
+        assert "not a writer" in r["parameters"]["message"], r
+    finally:
+        c.close()
