@@ -24,7 +24,7 @@ typedef struct waiter {
         qz_phases_done_fn fn;
         void *arg;
         void (*free_arg)(void *arg);
-        qz_fs **fs;
+        qz_fs **fs; /* pinned while it waits */
         size_t n;
 } waiter;
 
@@ -42,6 +42,8 @@ struct qz_wrun {
         dev_t *devno; /* the members it prepared (those to be frozen) */
         bool *bound;  /* member i's freeze cycle is still this run's */
         json_object *fs_json;
+        qz_fs **req_fs; /* the requester's filesystems, pinned until it is told */
+        size_t n_req;
         size_t n;
         wslot *slot;
         sd_event_source *timer;

@@ -57,6 +57,29 @@ static void close_slot(qz_wrun *run, wslot *s, usec_t now) {
 
 /* ---- the run's life ------------------------------------------------------- */
 
+/* The filesystems of a freeze waiting here stay known, with their
+ * descriptors (qz_holds_fs_maybe_idle spares them), until it goes on. */
+static qz_fs **pin(qz_fs *const *fs, size_t n) {
+        qz_fs **copy = malloc(n * sizeof(*copy));
+        if (!copy)
+                abort(); /* tiny allocation under mlockall */
+        for (size_t i = 0; i < n; i++) {
+                copy[i] = fs[i];
+                fs[i]->pins++;
+        }
+        return copy;
+}
+
+/* Unpinned; idle ones lose their descriptor when nobody is to take them. */
+static void unpin(qz_daemon *d, qz_fs **fs, size_t n, bool idle) {
+        for (size_t i = 0; i < n; i++) {
+                fs[i]->pins--;
+                if (idle)
+                        qz_holds_fs_maybe_idle(d->holds, fs[i]);
+        }
+        free(fs);
+}
+
 static void run_free(qz_wrun *run) {
         qz_writers *ws = &run->d->writers;
         for (qz_wrun **p = &ws->runs; *p; p = &(*p)->next)
@@ -71,8 +94,10 @@ static void run_free(qz_wrun *run) {
         }
         for (size_t i = 0; i < run->n_waiters; i++) {
                 run->waiters[i].free_arg(run->waiters[i].arg);
-                free(run->waiters[i].fs);
+                unpin(run->d, run->waiters[i].fs, run->waiters[i].n, true);
         }
+        if (run->req_fs)
+                unpin(run->d, run->req_fs, run->n_req, true);
         free(run->waiters);
         sd_event_source_disable_unref(run->timer);
         json_object_put(run->fs_json);
@@ -86,6 +111,8 @@ static void run_free(qz_wrun *run) {
  * freezing now (nested), or thawed after a veto (a run of their own). */
 static void wake_waiters(qz_daemon *d, waiter *w, size_t n) {
         for (size_t i = 0; i < n; i++) {
+                for (size_t k = 0; k < w[i].n; k++)
+                        w[i].fs[k]->pins--; /* the gate pins them again if they wait on */
                 if (qz_phases_gate(d, w[i].c, w[i].fs, w[i].n, w[i].fn, w[i].arg, w[i].free_arg) == 0)
                         w[i].fn(d, w[i].arg, 0, NULL);
                 free(w[i].fs);
@@ -107,6 +134,9 @@ static void run_end(qz_wrun *run, int err, const char *msg) {
                                 fs->writers = NULL;
                 }
         run->state = RUN_OVER;
+        if (run->req_fs)
+                unpin(d, run->req_fs, run->n_req, !run->done); /* a requester told below idles them */
+        run->req_fs = NULL;
         qz_phases_done_fn done = run->done;
         void *arg = run->arg;
         waiter *w = run->waiters;
@@ -202,6 +232,8 @@ static void decide_freeze(qz_wrun *run) {
         run->n_waiters = 0;
         qz_phases_done_fn done = run->done;
         run->done = NULL;
+        unpin(d, run->req_fs, run->n_req, false); /* done() takes its references now */
+        run->req_fs = NULL;
         done(d, run->arg, 0, NULL); /* the freeze goes on: run may be gone after it */
         wake_waiters(d, w, n);
 }
@@ -261,10 +293,9 @@ static bool run_covers(const qz_wrun *run, dev_t devno) {
 static void add_waiter(qz_wrun *run, qz_conn *c, qz_fs *const *fs, size_t n, qz_phases_done_fn fn, void *arg,
                        void (*free_arg)(void *)) {
         waiter *w = realloc(run->waiters, (run->n_waiters + 1) * sizeof(*w));
-        qz_fs **copy = malloc(n * sizeof(*copy));
-        if (!w || !copy)
-                abort(); /* tiny allocations under mlockall */
-        memcpy(copy, fs, n * sizeof(*copy));
+        if (!w)
+                abort(); /* tiny allocation under mlockall */
+        qz_fs **copy = pin(fs, n);
         run->waiters = w;
         w[run->n_waiters++] = (waiter){c, fn, arg, free_arg, copy, n};
 }
@@ -311,6 +342,8 @@ int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phas
         run->arg = arg;
         run->free_arg = free_arg;
         run->n_fs = n_fs;
+        run->req_fs = pin(fs, n);
+        run->n_req = n;
         memcpy(run->devno, devno, n_fs * sizeof(*devno));
         run->fs_json = json_object_new_array();
         for (size_t i = 0; i < n; i++)
@@ -363,7 +396,7 @@ again:
                 for (size_t i = run->n_waiters; i-- > 0;)
                         if (run->waiters[i].c == c) {
                                 run->waiters[i].free_arg(run->waiters[i].arg);
-                                free(run->waiters[i].fs);
+                                unpin(d, run->waiters[i].fs, run->waiters[i].n, true);
                                 run->waiters[i] = run->waiters[--run->n_waiters];
                         }
                 if (run->requester != c)

@@ -11,6 +11,7 @@ tests go through libquiesce's writer API as an administrator would.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -96,6 +97,10 @@ class RawWriter:
 
     def close(self):
         self.closed = True
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)  # the reader thread's recv returns
+        except OSError:
+            pass
         self.conn.close()
 
 
