@@ -47,11 +47,16 @@ struct writer {
 
 static const char *const phase_opt[4] = {"--prepare", "--freeze", "--thaw", "--abort"};
 
-static void vars_for(const struct writer *W, const char *phase, const char *freeze, qz_placeholder v[4]) {
-        v[0] = (qz_placeholder){"phase", phase};
-        v[1] = (qz_placeholder){"name", W->name};
-        v[2] = (qz_placeholder){"freeze", freeze};
-        v[3] = (qz_placeholder){"paths", W->paths_joined};
+/* A phase's placeholders; the session's (phase NULL) are {name} and {paths}. */
+static size_t vars_for(const struct writer *W, const char *phase, const char *freeze, qz_placeholder v[4]) {
+        size_t n = 0;
+        v[n++] = (qz_placeholder){"name", W->name};
+        v[n++] = (qz_placeholder){"paths", W->paths_joined};
+        if (phase) {
+                v[n++] = (qz_placeholder){"phase", phase};
+                v[n++] = (qz_placeholder){"freeze", freeze};
+        }
+        return n;
 }
 
 /* tmpl as an argv with the placeholders filled; NULL and a message naming
@@ -59,7 +64,7 @@ static void vars_for(const struct writer *W, const char *phase, const char *free
 static char **make_argv(const struct writer *W, const char *opt, const char *tmpl, const char *phase,
                         const char *freeze) {
         qz_placeholder v[4];
-        vars_for(W, phase, freeze, v);
+        size_t n_vars = vars_for(W, phase, freeze, v);
         size_t n;
         char **t = qz_template_split(tmpl, &n);
         if (!t || n == 0) {
@@ -69,7 +74,7 @@ static char **make_argv(const struct writer *W, const char *opt, const char *tmp
         }
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *unknown = NULL;
-                char *a = qz_template_substitute(t[i], v, phase ? 4 : 2, &unknown);
+                char *a = qz_template_substitute(t[i], v, n_vars, &unknown);
                 if (!a) {
                         cli_error("writer: %s '%s': unknown placeholder %s (known: {phase} {name} {freeze} "
                                   "{paths}%s)",

@@ -37,11 +37,14 @@ bool wsession_alive(const struct wsession *s) {
 static void died(struct wsession *s) {
         if (s->pid > 0) {
                 int st = 0;
-                if (qz_child_reap(s->pid, USEC_PER_SEC / 2, &st))
-                        cli_error("writer: the session helper %s (pid %d) exited (%s)", s->argv[0], (int)s->pid,
-                                  WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exit status below");
-                if (WIFEXITED(st))
-                        cli_error("writer: the session helper's exit status: %d", WEXITSTATUS(st));
+                if (qz_child_reap(s->pid, USEC_PER_SEC / 2, &st)) {
+                        if (WIFSIGNALED(st))
+                                cli_error("writer: the session helper %s (pid %d) was killed by %s", s->argv[0],
+                                          (int)s->pid, strsignal(WTERMSIG(st)));
+                        else
+                                cli_error("writer: the session helper %s (pid %d) exited with status %d",
+                                          s->argv[0], (int)s->pid, WEXITSTATUS(st));
+                }
         }
         if (s->in_w >= 0)
                 close(s->in_w);

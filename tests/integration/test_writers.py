@@ -286,3 +286,222 @@ def test_bad_registrations_are_refused_with_reasons(h, qd, ext4, writers):
         assert "not a writer" in r["parameters"]["message"], r
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------- quiesce writer
+
+SESSION_HELPER = r"""
+import os, sys, time
+log = open(sys.argv[1], "a", buffering=1)
+mode = sys.argv[2] if len(sys.argv) > 2 else "ok"
+log.write("start %d\n" % os.getpid())
+print("ready", flush=True)
+for line in sys.stdin:
+    p = line.strip()
+    log.write(p + "\n")
+    if mode == "veto" and p == "prepare":
+        print("veto backup window closed", flush=True)
+    elif mode == "die-at-freeze" and p == "freeze" and not os.path.exists(sys.argv[1] + ".died"):
+        open(sys.argv[1] + ".died", "w").close()
+        os._exit(3)
+    elif p == "freeze":
+        print("ok binlog=mysql-bin.000002:1234", flush=True)
+    else:
+        print("ok", flush=True)
+log.write("eof\n")
+"""
+
+
+def script(h, name, text, mode=0o755):
+    os.chmod(h.tmp, 0o755)
+    p = h.tmp / name
+    p.write_text(text)
+    os.chmod(p, mode)
+    return p
+
+
+def session_writer(h, qd, mount, mode="ok", name="sess", extra=(), user=None):
+    helper = script(h, "helper.py", SESSION_HELPER)
+    log = h.tmp / f"{name}.log"
+    log.touch()
+    os.chmod(log, 0o666)
+    p = h.quiesce_bg("writer", "--name", name, "--session", f"{sys.executable} -S {helper} {log} {mode}",
+                     *extra, mount, daemon=qd, user=user)
+    return p, log
+
+
+def wait_log(log, want, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [l for l in log.read_text().splitlines() if not l.startswith("start ")]
+        if lines[:len(want)] == want:
+            return lines
+        time.sleep(0.05)
+    raise AssertionError(f"{log.name}: {log.read_text()!r}, expected {want}")
+
+
+def wait_registered(qd, name, timeout=10):
+    """Until a freeze's writers would include name: a probe freeze is not
+    wanted here, so watch quiesced's log."""
+    qd.wait_for(lambda: f"writer {name} (id" in qd.log_text(), timeout=timeout, what=f"writer {name}")
+
+
+def test_session_protocol_detail_reaches_the_hold(h, qd, ext4):
+    p, log = session_writer(h, qd, ext4.mnt)
+    wait_registered(qd, "sess")
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, r.stderr
+    wait_log(log, ["prepare", "freeze"])
+    ws = hold_writers(qd, hold["id"])
+    assert ws["sess"]["acknowledged"] and ws["sess"]["freeze"]["detail"] == "binlog=mysql-bin.000002:1234", ws
+    thaw(h, qd, hold["id"])
+    wait_log(log, ["prepare", "freeze", "thaw"])
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0, p.stderr.read()
+    wait_log(log, ["prepare", "freeze", "thaw", "eof"])  # its stdin closed at the writer's exit
+
+
+def test_session_veto_names_writer_and_reason(h, qd, ext4):
+    p, log = session_writer(h, qd, ext4.mnt, mode="veto", name="vet")
+    wait_registered(qd, "vet")
+    f0, _ = qd.counters()
+    r, _ = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 1 and "vet" in r.stderr and "backup window closed" in r.stderr, r.stderr
+    assert qd.counters()[0] == f0
+    wait_log(log, ["prepare", "abort"])
+
+
+def test_session_helper_death_fails_the_phase_then_restarts(h, qd, ext4):
+    p, log = session_writer(h, qd, ext4.mnt, mode="die-at-freeze", name="phoenix")
+    wait_registered(qd, "phoenix")
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, r.stderr  # not required: recorded, not blocking
+    ws = hold_writers(qd, hold["id"])
+    assert not ws["phoenix"]["acknowledged"] and ws["phoenix"]["freeze"]["answer"] == "fail", ws
+    thaw(h, qd, hold["id"])
+    time.sleep(1.5)  # the restart's backoff
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, r.stderr
+    ws = hold_writers(qd, hold["id"])
+    assert ws["phoenix"]["acknowledged"], ws
+    starts = [l for l in log.read_text().splitlines() if l.startswith("start ")]
+    assert len(starts) == 2, log.read_text()
+    thaw(h, qd, hold["id"])
+
+
+def test_phase_commands_exit_status_is_the_answer(h, qd, ext4):
+    veto = script(h, "veto.sh", "#!/bin/sh\necho \"disk $1 is busy\" >&2\nexit 3\n")
+    marks = h.tmp / "marks"
+    thawcmd = script(h, "thaw.sh", f"#!/bin/sh\necho \"$1 $2 $QUIESCE_FREEZE_ID\" >> {marks}\n")
+    p = h.quiesce_bg("writer", "--name", "cmds", "--prepare", f"{veto} {{paths}}", "--thaw",
+                     f"{thawcmd} {{phase}} {{name}}", ext4.mnt, daemon=qd)
+    wait_registered(qd, "cmds")
+    r, _ = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 1 and f"disk {ext4.mnt} is busy" in r.stderr, r.stderr
+    assert not marks.exists(), "a vetoed freeze got a thaw (it should get abort)"
+
+
+def test_unknown_placeholder_is_refused_before_anything_runs(h, qd, ext4):
+    r = h.quiesce("writer", "--prepare", "/bin/true {volume}", ext4.mnt, daemon=qd)
+    assert r.returncode == 2 and "{volume}" in r.stderr and "--prepare" in r.stderr, r.stderr
+    r = h.quiesce("writer", "--session", "/bin/cat {phase}", ext4.mnt, daemon=qd)
+    assert r.returncode == 2 and "{phase}" in r.stderr, r.stderr
+
+
+def test_quiesced_killed_mid_freeze_writers_thaw_themselves(h, ext4):
+    qd = h.start_daemon()
+    p, log = session_writer(h, qd, ext4.mnt, name="survivor")
+    wait_registered(qd, "survivor")
+    r, hold = freeze_json(h, qd, ext4.mnt, timeout="20s")
+    assert r.returncode == 0, r.stderr
+    wait_log(log, ["prepare", "freeze"])
+    w = h.blocked_writer(ext4.mnt)
+    qd.kill(signal.SIGKILL)
+    wait_log(log, ["prepare", "freeze", "thaw"], timeout=5)  # the writer thawed its application at once
+    assert w.done(5.0), "the guard did not thaw the filesystem"
+    assert p.poll() is None, "the writer should wait for quiesced to come back"
+    # and it registers with the next quiesced on the same socket
+    qd2 = h.start_daemon(socket_path=qd.socket)
+    wait_registered(qd2, "survivor", timeout=20)
+
+
+@pytest.mark.timeout(150)
+def test_snapshot_labels_from_writers(h, qd):
+    pool = h.make_fs("xfs", size="1G")
+    data = h.make_fs("ext4", parent=pool.mnt, size="256M")
+    p, log = session_writer(h, qd, data.mnt, name="db")
+    wait_registered(qd, "db")
+
+    def snap(name):
+        h.check_freezable([str(data.mnt)])
+        r = h.quiesce("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--json",
+                      "--name", name, "--timeout", "10s", data.mnt, daemon=qd, timeout=60)
+        return r, (json.loads(r.stdout) if r.stdout.strip().startswith("{") else None)
+
+    r, m = snap("one")
+    assert r.returncode == 0, r.stderr
+    assert m["label"] == "application-consistent", m["label_reason"]
+    [w] = m["writers"]
+    assert w["name"] == "db" and w["acknowledged"] and w["freeze"]["detail"].startswith("binlog="), w
+    r = h.quiesce("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--name", "two",
+                  "--timeout", "10s", data.mnt, daemon=qd, timeout=60)
+    assert r.returncode == 0 and "Writers:" in r.stdout and "db" in r.stdout, r.stdout
+
+    # a writer killed between freeze and thaw: the snapshot is not application-consistent
+    p.kill()
+    p.wait(timeout=10)
+    lossy = RawWriter(qd, [data.mnt], "lossy")
+    try:
+        assert lossy.ok
+        exec_cmd = script(h, "take.sh", "#!/bin/sh\nsleep 1\n"
+                          f"cp --reflink=always {data.img} {pool.mnt}/exec-$1.img || exit 3\n"
+                          f"echo {pool.mnt}/exec-$1.img\n")
+        t = threading.Timer(0.5, lossy.close)  # during the take
+        t.start()
+        h.check_freezable([str(data.mnt)])
+        r = h.quiesce("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--json",
+                      "--name", "three", "--timeout", "10s", "--provider", "exec", "--exec-cmd",
+                      f"{exec_cmd} {{name}}", data.mnt, daemon=qd, timeout=60)
+        t.join()
+        assert r.returncode == 0, r.stderr
+        m = json.loads(r.stdout)
+        assert m["label"] == "filesystem-consistent", m
+        assert "writer" in m["label_reason"]
+        [w] = m["writers"]
+        assert w["name"] == "lossy" and w["lost"] and not w["acknowledged"], w
+        h.assert_thawed(data.mnt)
+    finally:
+        lossy.close()
+
+
+# ---------------------------------------------------------------- security and limits
+
+
+def test_non_root_non_group_may_not_register(h, qd, ext4):
+    r = h.quiesce("writer", "--name", "intruder", ext4.mnt, daemon=qd, user=NOBODY, timeout=10)
+    assert r.returncode == 1 and ("may not use quiesced" in r.stderr or "EPERM" in r.stderr
+                                  or "not permitted" in r.stderr), r.stderr
+    assert "writer intruder (id" not in qd.log_text()
+
+
+def test_group_writer_veto_is_recorded_not_obeyed_and_required_refused(h, ext4):
+    qd = h.start_daemon(group="nogroup", extra=["--max-writers-per-uid", "2"])
+    os.chmod(ext4.mnt, 0o777)
+    veto = script(h, "veto.sh", "#!/bin/sh\necho 'not today' >&2\nexit 1\n")
+    r = h.quiesce("writer", "--name", "want-req", "--required", ext4.mnt, daemon=qd, user=NOBODY, timeout=10)
+    assert r.returncode == 1 and "only root's writers may be required" in r.stderr, r.stderr
+    p = h.quiesce_bg("writer", "--name", "nobody-vetoer", "--prepare", str(veto), ext4.mnt, daemon=qd,
+                     user=NOBODY)
+    wait_registered(qd, "nobody-vetoer")
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, f"a non-root veto must not fail the freeze: {r.stderr}"
+    ws = hold_writers(qd, hold["id"])
+    assert ws["nobody-vetoer"]["prepare"]["answer"] == "veto" and not ws["nobody-vetoer"]["acknowledged"], ws
+    assert "not today" in ws["nobody-vetoer"]["reason"], ws
+    thaw(h, qd, hold["id"])
+    # the per-uid limit: two writers of uid 65534 at most
+    p2 = h.quiesce_bg("writer", "--name", "second", ext4.mnt, daemon=qd, user=NOBODY)
+    wait_registered(qd, "second")
+    r = h.quiesce("writer", "--name", "third", ext4.mnt, daemon=qd, user=NOBODY, timeout=10)
+    assert r.returncode == 1 and "--max-writers-per-uid" in r.stderr, r.stderr
+    del p, p2
