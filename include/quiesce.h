@@ -227,7 +227,6 @@ const char *qz_version(void);
 int qz_client_fd(const qz_client *c);
 const char *qz_client_last_reply(const qz_client *c);
 
-
 /* ---- Writers: applications that take part in every freeze (libquiesce 0.1) --
  *
  * A writer registers for the filesystems under some paths and is then told,
@@ -270,12 +269,12 @@ typedef enum qz_writer_verdict {
 
 typedef struct qz_writer_event {
         qz_writer_phase phase;
-        uint64_t freeze_id;              /* names the freeze in answers and quiesced's report */
-        int64_t timeout_ms;              /* the answer is expected within this, from when it was sent */
-        size_t n_fs;                     /* the group's filesystems this freeze prepares */
-        const char *const *fs_ids;       /* "major:minor" */
+        uint64_t freeze_id;        /* names the freeze in answers and quiesced's report */
+        int64_t timeout_ms;        /* the answer is expected within this, from when it was sent */
+        size_t n_fs;               /* the group's filesystems this freeze prepares */
+        const char *const *fs_ids; /* "major:minor" */
         const char *const *mountpoints;
-        int daemon_gone;                 /* thaw/abort: quiesced went away; no answer is read */
+        int daemon_gone; /* thaw/abort: quiesced went away; no answer is read */
 } qz_writer_event;
 
 /* The event is valid during the call only; copy freeze_id and phase to
@@ -337,10 +336,10 @@ typedef struct qz_writer_report {
         uid_t uid;
         pid_t pid;
         int required;
-        uint64_t freeze_id;     /* 0: not asked */
-        int acknowledged;       /* answered freeze ok in time and stayed until its thaw */
-        int lost;               /* went away after freeze, before its thaw */
-        char *reason;           /* why not acknowledged, NULL when it was */
+        uint64_t freeze_id;              /* 0: not asked */
+        int acknowledged;                /* answered freeze ok in time and stayed until its thaw */
+        int lost;                        /* went away after freeze, before its thaw */
+        char *reason;                    /* why not acknowledged, NULL when it was */
         qz_writer_phase_report phase[4]; /* by qz_writer_phase */
         size_t n_fs;
         char (*fs_ids)[32];

@@ -237,8 +237,8 @@ static void usage_writer(FILE *out) {
               "                          freeze's time limit (default 2s)\n"
               "     --thaw-timeout DURATION\n"
               "                          thaw's and abort's time limit (default 10s)\n"
-              " -J, --json               print each phase's answer as a JSON line\n" SOCKET_OPTION "\n" HELP_VERSION
-              "\n"
+              " -J, --json               print each phase's answer as a JSON line\n" SOCKET_OPTION
+              "\n" HELP_VERSION "\n"
               "Exit status: 0 stopped by a signal, 1 failure, 2 usage error.\n"
               "\n" SEE_ALSO,
               out);

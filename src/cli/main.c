@@ -12,8 +12,8 @@ static const struct {
         const char *name;
         int (*run)(struct cli *cli, int argc, char **argv);
 } commands[] = {
-        {"freeze", cmd_freeze}, {"thaw", cmd_thaw}, {"reset-timeout", cmd_reset_timeout},
-        {"status", cmd_status}, {"run", cmd_run},   {"snapshot", cmd_snapshot},
+        {"freeze", cmd_freeze}, {"thaw", cmd_thaw},     {"reset-timeout", cmd_reset_timeout},
+        {"status", cmd_status}, {"run", cmd_run},       {"snapshot", cmd_snapshot},
         {"backup", cmd_backup}, {"writer", cmd_writer},
 };
 

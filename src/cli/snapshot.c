@@ -120,7 +120,8 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                 printf("\nWriters:\n");
                 for (size_t i = 0; i < m->n_writers; i++) {
                         const qz_snap_writer *w = &m->writers[i];
-                        printf("  %-20s %s%s (%s)\n", w->name, w->acknowledged ? "acknowledged" : "NOT acknowledged",
+                        printf("  %-20s %s%s (%s)\n", w->name,
+                               w->acknowledged ? "acknowledged" : "NOT acknowledged",
                                w->required ? ", required" : "", w->filesystems ? w->filesystems : "");
                         for (unsigned p = 0; p < 2; p++) /* thaw comes after the snapshot */
                                 if (w->phase[p].asked)
@@ -128,8 +129,9 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                                                w->phase[p].detail ? " " : "",
                                                w->phase[p].detail ? w->phase[p].detail : "",
                                                w->phase[p].timed_out ? " (timed out)" : "",
-                                               w->phase[p].ms >= 0 ? qz_format_duration(w->phase[p].ms, b1, sizeof(b1))
-                                                                   : "");
+                                               w->phase[p].ms >= 0
+                                                       ? qz_format_duration(w->phase[p].ms, b1, sizeof(b1))
+                                                       : "");
                         if (w->reason)
                                 printf("      reason   %s\n", w->reason);
                 }

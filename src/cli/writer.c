@@ -78,7 +78,8 @@ static char **make_argv(const struct writer *W, const char *opt, const char *tmp
                 if (!a) {
                         cli_error("writer: %s '%s': unknown placeholder %s (known: {phase} {name} {freeze} "
                                   "{paths}%s)",
-                                  opt, tmpl, unknown, phase ? "" : "; --session takes {name} and {paths} only");
+                                  opt, tmpl, unknown,
+                                  phase ? "" : "; --session takes {name} and {paths} only");
                         qz_strv_free(t);
                         return NULL;
                 }
@@ -142,8 +143,9 @@ static qz_writer_verdict run_command(struct writer *W, const qz_writer_event *ev
         } else if (res.timed_out || !res.reaped || qz_child_exit_status(res.status) != 0) {
                 qz_child_first_line(&res, line, sizeof(line));
                 qz_child_describe(&res, how, sizeof(how));
-                *ret_detail = line[0] ? xasprintf("%s (%s: %s)", line, argv[0], how)
-                                      : xasprintf("%s: %s%s", argv[0], how, res.timed_out ? ", timed out" : "");
+                *ret_detail =
+                        line[0] ? xasprintf("%s (%s: %s)", line, argv[0], how)
+                                : xasprintf("%s: %s%s", argv[0], how, res.timed_out ? ", timed out" : "");
                 v = ev->phase == QZ_WRITER_PREPARE ? QZ_WRITER_VETO : QZ_WRITER_FAIL;
         }
         if (r == 0)
@@ -252,8 +254,8 @@ static int do_register(struct writer *W, bool first) {
                         cli_error("%s", qz_writer_error(NULL));
                 return r;
         }
-        fprintf(stderr, "quiesce writer %s: registered with quiesced (writer id %" PRIu64 ") for %s\n", W->name,
-                qz_writer_id(W->w), W->paths_joined);
+        fprintf(stderr, "quiesce writer %s: registered with quiesced (writer id %" PRIu64 ") for %s\n",
+                W->name, qz_writer_id(W->w), W->paths_joined);
         return 0;
 }
 
@@ -309,13 +311,19 @@ static int parse_ms(const char *opt, const char *text, int64_t *ret) {
 
 int cmd_writer(struct cli *cli, int argc, char **argv) {
         static const struct option longopts[] = {
-                {"name", required_argument, NULL, 'n'},       {"prepare", required_argument, NULL, 'P'},
-                {"freeze", required_argument, NULL, 'F'},     {"thaw", required_argument, NULL, 'T'},
-                {"abort", required_argument, NULL, 'A'},      {"session", required_argument, NULL, 'S'},
-                {"required", no_argument, NULL, 'r'},         {"timeout", required_argument, NULL, 't'},
+                {"name", required_argument, NULL, 'n'},
+                {"prepare", required_argument, NULL, 'P'},
+                {"freeze", required_argument, NULL, 'F'},
+                {"thaw", required_argument, NULL, 'T'},
+                {"abort", required_argument, NULL, 'A'},
+                {"session", required_argument, NULL, 'S'},
+                {"required", no_argument, NULL, 'r'},
+                {"timeout", required_argument, NULL, 't'},
                 {"freeze-timeout", required_argument, NULL, 'f'},
-                {"thaw-timeout", required_argument, NULL, 'w'}, {"json", no_argument, NULL, 'J'},
-                CLI_COMMON_LONGOPTS,                          {NULL, 0, NULL, 0},
+                {"thaw-timeout", required_argument, NULL, 'w'},
+                {"json", no_argument, NULL, 'J'},
+                CLI_COMMON_LONGOPTS,
+                {NULL, 0, NULL, 0},
         };
         struct writer W = {.cli = cli,
                            .name = "quiesce-writer",
@@ -324,14 +332,30 @@ int cmd_writer(struct cli *cli, int argc, char **argv) {
         int opt;
         while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "n:rt:J", longopts, NULL)) != -1) {
                 switch (opt) {
-                case 'n': W.name = optarg; break;
-                case 'P': W.cmd[QZ_WRITER_PREPARE] = optarg; break;
-                case 'F': W.cmd[QZ_WRITER_FREEZE] = optarg; break;
-                case 'T': W.cmd[QZ_WRITER_THAW] = optarg; break;
-                case 'A': W.cmd[QZ_WRITER_ABORT] = optarg; break;
-                case 'S': W.session = optarg; break;
-                case 'r': W.required = true; break;
-                case 'J': W.json = true; break;
+                case 'n':
+                        W.name = optarg;
+                        break;
+                case 'P':
+                        W.cmd[QZ_WRITER_PREPARE] = optarg;
+                        break;
+                case 'F':
+                        W.cmd[QZ_WRITER_FREEZE] = optarg;
+                        break;
+                case 'T':
+                        W.cmd[QZ_WRITER_THAW] = optarg;
+                        break;
+                case 'A':
+                        W.cmd[QZ_WRITER_ABORT] = optarg;
+                        break;
+                case 'S':
+                        W.session = optarg;
+                        break;
+                case 'r':
+                        W.required = true;
+                        break;
+                case 'J':
+                        W.json = true;
+                        break;
                 case 't':
                         if (parse_ms("--timeout", optarg, &W.timeout_ms[QZ_WRITER_PREPARE]) < 0)
                                 return EXIT_USAGE;

@@ -39,8 +39,8 @@ static void died(struct wsession *s) {
                 int st = 0;
                 if (qz_child_reap(s->pid, USEC_PER_SEC / 2, &st)) {
                         if (WIFSIGNALED(st))
-                                cli_error("writer: the session helper %s (pid %d) was killed by %s", s->argv[0],
-                                          (int)s->pid, strsignal(WTERMSIG(st)));
+                                cli_error("writer: the session helper %s (pid %d) was killed by %s",
+                                          s->argv[0], (int)s->pid, strsignal(WTERMSIG(st)));
                         else
                                 cli_error("writer: the session helper %s (pid %d) exited with status %d",
                                           s->argv[0], (int)s->pid, WEXITSTATUS(st));
@@ -121,7 +121,8 @@ int wsession_start(struct wsession *s, usec_t deadline, char **ret_error) {
                 int e = pid < 0 ? (int)-pid : exec_errno;
                 s->backoff = s->backoff ? s->backoff : BACKOFF_FIRST_USEC;
                 s->next_start = qz_now() + s->backoff;
-                return qz_error(ret_error, -e, "cannot run the session helper %s: %s", s->argv[0], strerror(e));
+                return qz_error(ret_error, -e, "cannot run the session helper %s: %s", s->argv[0],
+                                strerror(e));
         }
         s->pid = pid;
         s->in_w = in[1];
@@ -138,14 +139,15 @@ int wsession_start(struct wsession *s, usec_t deadline, char **ret_error) {
         if (r == 0) {
                 wsession_stop(s, 0);
                 died(s);
-                return qz_error(ret_error, -ETIMEDOUT, "the session helper %s did not print \"ready\" in time",
-                                s->argv[0]);
+                return qz_error(ret_error, -ETIMEDOUT,
+                                "the session helper %s did not print \"ready\" in time", s->argv[0]);
         }
         return qz_error(ret_error, -EPIPE, "the session helper %s exited before it printed \"ready\"",
                         s->argv[0]);
 }
 
-int wsession_phase(struct wsession *s, const char *phase, usec_t deadline, char **ret_line, char **ret_error) {
+int wsession_phase(struct wsession *s, const char *phase, usec_t deadline, char **ret_line,
+                   char **ret_error) {
         *ret_line = NULL;
         if (!wsession_alive(s))
                 return qz_error(ret_error, -EPIPE, "the session helper is not running");
@@ -194,7 +196,8 @@ void wsession_stop(struct wsession *s, usec_t grace) {
                 nanosleep(&ts, NULL);
         }
         if (w == 0) {
-                cli_error("writer: the session helper (pid %d) did not exit in time; killing it", (int)s->pid);
+                cli_error("writer: the session helper (pid %d) did not exit in time; killing it",
+                          (int)s->pid);
                 qz_child_reap(s->pid, USEC_PER_SEC, &st);
         } else {
                 kill(-s->pid, SIGKILL); /* what it left behind in its process group */

@@ -206,8 +206,7 @@ static int parse_register_writer(json_object *params, qz_request *req, qz_reques
         req->writer_name = qz_json_get_string(params, "name");
         if (!req->writer_name || !req->writer_name[0] ||
             !text_ok(req->writer_name, QZ_WRITER_NAME_MAX, false))
-                return fail(e, EINVAL, NULL,
-                            "\"name\" is required: 1 to %d printable characters, no blank",
+                return fail(e, EINVAL, NULL, "\"name\" is required: 1 to %d printable characters, no blank",
                             QZ_WRITER_NAME_MAX);
         if (json_object_object_get_ex(params, "required", &v) &&
             !qz_json_get_bool(params, "required", &req->required))

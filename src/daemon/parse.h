@@ -26,8 +26,8 @@ typedef enum qz_method {
         QZ_METHOD_WRITER_ANSWER,
 } qz_method;
 
-#define QZ_WRITER_NAME_MAX 64     /* a writer's name: printable, no blank */
-#define QZ_WRITER_DETAIL_MAX 256  /* an answer's detail or reason: one line */
+#define QZ_WRITER_NAME_MAX 64    /* a writer's name: printable, no blank */
+#define QZ_WRITER_DETAIL_MAX 256 /* an answer's detail or reason: one line */
 
 /* A writer's phases, in the order a freeze runs them. */
 typedef enum qz_phase {

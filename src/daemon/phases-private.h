@@ -57,3 +57,15 @@ struct qz_wrun {
 char *qz_wslot_reason(const wslot *s, qz_phase p);
 /* s acknowledged freeze in time and stayed until its thaw. */
 bool qz_wslot_acknowledged(const wslot *s);
+
+/* phases.c's moves, for wevents.c: */
+/* Every writer asked goes (thaw or abort), the requester is told (err,
+ * msg; not when cancelled), waiters woken, the run freed. */
+void qz_wrun_end(qz_wrun *run, int err, const char *msg);
+/* Member i's freeze cycle ended (why): thaw to its writers; the last ends
+ * the run. */
+void qz_wrun_unbind(qz_wrun *run, size_t i, const char *why);
+/* On once every writer asked in this phase answered, timed out or went. */
+void qz_wrun_advance(qz_wrun *run);
+/* Unpins fs[0..n) (and frees the array); idle: let unwanted ones go idle. */
+void qz_wrun_unpin(qz_daemon *d, qz_fs **fs, size_t n, bool idle);

@@ -71,7 +71,7 @@ static qz_fs **pin(qz_fs *const *fs, size_t n) {
 }
 
 /* Unpinned; idle ones lose their descriptor when nobody is to take them. */
-static void unpin(qz_daemon *d, qz_fs **fs, size_t n, bool idle) {
+void qz_wrun_unpin(qz_daemon *d, qz_fs **fs, size_t n, bool idle) {
         for (size_t i = 0; i < n; i++) {
                 fs[i]->pins--;
                 if (idle)
@@ -94,10 +94,10 @@ static void run_free(qz_wrun *run) {
         }
         for (size_t i = 0; i < run->n_waiters; i++) {
                 run->waiters[i].free_arg(run->waiters[i].arg);
-                unpin(run->d, run->waiters[i].fs, run->waiters[i].n, true);
+                qz_wrun_unpin(run->d, run->waiters[i].fs, run->waiters[i].n, true);
         }
         if (run->req_fs)
-                unpin(run->d, run->req_fs, run->n_req, true);
+                qz_wrun_unpin(run->d, run->req_fs, run->n_req, true);
         free(run->waiters);
         sd_event_source_disable_unref(run->timer);
         json_object_put(run->fs_json);
@@ -122,7 +122,7 @@ static void wake_waiters(qz_daemon *d, waiter *w, size_t n) {
 
 /* The run failed (err, msg) or was cancelled (done NULL): everybody asked
  * is released, the requester told, the waiters woken. */
-static void run_end(qz_wrun *run, int err, const char *msg) {
+void qz_wrun_end(qz_wrun *run, int err, const char *msg) {
         qz_daemon *d = run->d;
         usec_t now = qz_now();
         for (size_t i = 0; i < run->n; i++)
@@ -135,7 +135,7 @@ static void run_end(qz_wrun *run, int err, const char *msg) {
                 }
         run->state = RUN_OVER;
         if (run->req_fs)
-                unpin(d, run->req_fs, run->n_req, !run->done); /* a requester told below idles them */
+                qz_wrun_unpin(d, run->req_fs, run->n_req, !run->done); /* a requester told below idles them */
         run->req_fs = NULL;
         qz_phases_done_fn done = run->done;
         void *arg = run->arg;
@@ -150,7 +150,7 @@ static void run_end(qz_wrun *run, int err, const char *msg) {
         wake_waiters(d, w, n);
 }
 
-static void unbind(qz_wrun *run, size_t i, const char *why) {
+void qz_wrun_unbind(qz_wrun *run, size_t i, const char *why) {
         qz_daemon *d = run->d;
         usec_t now = qz_now();
         run->bound[i] = false;
@@ -165,7 +165,7 @@ static void unbind(qz_wrun *run, size_t i, const char *why) {
         }
         log_debug("writers of freeze %" PRIu64 " thawed for %s: %s", run->id, fs ? fs->mountpoint : "?", why);
         if (run->n_bound == 0)
-                run_end(run, 0, NULL);
+                qz_wrun_end(run, 0, NULL);
 }
 
 /* ---- the decisions --------------------------------------------------------- */
@@ -173,15 +173,14 @@ static void unbind(qz_wrun *run, size_t i, const char *why) {
 static void fail_for(qz_wrun *run, const wslot *s, qz_phase p, bool required) {
         _cleanup_free_ char *why = qz_wslot_reason(s, p);
         int err = s->timed_out[p] ? -ETIMEDOUT : -ECANCELED;
-        _cleanup_free_ char *msg = xasprintf(
-                "%swriter %s (pid %d, uid %u) %s at %s: %s; nothing was frozen", required ? "required " : "",
-                s->w->name, (int)s->w->pid, (unsigned)s->w->uid,
-                s->answer[p] == QZ_ANSWER_VETO ? "vetoed the freeze" : "did not agree", qz_phase_name(p), why);
+        _cleanup_free_ char *msg =
+                xasprintf("%swriter %s (pid %d, uid %u) %s at %s: %s; nothing was frozen",
+                          required ? "required " : "", s->w->name, (int)s->w->pid, (unsigned)s->w->uid,
+                          s->answer[p] == QZ_ANSWER_VETO ? "vetoed the freeze" : "did not agree",
+                          qz_phase_name(p), why);
         log_notice("freeze %" PRIu64 " refused: %s", run->id, msg);
-        run_end(run, err, msg);
+        qz_wrun_end(run, err, msg);
 }
-
-static void advance(qz_wrun *run);
 
 static void decide_prepare(qz_wrun *run, usec_t now) {
         for (size_t i = 0; i < run->n; i++) {
@@ -208,7 +207,7 @@ static void decide_prepare(qz_wrun *run, usec_t now) {
                         close_slot(run, s, now); /* abort: it will not be frozen with the rest */
                 }
         }
-        advance(run);
+        qz_wrun_advance(run);
 }
 
 static void decide_freeze(qz_wrun *run) {
@@ -232,7 +231,7 @@ static void decide_freeze(qz_wrun *run) {
         run->n_waiters = 0;
         qz_phases_done_fn done = run->done;
         run->done = NULL;
-        unpin(d, run->req_fs, run->n_req, false); /* done() takes its references now */
+        qz_wrun_unpin(d, run->req_fs, run->n_req, false); /* done() takes its references now */
         run->req_fs = NULL;
         done(d, run->arg, 0, NULL); /* the freeze goes on: run may be gone after it */
         wake_waiters(d, w, n);
@@ -240,13 +239,13 @@ static void decide_freeze(qz_wrun *run) {
 
 static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         (void)src, (void)usec;
-        advance(userdata);
+        qz_wrun_advance(userdata);
         return 0;
 }
 
 /* Moves the run on once every writer asked in this phase answered, timed
  * out or went; otherwise arms the timer for the next timeout. */
-static void advance(qz_wrun *run) {
+void qz_wrun_advance(qz_wrun *run) {
         qz_phase p = run->state == RUN_PREPARE ? QZ_PHASE_PREPARE : QZ_PHASE_FREEZE;
         usec_t now = qz_now(), next = QZ_USEC_INFINITY;
         for (size_t i = 0; i < run->n; i++) {
@@ -264,8 +263,8 @@ static void advance(qz_wrun *run) {
         }
         if (next != QZ_USEC_INFINITY) {
                 if (!run->timer) {
-                        if (sd_event_add_time(run->d->event, &run->timer, CLOCK_BOOTTIME, next, 1000, on_timer,
-                                              run) < 0)
+                        if (sd_event_add_time(run->d->event, &run->timer, CLOCK_BOOTTIME, next, 1000,
+                                              on_timer, run) < 0)
                                 abort(); /* a timer under mlockall: nothing sane to do without it */
                 } else {
                         sd_event_source_set_time(run->timer, next);
@@ -367,120 +366,8 @@ int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phas
         usec_t now = qz_now();
         for (size_t i = 0; i < run->n; i++)
                 send_event(run, &run->slot[i], QZ_PHASE_PREPARE, now);
-        advance(run);
+        qz_wrun_advance(run);
         return 1;
-}
-
-void qz_phases_op_done(qz_daemon *d, qz_conn *c, bool ok) {
-        for (qz_wrun *run = d->writers.runs; run; run = run->next) {
-                if (run->requester != c || run->state != RUN_BOUND)
-                        continue;
-                run->requester = NULL;
-                if (ok)
-                        return;
-                for (size_t i = 0; i < run->n_fs && run->state == RUN_BOUND; i++) {
-                        if (!run->bound[i])
-                                continue;
-                        qz_fs *fs = qz_holds_find_fs(d->holds, run->devno[i]);
-                        if (!fs || fs->state == QZ_FS_THAWED)
-                                unbind(run, i, "the freeze failed"); /* may free run: last */
-                }
-                return;
-        }
-}
-
-void qz_phases_requester_gone(qz_daemon *d, qz_conn *c) {
-        qz_writers *ws = &d->writers;
-again:
-        for (qz_wrun *run = ws->runs; run; run = run->next) {
-                for (size_t i = run->n_waiters; i-- > 0;)
-                        if (run->waiters[i].c == c) {
-                                run->waiters[i].free_arg(run->waiters[i].arg);
-                                unpin(d, run->waiters[i].fs, run->waiters[i].n, true);
-                                run->waiters[i] = run->waiters[--run->n_waiters];
-                        }
-                if (run->requester != c)
-                        continue;
-                if (run->state == RUN_BOUND) {
-                        qz_phases_op_done(d, c, false);
-                } else {
-                        run->free_arg(run->arg);
-                        run->done = NULL;
-                        run->requester = NULL;
-                        log_notice("freeze %" PRIu64 ": its requester went away; writers released", run->id);
-                        run_end(run, 0, NULL);
-                }
-                goto again; /* the list may have changed */
-        }
-}
-
-void qz_phases_fs_thawed(qz_daemon *d, qz_fs *fs, const char *why) {
-        qz_wrun *run = fs->writers;
-        (void)d;
-        if (!run)
-                return;
-        for (size_t i = 0; i < run->n_fs; i++)
-                if (run->devno[i] == fs->devno && run->bound[i]) {
-                        unbind(run, i, why);
-                        return;
-                }
-        fs->writers = NULL;
-}
-
-static qz_wrun *find_run(qz_writers *ws, uint64_t id) {
-        for (qz_wrun *run = ws->runs; run; run = run->next)
-                if (run->id == id)
-                        return run;
-        return NULL;
-}
-
-void qz_phases_answer(qz_daemon *d, qzd_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
-                      const char *detail) {
-        qz_wrun *run = find_run(&d->writers, freeze_id);
-        wslot *s = NULL;
-        for (size_t i = 0; run && i < run->n && !s; i++)
-                if (run->slot[i].w == w)
-                        s = &run->slot[i];
-        if (!s || !s->sent[phase] || s->answer[phase] != QZ_ANSWER_NONE) {
-                log_debug("writer %s: %s to %s of freeze %" PRIu64 " ignored (not asked, or answered already)",
-                          w->name, qz_answer_name(answer), qz_phase_name(phase), freeze_id);
-                return;
-        }
-        usec_t now = qz_now();
-        s->answer[phase] = answer;
-        s->detail[phase] = detail ? xstrdup(detail) : NULL;
-        s->answered[phase] = now;
-        s->late[phase] = s->timed_out[phase];
-        qz_log(answer == QZ_ANSWER_OK ? LOG_DEBUG : LOG_NOTICE,
-               "writer %s (pid %d): %s %s%s%s of freeze %" PRIu64 " after %" PRIu64 " ms%s", w->name,
-               (int)w->pid, qz_answer_name(answer), qz_phase_name(phase), detail ? ": " : "", detail ? detail : "",
-               run->id, (now - s->sent[phase]) / 1000, s->late[phase] ? " (late: not counted)" : "");
-        if ((phase == QZ_PHASE_PREPARE && run->state == RUN_PREPARE) ||
-            (phase == QZ_PHASE_FREEZE && run->state == RUN_FREEZE))
-                advance(run);
-}
-
-void qz_phases_writer_gone(qz_daemon *d, qzd_writer *w) {
-        qz_writers *ws = &d->writers;
-again:
-        for (qz_wrun *run = ws->runs; run; run = run->next)
-                for (size_t i = 0; i < run->n; i++) {
-                        wslot *s = &run->slot[i];
-                        if (s->w != w || s->gone)
-                                continue;
-                        s->gone = true;
-                        if (s->sent[QZ_PHASE_FREEZE] && !s->closed) {
-                                s->lost = true;
-                                log_warning("writer %s (pid %d) went away during freeze %" PRIu64
-                                            ", before its thaw: its application may not be consistent",
-                                            w->name, (int)w->pid, run->id);
-                        }
-                        s->closed = true;
-                        if (run->state == RUN_PREPARE || run->state == RUN_FREEZE) {
-                                advance(run);
-                                goto again; /* the run may be over */
-                        }
-                }
 }
 
 void qz_phases_free_all(qz_daemon *d) {
@@ -489,6 +376,6 @@ void qz_phases_free_all(qz_daemon *d) {
                 if (run->done && run->free_arg)
                         run->free_arg(run->arg);
                 run->done = NULL;
-                run_end(run, 0, NULL);
+                qz_wrun_end(run, 0, NULL);
         }
 }

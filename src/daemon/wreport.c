@@ -38,9 +38,9 @@ static json_object *phase_json(const wslot *s, qz_phase p, usec_t now) {
         json_object_object_add(o, "answer", json_object_new_string(qz_answer_name(s->answer[p])));
         if (s->detail[p])
                 json_object_object_add(o, "detail", json_object_new_string(s->detail[p]));
-        json_object_object_add(o, "ms",
-                               json_object_new_int64(answered ? (int64_t)((s->answered[p] - s->sent[p]) / 1000)
-                                                              : -1));
+        json_object_object_add(
+                o, "ms",
+                json_object_new_int64(answered ? (int64_t)((s->answered[p] - s->sent[p]) / 1000) : -1));
         json_object_object_add(o, "timed_out", json_object_new_boolean(timed_out));
         if (s->late[p])
                 json_object_object_add(o, "late", json_object_new_boolean(true));
@@ -101,7 +101,8 @@ json_object *qz_phases_writers_json(const qz_writers *ws, qz_fs *const *fs, size
                 seen[n_seen++] = run;
                 for (size_t k = 0; k < run->n; k++)
                         for (size_t j = 0; j < n; j++)
-                                if (fs[j]->writers == run && qzd_writer_covers(run->slot[k].w, fs[j]->devno)) {
+                                if (fs[j]->writers == run &&
+                                    qzd_writer_covers(run->slot[k].w, fs[j]->devno)) {
                                         json_object_array_add(a, slot_json(run, &run->slot[k], fs, n, now));
                                         break;
                                 }

@@ -37,7 +37,7 @@ typedef struct qzd_writer {
         bool may_veto; /* root: a veto fails the freeze; anybody else's is recorded only */
         usec_t timeout[QZ_PHASE_COUNT];
         size_t n_fs;
-        dev_t *devno;  /* the superblocks it registered for */
+        dev_t *devno;      /* the superblocks it registered for */
         char (*fs_id)[32]; /* "major:minor" of each, for reports */
         unsigned refs;
         struct qzd_writer *prev, *next;

@@ -119,7 +119,8 @@ static int decode_writer(json_object *o, qz_writer_report *w) {
                 qz_writer_phase_report *r = &w->phase[p];
                 r->ms = -1;
                 snprintf(r->answer, sizeof(r->answer), "none");
-                if (!json_object_object_get_ex(o, phases[p], &ph) || !json_object_is_type(ph, json_type_object))
+                if (!json_object_object_get_ex(o, phases[p], &ph) ||
+                    !json_object_is_type(ph, json_type_object))
                         continue;
                 r->asked = 1;
                 const char *a = qz_json_get_string(ph, "answer");

@@ -138,7 +138,8 @@ int qz_writer_answer(qz_writer *w, uint64_t freeze_id, qz_writer_phase phase, qz
                 qz_client_set_error(w->c, "quiesced is gone: no answer can be sent");
                 return -ENOTCONN;
         }
-        static const char *const verdicts[] = {QZ_PROTO_ANSWER_OK, QZ_PROTO_ANSWER_VETO, QZ_PROTO_ANSWER_FAIL};
+        static const char *const verdicts[] = {QZ_PROTO_ANSWER_OK, QZ_PROTO_ANSWER_VETO,
+                                               QZ_PROTO_ANSWER_FAIL};
         json_object *req = json_object_new_object();
         json_object *p = json_object_new_object();
         json_object_object_add(req, "method", json_object_new_string(QZ_PROTO_METHOD_WRITER_ANSWER));

@@ -92,12 +92,12 @@ typedef struct qz_snap_writer_phase {
 
 typedef struct qz_snap_writer {
         char *name;
-        int64_t freeze_id;  /* quiesced's freeze that asked it; 0 none */
-        char *filesystems;  /* "7:0,7:1": the snapshot's filesystems it registered for */
+        int64_t freeze_id; /* quiesced's freeze that asked it; 0 none */
+        char *filesystems; /* "7:0,7:1": the snapshot's filesystems it registered for */
         bool required;
-        bool acknowledged;  /* answered freeze ok in time and stayed until its thaw */
-        bool lost;          /* went away after freeze, before its thaw */
-        char *reason;       /* why not acknowledged; NULL when it was */
+        bool acknowledged; /* answered freeze ok in time and stayed until its thaw */
+        bool lost;         /* went away after freeze, before its thaw */
+        char *reason;      /* why not acknowledged; NULL when it was */
         qz_snap_writer_phase phase[QZ_SNAP_PHASES];
 } qz_snap_writer;
 

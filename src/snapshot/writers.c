@@ -76,8 +76,10 @@ json_object *qz_snap_writers_to_json(const qz_manifest *m) {
                 const qz_snap_writer *w = &m->writers[i];
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "name", json_object_new_string(w->name ? w->name : ""));
-                json_object_object_add(o, "freeze_id", w->freeze_id > 0 ? json_object_new_int64(w->freeze_id) : NULL);
-                json_object_object_add(o, "filesystems", json_object_new_string(w->filesystems ? w->filesystems : ""));
+                json_object_object_add(o, "freeze_id",
+                                       w->freeze_id > 0 ? json_object_new_int64(w->freeze_id) : NULL);
+                json_object_object_add(o, "filesystems",
+                                       json_object_new_string(w->filesystems ? w->filesystems : ""));
                 json_object_object_add(o, "required", json_object_new_boolean(w->required));
                 json_object_object_add(o, "acknowledged", json_object_new_boolean(w->acknowledged));
                 json_object_object_add(o, "lost", json_object_new_boolean(w->lost));
@@ -88,7 +90,8 @@ json_object *qz_snap_writers_to_json(const qz_manifest *m) {
                                 continue;
                         json_object *x = json_object_new_object();
                         json_object_object_add(x, "answer", json_object_new_string(ph->answer));
-                        json_object_object_add(x, "detail", ph->detail ? json_object_new_string(ph->detail) : NULL);
+                        json_object_object_add(x, "detail",
+                                               ph->detail ? json_object_new_string(ph->detail) : NULL);
                         json_object_object_add(x, "ms", ph->ms >= 0 ? json_object_new_int64(ph->ms) : NULL);
                         json_object_object_add(x, "timed_out", json_object_new_boolean(ph->timed_out));
                         json_object_object_add(o, phases[p], x);
@@ -124,7 +127,8 @@ void qz_snap_writers_from_json(qz_manifest *m, json_object *a) {
                         json_object *x;
                         qz_snap_writer_phase *ph = &w->phase[p];
                         ph->ms = -1;
-                        if (!json_object_object_get_ex(o, phases[p], &x) || !json_object_is_type(x, json_type_object))
+                        if (!json_object_object_get_ex(o, phases[p], &x) ||
+                            !json_object_is_type(x, json_type_object))
                                 continue;
                         ph->asked = true;
                         const char *ans = qz_json_get_string(x, "answer");
