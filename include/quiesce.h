@@ -103,6 +103,10 @@ typedef struct qz_hold {
         char *breach;         /* the first breach, as a sentence; NULL if none */
         size_t n_fs;
         qz_fs_ref *fs;
+        /* The writers of its filesystems (libquiesce 0.1, writers below):
+         * their answers to the freeze in place. */
+        size_t n_writers;
+        struct qz_writer_report *writers;
 } qz_hold;
 
 typedef struct qz_hold_info {
@@ -222,6 +226,124 @@ const char *qz_version(void);
  * before the first reply. For tools that show the daemon's answer (--json). */
 int qz_client_fd(const qz_client *c);
 const char *qz_client_last_reply(const qz_client *c);
+
+/* ---- Writers: applications that take part in every freeze (libquiesce 0.1) --
+ *
+ * A writer registers for the filesystems under some paths and is then told,
+ * by every freeze that calls FIFREEZE on one of them (whoever asked for it):
+ *
+ *   prepare  outside the freeze window, generous timeout (default 30 s): do
+ *            the long work (a checkpoint); QZ_WRITER_VETO refuses the freeze
+ *            (only root's writers can fail it; anybody else's is recorded);
+ *   freeze   just before FIFREEZE, short timeout (default 2 s): flush, take
+ *            the lock, answer QZ_WRITER_OK;
+ *   thaw     after FITHAW (or expiry, the ceiling, a breach, a rollback, the
+ *            requester's death): release the lock; nothing waits for it;
+ *   abort    prepared, but no freeze happened.
+ *
+ * It fits an application's own event loop: poll qz_writer_fd() for POLLIN,
+ * call qz_writer_dispatch(), which calls the phase's callback; the callback
+ * (or later code, from the same thread) answers with qz_writer_answer().
+ * If quiesced goes away (EOF, HUP), dispatch calls the thaw callback at once
+ * (with daemon_gone set) for a freeze in progress, or abort for a prepare,
+ * and returns -ECONNRESET: the guard thaws the filesystem itself. A writer
+ * that does not answer in time, or dies, does not block a freeze unless it
+ * registered as required (root only); either way it is recorded, and a
+ * snapshot whose writer did not acknowledge freeze is not
+ * application-consistent. See qz_writer_open(3). */
+
+typedef struct qz_writer qz_writer;
+
+typedef enum qz_writer_phase {
+        QZ_WRITER_PREPARE,
+        QZ_WRITER_FREEZE,
+        QZ_WRITER_THAW,
+        QZ_WRITER_ABORT,
+} qz_writer_phase;
+
+typedef enum qz_writer_verdict {
+        QZ_WRITER_OK,   /* done (prepare, freeze, thaw) */
+        QZ_WRITER_VETO, /* prepare: do not freeze now (the detail says why) */
+        QZ_WRITER_FAIL, /* could not do it (the detail says why) */
+} qz_writer_verdict;
+
+typedef struct qz_writer_event {
+        qz_writer_phase phase;
+        uint64_t freeze_id;        /* names the freeze in answers and quiesced's report */
+        int64_t timeout_ms;        /* the answer is expected within this, from when it was sent */
+        size_t n_fs;               /* the group's filesystems this freeze prepares */
+        const char *const *fs_ids; /* "major:minor" */
+        const char *const *mountpoints;
+        int daemon_gone; /* thaw/abort: quiesced went away; no answer is read */
+} qz_writer_event;
+
+/* The event is valid during the call only; copy freeze_id and phase to
+ * answer later. */
+typedef void (*qz_writer_callback)(qz_writer *w, const qz_writer_event *ev, void *userdata);
+
+typedef struct qz_writer_callbacks {
+        qz_writer_callback prepare, freeze, thaw, abort; /* NULL: answered QZ_WRITER_OK at once */
+} qz_writer_callbacks;
+
+typedef struct qz_writer_options {
+        const char *name;           /* required: 1..64 printable characters, no blank */
+        int required;               /* root only: a silent or failing answer fails the freeze */
+        int64_t prepare_timeout_ms; /* 0: quiesced's default (30 s; at most 10 min) */
+        int64_t freeze_timeout_ms;  /* 0: default 2 s (at most 60 s) */
+        int64_t thaw_timeout_ms;    /* 0: default 10 s (at most 10 min; only recorded) */
+        const char *socket_path;    /* NULL: $QUIESCE_SOCKET, else QZ_DEFAULT_SOCKET */
+} qz_writer_options;
+
+/* Connects and registers for paths' filesystems; 0 and *ret, or -errno
+ * (the reason in qz_writer_error(NULL)). */
+int qz_writer_open(const qz_writer_options *o, const char *const *paths, size_t n_paths,
+                   const qz_writer_callbacks *cb, void *userdata, qz_writer **ret);
+/* The descriptor to poll for POLLIN. */
+int qz_writer_fd(const qz_writer *w);
+/* Reads what quiesced sent, without blocking, and calls the callbacks. 0,
+ * or -ECONNRESET once quiesced is gone (after the thaw/abort callback), or
+ * another -errno. */
+int qz_writer_dispatch(qz_writer *w);
+/* Answers phase of freeze_id; detail (one line, may be NULL): a binlog
+ * position for ok, the reason for veto or fail. 0 or -errno. */
+int qz_writer_answer(qz_writer *w, uint64_t freeze_id, qz_writer_phase phase, qz_writer_verdict verdict,
+                     const char *detail);
+/* 1 between a freeze event and its thaw. */
+int qz_writer_frozen(const qz_writer *w);
+/* quiesced's id for this writer (its report names it). */
+uint64_t qz_writer_id(const qz_writer *w);
+/* The reason of the last failure; qz_writer_error(NULL): of this thread's
+ * last qz_writer_open(). */
+const char *qz_writer_error(const qz_writer *w);
+/* Unregisters (closes the connection) and frees. */
+void qz_writer_close(qz_writer *w);
+/* "prepare", "freeze", "thaw", "abort" */
+const char *qz_writer_phase_name(qz_writer_phase p);
+
+/* What a writer answered in a freeze, as a hold reports it (qz_hold's
+ * writers). ms -1: no answer. */
+typedef struct qz_writer_phase_report {
+        int asked;      /* the phase was sent */
+        char answer[8]; /* "ok", "veto", "fail", "none" */
+        char *detail;   /* NULL none */
+        int64_t ms;     /* answered after, -1 none */
+        int timed_out;
+} qz_writer_phase_report;
+
+typedef struct qz_writer_report {
+        char *name;
+        uint64_t id;
+        uid_t uid;
+        pid_t pid;
+        int required;
+        uint64_t freeze_id;              /* 0: not asked */
+        int acknowledged;                /* answered freeze ok in time and stayed until its thaw */
+        int lost;                        /* went away after freeze, before its thaw */
+        char *reason;                    /* why not acknowledged, NULL when it was */
+        qz_writer_phase_report phase[4]; /* by qz_writer_phase */
+        size_t n_fs;
+        char (*fs_ids)[32];
+} qz_writer_report;
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,7 @@ int cli_job_run(struct cli *cli, const char *dir, const char *name, bool dry_run
 int cli_snapshot_prune(struct cli *cli, int argc, char **argv);
 int cli_snapshot_pin(struct cli *cli, int argc, char **argv);
 int cli_snapshot_unpin(struct cli *cli, int argc, char **argv);
+int cmd_writer(struct cli *cli, int argc, char **argv);
 
 /* ---- output.c ---- */
 
@@ -147,3 +148,30 @@ int watch_start(struct watch *w, qz_client *c, const qz_hold *h, int64_t request
 enum watch_event watch_wait(struct watch *w);
 /* SIGTERM the child, SIGKILL after RUN_KILL_GRACE_MS, reap it. */
 void watch_kill_child(struct watch *w);
+
+/* ---- writer_session.c: quiesce writer --session's helper ---- */
+
+struct wsession {
+        char **argv; /* the helper's command (no shell) */
+        pid_t pid;   /* 0: not running */
+        int in_w;    /* its stdin, our end */
+        int out_r;   /* its stdout, our end */
+        char buf[4096];
+        size_t len;
+        bool prepared, frozen; /* told prepare / freeze, and not yet thaw or abort */
+        usec_t backoff;        /* before its next start, after a death */
+        usec_t next_start;
+        const sigset_t *sigmask;
+};
+
+void wsession_init(struct wsession *s, char **argv, const sigset_t *sigmask);
+bool wsession_alive(const struct wsession *s);
+/* Start it and wait until it prints "ready" (by deadline). 0 or -errno. */
+int wsession_start(struct wsession *s, usec_t deadline, char **ret_error);
+/* Write phase's line and read the answer line (malloc'd) by deadline. 0, or
+ * -ETIMEDOUT, or -EPIPE (it died: restarted later, after the backoff). */
+int wsession_phase(struct wsession *s, const char *phase, usec_t deadline, char **ret_line, char **ret_error);
+/* Between phases: notices its death (its stdout readable at EOF). */
+void wsession_poll_idle(struct wsession *s);
+/* Close its stdin, wait up to grace, then SIGKILL. */
+void wsession_stop(struct wsession *s, usec_t grace);

@@ -330,6 +330,41 @@ static void usage_check(FILE *out) {
               out);
 }
 
+static void usage_writer(FILE *out) {
+        fputs("\n"
+              "Usage:\n"
+              " quiesce writer [options] PATH...\n"
+              "\n"
+              "Take part in every freeze of the filesystems of PATHs, whoever asks for it:\n"
+              "prepare (may veto), freeze (just before FIFREEZE), thaw, abort. Each phase\n"
+              "asks the --session helper, then runs its command; exit status 0 is ok, any\n"
+              "other a veto (prepare) or a failure, with the first line of stderr as the\n"
+              "reason. Runs until SIGINT, SIGTERM or SIGHUP; re-registers when quiesced\n"
+              "restarts.\n"
+              "\n"
+              "Options:\n"
+              " -n, --name NAME          the writer's name in reports (default quiesce-writer)\n"
+              "     --prepare CMD        run at prepare (a template, no shell: {phase}, {name},\n"
+              "                            {freeze}, {paths})\n"
+              "     --freeze CMD         run at freeze, just before FIFREEZE\n"
+              "     --thaw CMD           run at thaw (also when quiesced goes away)\n"
+              "     --abort CMD          run at abort (prepared, but not frozen)\n"
+              "     --session CMD        a long-lived helper: it prints 'ready', then reads\n"
+              "                            one phase per line on stdin and answers each on\n"
+              "                            stdout: 'ok [DETAIL]', 'veto REASON', 'fail REASON'\n"
+              " -r, --required           a freeze fails unless this writer agrees (root only)\n"
+              " -t, --timeout DURATION   prepare's time limit (default 30s)\n"
+              "     --freeze-timeout DURATION\n"
+              "                          freeze's time limit (default 2s)\n"
+              "     --thaw-timeout DURATION\n"
+              "                          thaw's and abort's time limit (default 10s)\n"
+              " -J, --json               print each phase's answer as a JSON line\n" SOCKET_OPTION
+              "\n" HELP_VERSION "\n"
+              "Exit status: 0 stopped by a signal, 1 failure, 2 usage error.\n"
+              "\n" SEE_ALSO,
+              out);
+}
+
 static const struct {
         const char *cmd;
         void (*usage)(FILE *out);
@@ -348,6 +383,7 @@ static const struct {
         {"backup", usage_backup},
         {"job", usage_job},
         {"check", usage_check},
+        {"writer", usage_writer},
 };
 
 void cli_command_help(const char *cmd, FILE *out) {

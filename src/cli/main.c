@@ -15,6 +15,7 @@ static const struct {
         {"freeze", cmd_freeze}, {"thaw", cmd_thaw}, {"reset-timeout", cmd_reset_timeout},
         {"status", cmd_status}, {"run", cmd_run},   {"snapshot", cmd_snapshot},
         {"backup", cmd_backup}, {"job", cmd_job},   {"check", cmd_check},
+        {"writer", cmd_writer},
 };
 
 int main(int argc, char **argv) {

@@ -119,6 +119,27 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                         print_indented(f->output);
                 }
         }
+        if (m->n_writers) {
+                static const char *const phases[] = {"prepare", "freeze", "thaw", "abort"};
+                printf("\nWriters:\n");
+                for (size_t i = 0; i < m->n_writers; i++) {
+                        const qz_snap_writer *w = &m->writers[i];
+                        printf("  %-20s %s%s (%s)\n", w->name,
+                               w->acknowledged ? "acknowledged" : "NOT acknowledged",
+                               w->required ? ", required" : "", w->filesystems ? w->filesystems : "");
+                        for (unsigned p = 0; p < 2; p++) /* thaw comes after the snapshot */
+                                if (w->phase[p].asked)
+                                        printf("      %-8s %s%s%s%s %s\n", phases[p], w->phase[p].answer,
+                                               w->phase[p].detail ? " " : "",
+                                               w->phase[p].detail ? w->phase[p].detail : "",
+                                               w->phase[p].timed_out ? " (timed out)" : "",
+                                               w->phase[p].ms >= 0
+                                                       ? qz_format_duration(w->phase[p].ms, b1, sizeof(b1))
+                                                       : "");
+                        if (w->reason)
+                                printf("      reason   %s\n", w->reason);
+                }
+        }
         if (m->n_hooks) {
                 printf("\nHooks (%s):\n", hooks_dir);
                 for (size_t i = 0; i < m->n_hooks; i++) {

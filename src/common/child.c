@@ -116,8 +116,14 @@ _Noreturn static void child_main(const qz_child_spec *s, int out_w, int err_w, i
                         dup2(null, 0);
                 dup2(out_w, 1);
                 dup2(s->merge_stderr || err_w < 0 ? out_w : err_w, 2);
-        } else if (s->stdout_to_stderr)
-                dup2(STDERR_FILENO, STDOUT_FILENO);
+        } else {
+                if (s->stdin_fd > 2)
+                        dup2(s->stdin_fd, STDIN_FILENO);
+                if (s->stdout_fd > 2)
+                        dup2(s->stdout_fd, STDOUT_FILENO);
+                else if (s->stdout_to_stderr)
+                        dup2(STDERR_FILENO, STDOUT_FILENO);
+        }
         if (chdir(s->cwd ? s->cwd : "/") < 0)
                 child_fail(report_w, errno);
         if (s->fn) {

@@ -45,6 +45,9 @@ typedef struct qz_child_spec {
         usec_t kill_grace;       /* between SIGTERM and SIGKILL */
         usec_t reap_wait;        /* after SIGKILL, how long to wait for the exit before giving up */
         volatile sig_atomic_t *interrupted; /* treated like the deadline when set */
+        /* inherit_stdio: descriptors (> 2) that become its stdin and stdout in
+         * place of ours (a writer's --session helper's pipes); 0: ours */
+        int stdin_fd, stdout_fd;
         int keep_fd; /* fn only: a descriptor (> 2) the child keeps open as fd 3; 0: none (the lvm
                         provider's job keeps quiesced's connection, so the hold outlives it) */
 } qz_child_spec;

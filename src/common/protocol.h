@@ -13,6 +13,18 @@
 #define QZ_PROTO_METHOD_RESET_TIMEOUT "io.quiesce.ResetTimeout"
 #define QZ_PROTO_METHOD_STATUS "io.quiesce.Status"
 #define QZ_PROTO_METHOD_GET_INFO "io.quiesce.GetInfo"
+#define QZ_PROTO_METHOD_REGISTER_WRITER "io.quiesce.RegisterWriter" /* the connection becomes a writer */
+#define QZ_PROTO_METHOD_WRITER_ANSWER "io.quiesce.WriterAnswer"     /* a writer's answer to a phase */
+
+/* Writers (docs/protocol.md, "Writers"): the events quiesced sends a writer
+ * unasked ({"event": ..., "parameters": ...}) and the answers it takes. */
+#define QZ_PROTO_PHASE_PREPARE "prepare"
+#define QZ_PROTO_PHASE_FREEZE "freeze"
+#define QZ_PROTO_PHASE_THAW "thaw"
+#define QZ_PROTO_PHASE_ABORT "abort"
+#define QZ_PROTO_ANSWER_OK "ok"
+#define QZ_PROTO_ANSWER_VETO "veto"
+#define QZ_PROTO_ANSWER_FAIL "fail"
 
 /* Error kinds: an error reply's "error" */
 #define QZ_PROTO_ERROR "io.quiesce.Error"                              /* an errno-shaped failure */

@@ -16,6 +16,7 @@
 #include "mounts.h"
 #include "parse.h"
 #include "wire.h"
+#include "writers.h"
 
 #define QZ_MAX_HOLDS 65536
 #define QZ_DEFAULT_MAX_CONNS_PER_UID 64
@@ -48,4 +49,5 @@ typedef struct qz_daemon {
         qz_conn *conns; /* server.c's: others ask it (server.h) */
         size_t n_conns;
         uint64_t holds_granted;
+        qz_writers writers; /* writers.h: the registry and the runs of their phases */
 } qz_daemon;

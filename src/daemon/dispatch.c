@@ -9,6 +9,7 @@
 #include "methods.h"
 #include "reply.h"
 #include "server.h"
+#include "writers.h"
 
 static void (*const handlers[])(qz_conn *c, const qz_request *req) = {
         [QZ_METHOD_FREEZE] = qz_method_freeze,
@@ -16,6 +17,8 @@ static void (*const handlers[])(qz_conn *c, const qz_request *req) = {
         [QZ_METHOD_RESET_TIMEOUT] = qz_method_reset_timeout,
         [QZ_METHOD_STATUS] = qz_method_status,
         [QZ_METHOD_GET_INFO] = qz_method_get_info,
+        [QZ_METHOD_REGISTER_WRITER] = qz_method_register_writer,
+        [QZ_METHOD_WRITER_ANSWER] = qz_method_writer_answer,
 };
 
 void qz_request_dispatch(qz_conn *c, const char *text) {

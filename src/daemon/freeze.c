@@ -37,25 +37,17 @@ static void freeze_go_free(void *arg) {
         free(g);
 }
 
-/* After the probes: hand the group to holds.c. */
-static void freeze_begin(qz_daemon *d, void *arg) {
-        freeze_go *g = arg;
+/* The group's filesystems are not frozen: their descriptors go back, the
+ * answer names the request's path, and the connection goes on. */
+static void freeze_refused(qz_daemon *d, freeze_go *g, int r, const char *msg) {
         qz_conn *c = g->c;
         qz_fs **fs = g->fs;
         char **paths = g->paths;
         size_t m = g->n;
-        const struct ucred *cred = qz_conn_cred(c);
-        qz_conn_confirmed(c);
-        qz_op *op;
-        _cleanup_free_ char *msg = NULL;
-        int r = qz_holds_begin(d->holds, c, cred->uid, cred->pid, g->detached, g->timeout, fs, paths, m, c,
-                               qz_now(), &op, &msg);
-        free(g); /* the op (or op_done) has taken fs and paths, unless r < 0 */
-        if (r >= 0)
-                return; /* under way, or op_done answered and went on with the connection */
+        free(g);
         for (size_t i = 0; i < m; i++)
                 qz_holds_fs_maybe_idle(d->holds, fs[i]); /* closes its descriptor unless still wanted */
-        /* holds.c names the filesystem(s) and the reason; add the request's path. */
+        /* holds.c and phases.c name the filesystem(s) and the reason; add the request's path. */
         if (r == -EDEADLK)
                 qz_reply_error(c, r, paths[0], "%s", msg);
         else
@@ -65,6 +57,39 @@ static void freeze_begin(qz_daemon *d, void *arg) {
                 free(paths[i]);
         free(fs), free(paths);
         qz_conn_end(c);
+}
+
+/* After the probes and the writers: hand the group to holds.c. */
+static void freeze_go_on(qz_daemon *d, void *arg, int err, const char *why) {
+        freeze_go *g = arg;
+        if (err < 0) {
+                freeze_refused(d, g, err, why); /* a writer vetoed or a required one failed */
+                return;
+        }
+        qz_conn *c = g->c;
+        qz_fs **fs = g->fs;
+        char **paths = g->paths;
+        size_t m = g->n;
+        const struct ucred *cred = qz_conn_cred(c);
+        qz_op *op;
+        _cleanup_free_ char *msg = NULL;
+        int r = qz_holds_begin(d->holds, c, cred->uid, cred->pid, g->detached, g->timeout, fs, paths, m, c,
+                               qz_now(), &op, &msg);
+        if (r >= 0) {
+                free(g); /* the op (or op_done) has taken fs and paths */
+                return;  /* under way, or op_done answered and went on with the connection */
+        }
+        qz_phases_op_done(d, c, false); /* what the writers froze for it is thawed */
+        freeze_refused(d, g, r, msg);
+}
+
+/* After the probes: the writers of what this freeze will FIFREEZE first
+ * (phases.c; nothing at all when no writer is registered). */
+static void freeze_begin(qz_daemon *d, void *arg) {
+        freeze_go *g = arg;
+        qz_conn_confirmed(g->c);
+        if (qz_phases_gate(d, g->c, g->fs, g->n, freeze_go_on, g, freeze_go_free) == 0)
+                freeze_go_on(d, g, 0, NULL);
 }
 
 /* A permitted but hostile user must not fill the hold table. */

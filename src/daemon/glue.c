@@ -54,7 +54,7 @@ static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char 
         if (hold) {
                 d->holds_granted++;
                 json_object *p = json_object_new_object();
-                json_object_object_add(p, "hold", qz_hold_json(hold, qz_now()));
+                json_object_object_add(p, "hold", qz_hold_json(hold, &d->writers, qz_now()));
                 qz_reply_ok(c, p);
                 log_debug("hold %" PRIu64 " granted to pid %d uid %u on %zu filesystem(s), first %s%s",
                           hold->id, (int)hold->pid, (unsigned)hold->uid, hold->n_fs, hold->fs[0]->mountpoint,
@@ -63,6 +63,8 @@ static void cb_op_done(void *ud, qz_op *op, qzd_hold *hold, int err, const char 
                 qz_conn_reply(c, qz_json_error(QZ_PROTO_ERROR, -err, path, "%s", msg));
                 log_notice("freeze for pid %d failed: %s", (int)op->pid, msg);
         }
+        if (d->writers.runs)
+                qz_phases_op_done(d, c, hold != NULL);
         qz_conn_end(c);
 }
 
@@ -115,6 +117,7 @@ static void breach(qz_daemon *d, qz_fs *fs, const char *sentence, usec_t at) {
                                             " (pid %d) on %s is broken: its freeze did not hold",
                                             h->id, (int)h->pid, fs->mountpoint);
         qz_holds_breach(d->holds, fs, sentence, at);
+        qz_phases_fs_thawed(d, fs, "its freeze was broken"); /* the writers' promise is void: let them go */
 }
 
 /* What a probe found (proof.h). */
@@ -162,6 +165,7 @@ static void thawed(qz_daemon *d, qz_fs *fs, const qz_freeze_result *res) {
                            "not quiesce's (fsfreeze -u %s releases it)",
                            name, fs->mountpoint);
         }
+        qz_phases_fs_thawed(d, fs, "thawed"); /* after FITHAW; nothing waits for their answers */
         qz_holds_thaw_done(d->holds, fs, err, end);
         log_info("thawed %s %s (mounted at %s): writes were blocked for %" PRId64 " ms%s", fs->fstype, fs->id,
                  fs->mountpoint, (int64_t)(fs->last_stall / 1000),

@@ -89,6 +89,7 @@ typedef struct qz_fs {
         void *keeper;      /* the freezer's keeper thread while it is frozen (freezer.c) */
         qz_fs_proof proof; /* of the present (or last) freeze cycle */
         void *confirms;    /* requests waiting for its next probe (confirm.c) */
+        void *writers;     /* the writer run its freeze cycle's writers belong to (phases.c), NULL none */
         void *userdata;
         struct qz_fs *next; /* registry list */
 } qz_fs;

@@ -50,6 +50,9 @@ static void usage(FILE *out) {
               "                           limit); root is not limited\n"
               "     --max-holds-per-uid N holds one uid may have (default 64; 0: no limit); root\n"
               "                           is not limited\n"
+              "     --max-writers-per-uid N\n"
+              "                           writers one uid may register (default 16; 0: no\n"
+              "                           limit); root is not limited\n"
               "     --no-throttle         flush before a freeze without slowing the writers\n"
               "                           (no bdi strict_limit/max_bytes during the pre-flush)\n"
               "     --probe-interval DURATION\n"
@@ -133,6 +136,7 @@ static int on_guard(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 if (fs && fs->state == QZ_FS_FROZEN) {
                         qz_freezer_abandon(d->freezer, fs);
                         qz_holds_thawed_externally(d->holds, fs, qz_now());
+                        qz_phases_fs_thawed(d, fs, "the guard thawed it");
                         qz_confirm_settle(d, fs);
                 }
         }
@@ -175,6 +179,7 @@ int main(int argc, char **argv) {
                 {"max-connections-per-uid", required_argument, NULL, 'C'},
                 {"max-holds-per-uid", required_argument, NULL, 'H'},
                 {"no-throttle", no_argument, NULL, 'T'},
+                {"max-writers-per-uid", required_argument, NULL, 'W'},
                 {"probe-interval", required_argument, NULL, 'P'},
                 {NULL, 0, NULL, 0},
         };
@@ -182,7 +187,8 @@ int main(int argc, char **argv) {
                        .guard_sock = -1,
                        .listen_fd = -1,
                        .max_conns_per_uid = QZ_DEFAULT_MAX_CONNS_PER_UID,
-                       .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID};
+                       .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID,
+                       .writers = {.max_per_uid = QZ_DEFAULT_MAX_WRITERS_PER_UID}};
         const char *socket_path = getenv(QZ_SOCKET_ENV) ? getenv(QZ_SOCKET_ENV) : QZ_DEFAULT_SOCKET;
         int level = LOG_INFO, c;
         bool throttle = true;
@@ -211,19 +217,25 @@ int main(int argc, char **argv) {
                         }
                         break;
                 case 'C':
-                case 'H': {
+                case 'H':
+                case 'W': {
                         char *end;
                         errno = 0;
                         unsigned long v = strtoul(optarg, &end, 10);
                         if (errno || end == optarg || *end || optarg[0] == '-' || v > 1000000) {
                                 fprintf(stderr, "quiesced: invalid --%s '%s' (a number; 0 for no limit)\n",
-                                        c == 'C' ? "max-connections-per-uid" : "max-holds-per-uid", optarg);
+                                        c == 'C'   ? "max-connections-per-uid"
+                                        : c == 'H' ? "max-holds-per-uid"
+                                                   : "max-writers-per-uid",
+                                        optarg);
                                 return 2;
                         }
                         if (c == 'C')
                                 d.max_conns_per_uid = (unsigned)v;
-                        else
+                        else if (c == 'H')
                                 d.max_holds_per_uid = (unsigned)v;
+                        else
+                                d.writers.max_per_uid = (unsigned)v;
                         break;
                 }
                 case 'T':
@@ -390,6 +402,8 @@ out:
                 _exit(1);
         }
         qz_server_close_all(&d);
+        qz_phases_free_all(&d);
+        qz_writers_done(&d.writers);
         qz_freezer_free(d.freezer);
         sd_event_source_unref(d.timer_src);
         sd_event_source_unref(d.post_src);

@@ -8,6 +8,7 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,6 +151,108 @@ static int parse_thaw(json_object *params, qz_request *req, qz_request_error *e)
         return req->has_hold ? 0 : get_targets(params, req, e);
 }
 
+/* ---- writers ---------------------------------------------------------------- */
+
+static const char *const phase_names[QZ_PHASE_COUNT] = {
+        [QZ_PHASE_PREPARE] = QZ_PROTO_PHASE_PREPARE,
+        [QZ_PHASE_FREEZE] = QZ_PROTO_PHASE_FREEZE,
+        [QZ_PHASE_THAW] = QZ_PROTO_PHASE_THAW,
+        [QZ_PHASE_ABORT] = QZ_PROTO_PHASE_ABORT,
+};
+
+const char *qz_phase_name(qz_phase p) {
+        return (unsigned)p < QZ_PHASE_COUNT ? phase_names[p] : "?";
+}
+
+const char *qz_answer_name(qz_answer a) {
+        switch (a) {
+        case QZ_ANSWER_OK:
+                return QZ_PROTO_ANSWER_OK;
+        case QZ_ANSWER_VETO:
+                return QZ_PROTO_ANSWER_VETO;
+        case QZ_ANSWER_FAIL:
+                return QZ_PROTO_ANSWER_FAIL;
+        default:
+                return "none";
+        }
+}
+
+/* A name or a detail: printable ASCII or UTF-8, one line; names also no blank. */
+static bool text_ok(const char *s, size_t max, bool blanks) {
+        size_t n = strlen(s);
+        if (n > max)
+                return false;
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f || (!blanks && *p == ' '))
+                        return false;
+        return true;
+}
+
+/* A phase timeout "KEY": absent (the default), or 1..max milliseconds. */
+static int get_phase_timeout(json_object *params, const char *key, int64_t def, int64_t max, usec_t *ret,
+                             qz_request_error *e) {
+        json_object *v;
+        int64_t ms = def;
+        if (json_object_object_get_ex(params, key, &v) &&
+            (!qz_json_get_int64(params, key, &ms) || ms <= 0 || ms > max))
+                return fail(e, EINVAL, NULL, "\"%s\" must be between 1 and %" PRId64 " milliseconds", key,
+                            max);
+        *ret = qz_usec_from_ms(ms);
+        return 0;
+}
+
+static int parse_register_writer(json_object *params, qz_request *req, qz_request_error *e) {
+        json_object *v;
+        req->writer_name = qz_json_get_string(params, "name");
+        if (!req->writer_name || !req->writer_name[0] ||
+            !text_ok(req->writer_name, QZ_WRITER_NAME_MAX, false))
+                return fail(e, EINVAL, NULL, "\"name\" is required: 1 to %d printable characters, no blank",
+                            QZ_WRITER_NAME_MAX);
+        if (json_object_object_get_ex(params, "required", &v) &&
+            !qz_json_get_bool(params, "required", &req->required))
+                return fail(e, EINVAL, NULL, "\"required\" must be true or false");
+        if (get_phase_timeout(params, "prepare_timeout_ms", QZ_WRITER_PREPARE_DEFAULT_MS,
+                              QZ_WRITER_PREPARE_MAX_MS, &req->phase_timeout[QZ_PHASE_PREPARE], e) < 0 ||
+            get_phase_timeout(params, "freeze_timeout_ms", QZ_WRITER_FREEZE_DEFAULT_MS,
+                              QZ_WRITER_FREEZE_MAX_MS, &req->phase_timeout[QZ_PHASE_FREEZE], e) < 0 ||
+            get_phase_timeout(params, "thaw_timeout_ms", QZ_WRITER_THAW_DEFAULT_MS, QZ_WRITER_THAW_MAX_MS,
+                              &req->phase_timeout[QZ_PHASE_THAW], e) < 0)
+                return -1;
+        req->phase_timeout[QZ_PHASE_ABORT] = req->phase_timeout[QZ_PHASE_THAW];
+        return get_targets(params, req, e);
+}
+
+static int parse_writer_answer(json_object *params, qz_request *req, qz_request_error *e) {
+        int64_t id;
+        if (!qz_json_get_int64(params, "freeze", &id) || id <= 0)
+                return fail(e, EINVAL, NULL, "\"freeze\" must be the positive id of the freeze asked about");
+        req->freeze_id = (uint64_t)id;
+        const char *phase = qz_json_get_string(params, "phase");
+        unsigned k = 0;
+        while (phase && k < QZ_PHASE_COUNT && strcmp(phase, phase_names[k]) != 0)
+                k++;
+        if (!phase || k == QZ_PHASE_COUNT)
+                return fail(e, EINVAL, NULL, "\"phase\" must be prepare, freeze, thaw or abort");
+        req->phase = (qz_phase)k;
+        const char *answer = qz_json_get_string(params, "answer");
+        if (answer && strcmp(answer, QZ_PROTO_ANSWER_OK) == 0)
+                req->answer = QZ_ANSWER_OK;
+        else if (answer && strcmp(answer, QZ_PROTO_ANSWER_VETO) == 0)
+                req->answer = QZ_ANSWER_VETO;
+        else if (answer && strcmp(answer, QZ_PROTO_ANSWER_FAIL) == 0)
+                req->answer = QZ_ANSWER_FAIL;
+        else
+                return fail(e, EINVAL, NULL, "\"answer\" must be ok, veto or fail");
+        json_object *v;
+        if (json_object_object_get_ex(params, "detail", &v)) {
+                req->detail = qz_json_get_string(params, "detail");
+                if (!req->detail || !text_ok(req->detail, QZ_WRITER_DETAIL_MAX, true))
+                        return fail(e, EINVAL, NULL, "\"detail\" must be one line of at most %d characters",
+                                    QZ_WRITER_DETAIL_MAX);
+        }
+        return 0;
+}
+
 static int parse_none(json_object *params, qz_request *req, qz_request_error *e) {
         (void)params, (void)req, (void)e;
         return 0;
@@ -166,6 +269,8 @@ static const struct {
         {QZ_PROTO_METHOD_RESET_TIMEOUT, QZ_METHOD_RESET_TIMEOUT, parse_reset_timeout},
         {QZ_PROTO_METHOD_STATUS, QZ_METHOD_STATUS, parse_none},
         {QZ_PROTO_METHOD_GET_INFO, QZ_METHOD_GET_INFO, parse_none},
+        {QZ_PROTO_METHOD_REGISTER_WRITER, QZ_METHOD_REGISTER_WRITER, parse_register_writer},
+        {QZ_PROTO_METHOD_WRITER_ANSWER, QZ_METHOD_WRITER_ANSWER, parse_writer_answer},
 };
 
 int qz_request_parse(const char *text, qz_request *req, qz_request_error *e) {

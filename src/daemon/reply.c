@@ -117,7 +117,7 @@ json_object *qz_fs_ref_json(const qz_fs *fs, const char *path) {
         return o;
 }
 
-json_object *qz_hold_json(const qzd_hold *hold, usec_t now) {
+json_object *qz_hold_json(const qzd_hold *hold, const struct qz_writers *ws, usec_t now) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_uint64(hold->id));
         json_object_object_add(o, "detached", json_object_new_boolean(hold->detached));
@@ -133,6 +133,9 @@ json_object *qz_hold_json(const qzd_hold *hold, usec_t now) {
                 json_object_array_add(a, f);
         }
         json_object_object_add(o, "filesystems", a);
+        json_object *w = qz_phases_writers_json(ws, hold->fs, hold->n_fs, now);
+        if (w)
+                json_object_object_add(o, "writers", w);
         return o;
 }
 

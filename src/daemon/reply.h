@@ -14,6 +14,7 @@
 #include "holds.h"
 
 typedef struct qz_conn qz_conn;
+struct qz_writers;
 
 /* An error reply: err is a negative errno; path, when not NULL, is the
  * request's path at fault (and makes an EINVAL an Error, not an
@@ -35,7 +36,9 @@ int64_t qz_ms_until(usec_t deadline, usec_t now);
 /* {"id", "mountpoint", "fstype", "source", "path"?, "stall_ms"?, "proof"?} */
 json_object *qz_fs_ref_json(const qz_fs *fs, const char *path);
 /* A hold as Freeze and ResetTimeout answer it. */
-json_object *qz_hold_json(const qzd_hold *hold, usec_t now);
+/* A hold as Freeze and ResetTimeout answer it, with the writers of its
+ * filesystems (writers.h) when there are any. */
+json_object *qz_hold_json(const qzd_hold *hold, const struct qz_writers *ws, usec_t now);
 /* One filesystem a Thaw released. */
 json_object *qz_released_json(const qzd_hold *hold, const qz_fs *fs, const char *path, bool thaws,
                               usec_t now);

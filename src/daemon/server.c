@@ -49,6 +49,10 @@ static void conn_free(qz_conn *c) {
         }
         /* The requester died or hung up: its connection-bound holds go now. */
         qz_holds_drop_owner(d->holds, c, qz_now());
+        if (d->writers.n || d->writers.runs) {
+                qz_writers_conn_gone(d, c);     /* a writer: out of the registry and its runs */
+                qz_phases_requester_gone(d, c); /* a freeze waiting for writers: cancelled */
+        }
         if (c->prev)
                 c->prev->next = c->next;
         else

@@ -189,7 +189,7 @@ static void reset_go(qz_daemon *d, void *arg) {
         for (size_t i = 0; i < g->n_ids; i++) {
                 qzd_hold *hold = qz_holds_find(d->holds, g->ids[i]);
                 qz_holds_reset_timeout(d->holds, hold, g->timeout, now);
-                json_object_array_add(a, qz_hold_json(hold, now));
+                json_object_array_add(a, qz_hold_json(hold, &d->writers, now));
                 if (!broken && qz_hold_broken(hold, NULL))
                         broken = hold;
         }

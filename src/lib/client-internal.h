@@ -33,3 +33,17 @@ int qz_decode_hold(json_object *o, qz_hold **ret);
 int qz_decode_status(json_object *o, qz_status **ret);
 /* A Thaw reply's parameters ({"released": [...]}). */
 int qz_decode_thaw(json_object *o, qz_thaw_report **ret);
+
+/* A request's targets: paths opened here (or the caller's descriptors),
+ * passed to quiesced as SCM_RIGHTS with their absolute paths. */
+typedef struct qz_targets {
+        int fds[QZ_WIRE_MAX_FDS];
+        size_t n_fds;
+        size_t n_owned; /* fds[0..n_owned) were opened here */
+        json_object *paths;
+} qz_targets;
+
+int qz_client_open_targets(qz_client *c, const char *const *paths, size_t n, qz_targets *t);
+void qz_client_targets_done(qz_targets *t);
+/* {"paths": [...], "fds": n}: a new object */
+json_object *qz_client_target_params(qz_targets *t);

@@ -91,12 +91,67 @@ static int get_array(json_object *o, const char *key, json_object **ret, size_t 
         return 0;
 }
 
+static void writer_report_done(qz_writer_report *w) {
+        free(w->name);
+        free(w->reason);
+        free(w->fs_ids);
+        for (unsigned p = 0; p < 4; p++)
+                free(w->phase[p].detail);
+}
+
+/* One of a hold's "writers" (docs/protocol.md). */
+static int decode_writer(json_object *o, qz_writer_report *w) {
+        static const char *const phases[4] = {"prepare", "freeze", "thaw", "abort"};
+        if (!o || !json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        if (dup_str(&w->name, qz_json_get_string(o, "name"), true) < 0 ||
+            dup_str(&w->reason, qz_json_get_string(o, "reason"), false) < 0)
+                return -ENOMEM;
+        w->id = (uint64_t)qz_json_int64_or(o, "id", 0);
+        w->uid = (uid_t)qz_json_int64_or(o, "uid", -1);
+        w->pid = (pid_t)qz_json_int64_or(o, "pid", 0);
+        w->required = qz_json_bool_or(o, "required", false);
+        w->freeze_id = (uint64_t)qz_json_int64_or(o, "freeze_id", 0);
+        w->acknowledged = qz_json_bool_or(o, "acknowledged", false);
+        w->lost = qz_json_bool_or(o, "lost", false);
+        for (unsigned p = 0; p < 4; p++) {
+                json_object *ph;
+                qz_writer_phase_report *r = &w->phase[p];
+                r->ms = -1;
+                snprintf(r->answer, sizeof(r->answer), "none");
+                if (!json_object_object_get_ex(o, phases[p], &ph) ||
+                    !json_object_is_type(ph, json_type_object))
+                        continue;
+                r->asked = 1;
+                const char *a = qz_json_get_string(ph, "answer");
+                snprintf(r->answer, sizeof(r->answer), "%s", a ? a : "none");
+                r->ms = qz_json_int64_or(ph, "ms", -1);
+                r->timed_out = qz_json_bool_or(ph, "timed_out", false);
+                if (dup_str(&r->detail, qz_json_get_string(ph, "detail"), false) < 0)
+                        return -ENOMEM;
+        }
+        json_object *a;
+        size_t n;
+        if (get_array(o, "filesystems", &a, &n) < 0)
+                return -EBADMSG;
+        if (n && !(w->fs_ids = calloc(n, sizeof(*w->fs_ids))))
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *id = json_object_get_string(json_object_array_get_idx(a, i));
+                snprintf(w->fs_ids[w->n_fs++], sizeof(w->fs_ids[0]), "%s", id ? id : "");
+        }
+        return 0;
+}
+
 void qz_hold_free(qz_hold *h) {
         if (!h)
                 return;
         for (size_t i = 0; i < h->n_fs; i++)
                 ref_done(&h->fs[i]);
         free(h->fs);
+        for (size_t i = 0; i < h->n_writers; i++)
+                writer_report_done(&h->writers[i]);
+        free(h->writers);
         free(h->breach);
         free(h);
 }
@@ -131,6 +186,17 @@ int qz_decode_hold(json_object *o, qz_hold **ret) {
                         return r;
                 }
                 h->n_fs++;
+        }
+        if (get_array(o, "writers", &a, &n) < 0 || (n && !(h->writers = calloc(n, sizeof(*h->writers))))) {
+                qz_hold_free(h);
+                return n ? -ENOMEM : -EBADMSG;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = decode_writer(json_object_array_get_idx(a, i), &h->writers[h->n_writers++]);
+                if (r < 0) {
+                        qz_hold_free(h);
+                        return r;
+                }
         }
         *ret = h;
         return 0;

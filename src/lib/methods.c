@@ -19,14 +19,7 @@
 
 /* ---- Targets: paths opened here, or the caller's descriptors -------------- */
 
-typedef struct targets {
-        int fds[QZ_WIRE_MAX_FDS];
-        size_t n_fds;
-        size_t n_owned; /* fds[0..n_owned) were opened here */
-        json_object *paths;
-} targets;
-
-static void targets_done(targets *t) {
+void qz_client_targets_done(qz_targets *t) {
         for (size_t i = 0; i < t->n_owned; i++)
                 close(t->fds[i]);
         json_object_put(t->paths);
@@ -45,7 +38,7 @@ static int check_count(qz_client *c, size_t n) {
         return 0;
 }
 
-static int open_targets(qz_client *c, const char *const *paths, size_t n, targets *t) {
+int qz_client_open_targets(qz_client *c, const char *const *paths, size_t n, qz_targets *t) {
         memset(t, 0, sizeof(*t));
         int r = check_count(c, n);
         if (r < 0)
@@ -55,7 +48,7 @@ static int open_targets(qz_client *c, const char *const *paths, size_t n, target
                 const char *p = paths[i];
                 if (!p || !*p) {
                         qz_client_set_error(c, "an empty path was given");
-                        targets_done(t);
+                        qz_client_targets_done(t);
                         return -EINVAL;
                 }
                 int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -64,7 +57,7 @@ static int open_targets(qz_client *c, const char *const *paths, size_t n, target
                 if (fd < 0) {
                         r = -errno;
                         qz_client_set_error(c, "%s: %s", p, strerror(-r));
-                        targets_done(t);
+                        qz_client_targets_done(t);
                         return r;
                 }
                 t->fds[t->n_fds++] = fd;
@@ -77,7 +70,7 @@ static int open_targets(qz_client *c, const char *const *paths, size_t n, target
 }
 
 /* The caller's fds; paths from /proc/self/fd so the daemon's messages can name them. */
-static int fd_targets(qz_client *c, const int *fds, size_t n, targets *t) {
+static int fd_targets(qz_client *c, const int *fds, size_t n, qz_targets *t) {
         memset(t, 0, sizeof(*t));
         int r = check_count(c, n);
         if (r < 0)
@@ -105,7 +98,7 @@ static int fd_targets(qz_client *c, const int *fds, size_t n, targets *t) {
         return 0;
 }
 
-static json_object *target_params(targets *t) {
+json_object *qz_client_target_params(qz_targets *t) {
         json_object *p = json_object_new_object();
         if (t->paths)
                 json_object_object_add(p, "paths", json_object_get(t->paths));
@@ -161,11 +154,11 @@ static int call_on_targets(qz_client *c, target_method m, target_list l, int64_t
         int r = m == METHOD_THAW ? 0 : check_timeout(c, timeout_ms);
         if (r < 0)
                 return r;
-        targets t;
-        r = l.paths ? open_targets(c, l.paths, l.n, &t) : fd_targets(c, l.fds, l.n, &t);
+        qz_targets t;
+        r = l.paths ? qz_client_open_targets(c, l.paths, l.n, &t) : fd_targets(c, l.fds, l.n, &t);
         if (r < 0)
                 return r;
-        json_object *p = target_params(&t);
+        json_object *p = qz_client_target_params(&t);
         if (m != METHOD_THAW)
                 json_object_object_add(p, "timeout_ms", json_object_new_int64(timeout_ms));
         if (m == METHOD_FREEZE)
@@ -176,7 +169,7 @@ static int call_on_targets(qz_client *c, target_method m, target_list l, int64_t
         if (r >= 0 && m == METHOD_FREEZE && ret)
                 r = freeze_reply(c, reply, ret);
         json_object_put(reply);
-        targets_done(&t);
+        qz_client_targets_done(&t);
         return r;
 }
 

@@ -47,15 +47,24 @@ qz_label qz_label_decide(const qz_label_input *in, const char **reason) {
                 l = QZ_LABEL_CRASH;
                 why = "a filesystem did not stay frozen until its snapshot ended (deadline, ceiling or "
                       "a thaw from elsewhere)";
-        } else if (in->n_freeze_hooks == 0) {
+        } else if (in->n_freeze_hooks == 0 && in->n_writers == 0) {
                 l = QZ_LABEL_FILESYSTEM;
-                why = "frozen throughout; no hooks ran, so applications were not asked to flush";
+                why = "frozen throughout; no hooks ran and no writer is registered, so applications were "
+                      "not asked to flush";
         } else if (in->n_freeze_hooks_failed > 0) {
                 l = QZ_LABEL_FILESYSTEM;
                 why = "frozen throughout, but a freeze hook failed";
-        } else {
+        } else if (in->n_writers_unacked > 0) {
+                l = QZ_LABEL_FILESYSTEM;
+                why = "frozen throughout, but a writer did not acknowledge the freeze or went away before "
+                      "its thaw";
+        } else if (in->n_writers == 0) {
                 l = QZ_LABEL_APPLICATION;
                 why = "every freeze hook succeeded and every filesystem stayed frozen throughout";
+        } else {
+                l = QZ_LABEL_APPLICATION;
+                why = "every freeze hook succeeded, every writer acknowledged the freeze, and every "
+                      "filesystem stayed frozen throughout";
         }
         if (reason)
                 *reason = why;

@@ -23,6 +23,8 @@ typedef struct qz_label_input {
         size_t n_fs_broken;           /* of them: their freeze was lifted by another process (the proof) */
         size_t n_freeze_hooks;        /* freeze hooks found (run or refused) */
         size_t n_freeze_hooks_failed; /* refused, not started, non-zero exit, signal, timeout */
+        size_t n_writers;             /* registered writers of the filesystems (quiesced's report) */
+        size_t n_writers_unacked;     /* of them: did not acknowledge freeze, or went before thaw */
 } qz_label_input;
 
 /* The label and a one-line reason (a static string). */

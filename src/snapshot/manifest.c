@@ -98,6 +98,7 @@ void qz_manifest_free(qz_manifest *m) {
                 free(m->notes[i]);
         free(m->fs);
         free(m->hooks);
+        qz_snap_writers_free(m->writers, m->n_writers);
         free(m->notes);
         free(m->name);
         free(m->created);

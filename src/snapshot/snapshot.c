@@ -145,6 +145,7 @@ static int freeze(struct run *R) {
                 return 0;
         }
         R->m->hold = (int64_t)R->hold->id;
+        qz_snap_writers_from_hold(R->m, R->hold); /* what they answered; checked again after the take */
         for (size_t i = 0; i < R->nT; i++) {
                 if (!R->T[i].freeze)
                         continue;
@@ -181,6 +182,8 @@ static void take(struct run *R) {
 static void verify(struct run *R) {
         qz_hold *checked = NULL;
         int e = qz_client_verify_hold(R->c, R->hold->id, CHECK_RESET_MS, &checked);
+        if (checked) /* a writer that went away during the take is lost now */
+                qz_snap_writers_from_hold(R->m, checked);
         const char *why = e < 0 && e != -QZ_EBROKEN ? qz_client_error(R->c) : "";
         _cleanup_free_ char *because = *why ? xasprintf(": %s", why) : NULL;
         for (size_t i = 0; i < R->nT; i++) {
@@ -252,7 +255,9 @@ static void label(struct run *R) {
                              .freeze_failed = R->freeze_failed,
                              .n_fs = R->nT,
                              .n_freeze_hooks = R->n_freeze_hooks,
-                             .n_freeze_hooks_failed = R->n_freeze_hooks_failed};
+                             .n_freeze_hooks_failed = R->n_freeze_hooks_failed,
+                             .n_writers = m->n_writers,
+                             .n_writers_unacked = qz_snap_writers_unacknowledged(m)};
         const qz_snap_proof *first_breach = NULL;
         for (size_t i = 0; i < R->nT; i++) {
                 const qz_snap_fs *f = &m->fs[i];

@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "label.h"
+#include "quiesce.h"
 
 #define QZ_MANIFEST_FORMAT 1
 #define QZ_STORE_ENV "QUIESCE_STORE"
@@ -79,6 +82,28 @@ typedef struct qz_snap_hook {
         bool output_truncated;
 } qz_snap_hook;
 
+/* What one writer answered in the snapshot's freeze (a manifest's
+ * "writers" entry, from quiesced's report of the hold: writers.c). */
+#define QZ_SNAP_PHASES 4 /* prepare, freeze, thaw, abort */
+typedef struct qz_snap_writer_phase {
+        bool asked;
+        char answer[8]; /* "ok", "veto", "fail", "none" */
+        char *detail;   /* e.g. a binlog position; NULL none */
+        int64_t ms;     /* -1: no answer */
+        bool timed_out;
+} qz_snap_writer_phase;
+
+typedef struct qz_snap_writer {
+        char *name;
+        int64_t freeze_id; /* quiesced's freeze that asked it; 0 none */
+        char *filesystems; /* "7:0,7:1": the snapshot's filesystems it registered for */
+        bool required;
+        bool acknowledged; /* answered freeze ok in time and stayed until its thaw */
+        bool lost;         /* went away after freeze, before its thaw */
+        char *reason;      /* why not acknowledged; NULL when it was */
+        qz_snap_writer_phase phase[QZ_SNAP_PHASES];
+} qz_snap_writer;
+
 /* A snapshot's manifest: STORE/NAME.json. */
 typedef struct qz_manifest {
         int format; /* QZ_MANIFEST_FORMAT */
@@ -97,10 +122,22 @@ typedef struct qz_manifest {
         qz_snap_fs *fs;
         size_t n_hooks;
         qz_snap_hook *hooks;
+        size_t n_writers;
+        qz_snap_writer *writers;
         size_t n_notes;
         char **notes;
         char *file; /* where the manifest lies (not part of the JSON), or NULL */
 } qz_manifest;
+
+/* ---- writers.c ----------------------------------------------------------- */
+
+/* m's writers from the hold quiesced reported (replacing any before). */
+void qz_snap_writers_from_hold(qz_manifest *m, const qz_hold *h);
+/* Writers that did not acknowledge freeze (or went away before thaw). */
+size_t qz_snap_writers_unacknowledged(const qz_manifest *m);
+json_object *qz_snap_writers_to_json(const qz_manifest *m);
+void qz_snap_writers_from_json(qz_manifest *m, json_object *a);
+void qz_snap_writers_free(qz_snap_writer *w, size_t n);
 
 /* ---- manifest.c ---------------------------------------------------------- */
 

@@ -43,6 +43,26 @@ static void test_failed_hook_is_filesystem(void **state) {
         assert_int_equal(qz_label_decide(&in, NULL), QZ_LABEL_FILESYSTEM);
 }
 
+static void test_writers(void **state) {
+        (void)state;
+        qz_label_input in = good();
+        in.n_freeze_hooks = 0; /* writers alone can make it application-consistent */
+        in.n_writers = 2;
+        const char *why;
+        assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_APPLICATION);
+        assert_non_null(strstr(why, "writer"));
+        in.n_writers_unacked = 1; /* silent, failed, late, or gone before its thaw */
+        assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_FILESYSTEM);
+        assert_non_null(strstr(why, "writer"));
+        in.n_fs_broken = 1; /* a breach is worse than any writer */
+        assert_int_equal(qz_label_decide(&in, NULL), QZ_LABEL_CRASH);
+        in = good();
+        in.n_writers = 1;
+        in.n_freeze_hooks_failed = 1;
+        assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_FILESYSTEM);
+        assert_non_null(strstr(why, "hook"));
+}
+
 static void test_not_frozen_throughout_is_crash(void **state) {
         (void)state;
         qz_label_input in = good();
@@ -121,6 +141,7 @@ int main(void) {
                 cmocka_unit_test(test_application),
                 cmocka_unit_test(test_no_hooks_is_filesystem),
                 cmocka_unit_test(test_failed_hook_is_filesystem),
+                cmocka_unit_test(test_writers),
                 cmocka_unit_test(test_not_frozen_throughout_is_crash),
                 cmocka_unit_test(test_breach_is_crash),
                 cmocka_unit_test(test_no_freeze_is_crash),

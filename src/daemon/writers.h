@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* writers.h - application writers (DESIGN.md, "Writers"; docs/protocol.md):
+ * the registry of connections registered as writers (writers.c, with the
+ * RegisterWriter and WriterAnswer methods) and the runs of their phases
+ * around the freezes that call FIFREEZE (phases.c).
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "clock.h"
+#include "holds.h"
+#include "parse.h"
+
+typedef struct qz_conn qz_conn;
+typedef struct qz_daemon qz_daemon;
+typedef struct qz_wrun qz_wrun;
+
+#define QZ_DEFAULT_MAX_WRITERS_PER_UID 16
+#define QZ_MAX_WRITERS 4096
+
+/* One registered writer. Reference-counted: the registry holds one while it
+ * is registered, each run that asked it one, so a run still names a writer
+ * whose connection went. */
+typedef struct qzd_writer {
+        uint64_t id;
+        qz_conn *conn; /* NULL once its connection closed */
+        char *name;
+        uid_t uid;
+        pid_t pid;
+        bool required; /* root only: a silent or failing answer fails the freeze */
+        bool may_veto; /* root: a veto fails the freeze; anybody else's is recorded only */
+        usec_t timeout[QZ_PHASE_COUNT];
+        size_t n_fs;
+        dev_t *devno;      /* the superblocks it registered for */
+        char (*fs_id)[32]; /* "major:minor" of each, for reports */
+        unsigned refs;
+        struct qzd_writer *prev, *next;
+} qzd_writer;
+
+/* The daemon's writers: the registry, and the runs in progress or bound to
+ * a freeze cycle (phases.c). */
+typedef struct qz_writers {
+        qzd_writer *first;
+        size_t n; /* registered now: 0 keeps the freeze path as it was */
+        uint64_t next_id;
+        qz_wrun *runs;
+        uint64_t next_freeze_id;
+        unsigned max_per_uid; /* 0 none; root is never limited */
+} qz_writers;
+
+/* ---- writers.c ------------------------------------------------------------- */
+
+void qz_method_register_writer(qz_conn *c, const qz_request *req);
+void qz_method_writer_answer(qz_conn *c, const qz_request *req);
+/* c closed: its writer, if it is one, leaves the registry and every run. */
+void qz_writers_conn_gone(qz_daemon *d, qz_conn *c);
+/* Whether w registered for devno. */
+bool qzd_writer_covers(const qzd_writer *w, dev_t devno);
+qzd_writer *qzd_writer_ref(qzd_writer *w);
+void qzd_writer_unref(qzd_writer *w);
+void qz_writers_done(qz_writers *ws); /* at exit: the registry emptied (connections are gone) */
+
+/* ---- phases.c -------------------------------------------------------------- */
+
+/* The outcome of a run, for its freeze: err 0 (go on and freeze), or a
+ * negative errno and msg (naming the writer and its reason). */
+typedef void (*qz_phases_done_fn)(qz_daemon *d, void *arg, int err, const char *msg);
+
+/* Before the freeze of fs[0..n) by requester c: 0 when no writer is
+ * concerned (freeze now, no allocation made), 1 when a run was started (or
+ * the freeze waits for one already running on a member): done(d, arg, ...)
+ * is called later, once, unless c goes first (then free_arg(arg)). */
+int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phases_done_fn done, void *arg,
+                   void (*free_arg)(void *arg));
+/* The freeze c asked for after its run passed is answered: ok (a hold), or
+ * not (what its run bound to filesystems that were not frozen is thawed). */
+void qz_phases_op_done(qz_daemon *d, qz_conn *c, bool ok);
+/* c closed: its runs are cancelled (abort, or thaw to those that got
+ * freeze), its waits dropped. */
+void qz_phases_requester_gone(qz_daemon *d, qz_conn *c);
+/* fs's freeze cycle ended (FITHAW, the guard) or broke (why): thaw goes to
+ * its writers that got freeze; nothing waits for their answers. */
+void qz_phases_fs_thawed(qz_daemon *d, qz_fs *fs, const char *why);
+/* A writer's answer to phase of freeze id. */
+void qz_phases_answer(qz_daemon *d, qzd_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
+                      const char *detail);
+/* w's connection closed: pending answers become failures, a freeze it got
+ * is marked lost. */
+void qz_phases_writer_gone(qz_daemon *d, qzd_writer *w);
+/* At exit: every run ended (their writers are gone already). */
+void qz_phases_free_all(qz_daemon *d);
+/* The writers of a hold's filesystems fs[0..n) ("writers" of a hold:
+ * docs/protocol.md), NULL when no writer concerns them. */
+json_object *qz_phases_writers_json(const qz_writers *ws, qz_fs *const *fs, size_t n, usec_t now);

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* writers.c - a snapshot's writers (snapshot.h, qz_snap_writer): taken from
+ * the hold quiesced reported at the check after the providers ended (what
+ * each writer of each frozen filesystem answered), counted for the label,
+ * and written to and read from the manifest's "writers".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "snapshot.h"
+#include "xalloc.h"
+
+static const char *const phases[QZ_SNAP_PHASES] = {"prepare", "freeze", "thaw", "abort"};
+
+static char *dup_or_null(const char *s) {
+        return s ? xstrdup(s) : NULL;
+}
+
+void qz_snap_writers_free(qz_snap_writer *w, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(w[i].name);
+                free(w[i].reason);
+                free(w[i].filesystems);
+                for (unsigned p = 0; p < QZ_SNAP_PHASES; p++)
+                        free(w[i].phase[p].detail);
+        }
+        free(w);
+}
+
+void qz_snap_writers_from_hold(qz_manifest *m, const qz_hold *h) {
+        qz_snap_writers_free(m->writers, m->n_writers);
+        m->writers = NULL;
+        m->n_writers = 0;
+        if (!h || !h->n_writers)
+                return;
+        m->writers = calloc(h->n_writers, sizeof(*m->writers));
+        if (!m->writers)
+                abort();
+        for (size_t i = 0; i < h->n_writers; i++) {
+                const qz_writer_report *r = &h->writers[i];
+                qz_snap_writer *w = &m->writers[m->n_writers++];
+                w->name = xstrdup(r->name);
+                w->freeze_id = (int64_t)r->freeze_id;
+                w->required = r->required;
+                w->acknowledged = r->acknowledged;
+                w->lost = r->lost;
+                w->reason = dup_or_null(r->reason);
+                char *ids = xstrdup("");
+                for (size_t k = 0; k < r->n_fs; k++) {
+                        char *n = xasprintf("%s%s%s", ids, k ? "," : "", r->fs_ids[k]);
+                        free(ids);
+                        ids = n;
+                }
+                w->filesystems = ids;
+                for (unsigned p = 0; p < QZ_SNAP_PHASES; p++) {
+                        w->phase[p].asked = r->phase[p].asked;
+                        memcpy(w->phase[p].answer, r->phase[p].answer, sizeof(w->phase[p].answer));
+                        w->phase[p].detail = dup_or_null(r->phase[p].detail);
+                        w->phase[p].ms = r->phase[p].ms;
+                        w->phase[p].timed_out = r->phase[p].timed_out;
+                }
+        }
+}
+
+size_t qz_snap_writers_unacknowledged(const qz_manifest *m) {
+        size_t n = 0;
+        for (size_t i = 0; i < m->n_writers; i++)
+                n += !m->writers[i].acknowledged;
+        return n;
+}
+
+json_object *qz_snap_writers_to_json(const qz_manifest *m) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < m->n_writers; i++) {
+                const qz_snap_writer *w = &m->writers[i];
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "name", json_object_new_string(w->name ? w->name : ""));
+                json_object_object_add(o, "freeze_id",
+                                       w->freeze_id > 0 ? json_object_new_int64(w->freeze_id) : NULL);
+                json_object_object_add(o, "filesystems",
+                                       json_object_new_string(w->filesystems ? w->filesystems : ""));
+                json_object_object_add(o, "required", json_object_new_boolean(w->required));
+                json_object_object_add(o, "acknowledged", json_object_new_boolean(w->acknowledged));
+                json_object_object_add(o, "lost", json_object_new_boolean(w->lost));
+                json_object_object_add(o, "reason", w->reason ? json_object_new_string(w->reason) : NULL);
+                for (unsigned p = 0; p < QZ_SNAP_PHASES; p++) {
+                        const qz_snap_writer_phase *ph = &w->phase[p];
+                        if (!ph->asked)
+                                continue;
+                        json_object *x = json_object_new_object();
+                        json_object_object_add(x, "answer", json_object_new_string(ph->answer));
+                        json_object_object_add(x, "detail",
+                                               ph->detail ? json_object_new_string(ph->detail) : NULL);
+                        json_object_object_add(x, "ms", ph->ms >= 0 ? json_object_new_int64(ph->ms) : NULL);
+                        json_object_object_add(x, "timed_out", json_object_new_boolean(ph->timed_out));
+                        json_object_object_add(o, phases[p], x);
+                }
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
+static char *get_str(json_object *o, const char *key) {
+        const char *s = qz_json_get_string(o, key);
+        return s ? xstrdup(s) : NULL;
+}
+
+void qz_snap_writers_from_json(qz_manifest *m, json_object *a) {
+        size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+        m->writers = n ? calloc(n, sizeof(*m->writers)) : NULL;
+        if (n && !m->writers)
+                abort();
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_array_get_idx(a, i);
+                if (!json_object_is_type(o, json_type_object))
+                        continue;
+                qz_snap_writer *w = &m->writers[m->n_writers++];
+                w->name = get_str(o, "name");
+                w->freeze_id = qz_json_int64_or(o, "freeze_id", 0);
+                w->filesystems = get_str(o, "filesystems");
+                w->required = qz_json_bool_or(o, "required", false);
+                w->acknowledged = qz_json_bool_or(o, "acknowledged", false);
+                w->lost = qz_json_bool_or(o, "lost", false);
+                w->reason = get_str(o, "reason");
+                for (unsigned p = 0; p < QZ_SNAP_PHASES; p++) {
+                        json_object *x;
+                        qz_snap_writer_phase *ph = &w->phase[p];
+                        ph->ms = -1;
+                        if (!json_object_object_get_ex(o, phases[p], &x) ||
+                            !json_object_is_type(x, json_type_object))
+                                continue;
+                        ph->asked = true;
+                        const char *ans = qz_json_get_string(x, "answer");
+                        snprintf(ph->answer, sizeof(ph->answer), "%s", ans ? ans : "none");
+                        ph->detail = get_str(x, "detail");
+                        ph->ms = qz_json_int64_or(x, "ms", -1);
+                        ph->timed_out = qz_json_bool_or(x, "timed_out", false);
+                }
+        }
+}
