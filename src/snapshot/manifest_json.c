@@ -110,6 +110,7 @@ char *qz_manifest_to_json(const qz_manifest *m) {
         for (size_t i = 0; i < m->n_hooks; i++)
                 json_object_array_add(a, hook_to_json(&m->hooks[i]));
         json_object_object_add(o, "hooks", a);
+        json_object_object_add(o, "writers", qz_snap_writers_to_json(m));
         a = json_object_new_array();
         for (size_t i = 0; i < m->n_notes; i++)
                 json_object_array_add(a, json_object_new_string(m->notes[i]));
@@ -223,6 +224,9 @@ int qz_manifest_from_json(const char *text, qz_manifest **ret) {
                 h->output = get_str(e, "output");
                 h->output_truncated = qz_json_bool_or(e, "output_truncated", false);
         }
+        json_object *wa = NULL;
+        json_object_object_get_ex(o, "writers", &wa);
+        qz_snap_writers_from_json(m, wa);
         n = get_array(o, "notes", &a);
         m->notes = n ? calloc(n, sizeof(*m->notes)) : NULL;
         for (size_t i = 0; i < n; i++) {
