@@ -132,9 +132,11 @@ def writer_times(events, t):
 def stall_part(b, paths, args, fs, res):
     qd = bl.Daemon(b, paths["quiesced"], b.tmp / "quiesced-w.sock", b.tmp / "quiesced-w.log",
                    ["--max-frozen", "30s"])
-    app = bl.Writer(b, paths["writer"], fs.mnt / "app.dat", res / "writers" / "app", prefill_mib=0,
-                    rate_mibs=args.writers_rate, max_mib=64, bucket_ms=5)
-    app.wait_ready(timeout=60)
+    app = None
+    if args.writers_rate > 0:  # 0: no application, the filesystem idle (the Freeze alone, least noise)
+        app = bl.Writer(b, paths["writer"], fs.mnt / "app.dat", res / "writers" / "app", prefill_mib=0,
+                        rate_mibs=args.writers_rate, max_mib=64, bucket_ms=5)
+        app.wait_ready(timeout=60)
     counts = args.writers_counts
     rows = []
     one_freeze(b, qd, fs, args.writers_hold_ms)  # warm-up: the first freeze of a fresh daemon and fs
@@ -150,7 +152,8 @@ def stall_part(b, paths, args, fs, res):
             finally:
                 events = sw.stop() if sw else []
             name = f"r{rep + 1}-n{n}"
-            app.add_window(name, t["t0"], t["t3"])
+            if app:
+                app.add_window(name, t["t0"], t["t3"])
             row = {"writers": n, "rep": rep + 1, "load1": load1, "window": name,
                    "freeze_ms": (t["t1"] - t["t0"]) / 1e6, "frozen_held_ms": (t["t2"] - t["t1"]) / 1e6,
                    "thaw_ms": (t["t3"] - t["t2"]) / 1e6, "window_ms": (t["t3"] - t["t0"]) / 1e6,
@@ -165,14 +168,14 @@ def stall_part(b, paths, args, fs, res):
                                        f"the hold reports {row['hold_writers']}")
             rows.append(row)
             time.sleep(0.05)
-    s = app.stop()
-    win = {w["name"]: w for w in s["windows"]}
+    win = {w["name"]: w for w in app.stop()["windows"]} if app else {}
     for r in rows:
-        w = win[r.pop("window")]
-        r["app_stall_ms"] = w["max_ns"] / 1e6
-        r["app_writes"] = w["count"]
-        log(f"writers {r['writers']:3} rep {r['rep']:2}: Freeze {r['freeze_ms']:7.2f} ms, application's longest "
-            f"write {r['app_stall_ms']:7.2f} ms ({r['app_writes']} writes), load {r['load1']:.2f}"
+        w = win.get(r.pop("window"))
+        r["app_stall_ms"] = w["max_ns"] / 1e6 if w else None
+        r["app_writes"] = w["count"] if w else None
+        log(f"writers {r['writers']:3} rep {r['rep']:2}: Freeze {r['freeze_ms']:7.2f} ms, "
+            + (f"application's longest write {r['app_stall_ms']:7.2f} ms ({r['app_writes']} writes), " if w else "")
+            + f"load {r['load1']:.2f}"
             + (f", writers' lock {r['locked_max_ms']:.2f} ms" if r["writers"] else ""))
     qd.stop()
     b.daemons.remove(qd)
@@ -222,26 +225,27 @@ def tables(out, table):
     rows = []
     st = out["stall"]
     counts = sorted({r["writers"] for r in st})
-    base = {k: [r[k] for r in st if r["writers"] == 0] for k in ("freeze_ms", "app_stall_ms")}
+    base = {k: [r[k] for r in st if r["writers"] == 0 and r[k] is not None] for k in ("freeze_ms", "app_stall_ms")}
     for n in counts:
         rs = [r for r in st if r["writers"] == n]
-        fz, ap = [r["freeze_ms"] for r in rs], [r["app_stall_ms"] for r in rs]
+        fz, ap = [r["freeze_ms"] for r in rs], [r["app_stall_ms"] for r in rs if r["app_stall_ms"] is not None]
         lk = [r["locked_max_ms"] for r in rs if r.get("locked_max_ms") is not None]
         lf = [r["last_freeze_answer_ms"] for r in rs if r.get("last_freeze_answer_ms") is not None]
         d_fz = pct(fz, 50) - pct(base["freeze_ms"], 50) if base["freeze_ms"] else float("nan")
         d_ap = pct(ap, 50) - pct(base["app_stall_ms"], 50) if base["app_stall_ms"] else float("nan")
         rows.append([n, len(rs), f"{fmt(pct(fz, 50))} / {fmt(pct(fz, 90))}", f"{d_fz:+.2f}",
                      f"{pct(fz, 50) / pct(base['freeze_ms'], 50):.2f}×" if base["freeze_ms"] else "–",
-                     f"{fmt(pct(ap, 50))} / {fmt(pct(ap, 90))}", f"{d_ap:+.2f}",
-                     f"{pct(ap, 50) / pct(base['app_stall_ms'], 50):.2f}×" if base["app_stall_ms"] else "–",
+                     f"{fmt(pct(ap, 50))} / {fmt(pct(ap, 90))}" if ap else "–", f"{d_ap:+.2f}" if ap else "–",
+                     f"{pct(ap, 50) / pct(base['app_stall_ms'], 50):.2f}×" if ap and base["app_stall_ms"] else "–",
                      f"{fmt(pct(lf, 50))}" if lf else "–",
                      f"{fmt(pct(lk, 50))} / {fmt(pct(lk, 90))}" if lk else "–",
                      f"{pct([r['load1'] for r in rs], 50):.2f}"])
     t1 = (f"A freeze with N registered writers answering every phase at once (bench/wswarm, one process, one "
           f"connection per writer) against none, alternated rep by rep (idle ext4 loop filesystem; a "
-          f"non-detached hold kept {out['hold_ms']} ms; an unregistered application writing 4 KiB buffered at "
-          f"{out['rate_mibs']} MiB/s). ms, median / p90 of the reps; Δ = median − the 0-writer median. Freeze: "
-          f"the request, sent to answered (prepare and freeze phases, pre-flush, FIFREEZE, probe); "
+          f"non-detached hold kept {out['hold_ms']} ms; "
+          + (f"an unregistered application writing 4 KiB buffered at {out['rate_mibs']} MiB/s" if out["rate_mibs"]
+             else "no application: the filesystem idle") + "). ms, median / p90 of the reps; Δ = median − the 0-writer median. Freeze: "
+          "the request, sent to answered (prepare and freeze phases, pre-flush, FIFREEZE, probe); "
           f"application stall: its longest write overlapping Freeze sent .. Thaw answered; writers' lock: "
           f"from a writer's freeze answer to its thaw event (the longest of the swarm in each rep)\n\n" + table(
               ["writers", "reps", "Freeze ms", "Δ ms", "×", "application stall ms", "Δ ms", "×",
