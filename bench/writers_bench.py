@@ -230,25 +230,32 @@ def tables(out, table):
         rs = [r for r in st if r["writers"] == n]
         fz, ap = [r["freeze_ms"] for r in rs], [r["app_stall_ms"] for r in rs if r["app_stall_ms"] is not None]
         lk = [r["locked_max_ms"] for r in rs if r.get("locked_max_ms") is not None]
+        # the Freeze less the filesystem's own freeze (pre-flush + FIFREEZE, quiesced's stall_ms, whole ms):
+        # the daemon's time around it, phases included, without the flush's noise
+        ov = [r["freeze_ms"] - r["fifreeze_ms"] for r in rs if r.get("fifreeze_ms") is not None]
+        ov0 = [r["freeze_ms"] - r["fifreeze_ms"] for r in st if r["writers"] == 0 and r.get("fifreeze_ms") is not None]
         lf = [r["last_freeze_answer_ms"] for r in rs if r.get("last_freeze_answer_ms") is not None]
         d_fz = pct(fz, 50) - pct(base["freeze_ms"], 50) if base["freeze_ms"] else float("nan")
         d_ap = pct(ap, 50) - pct(base["app_stall_ms"], 50) if base["app_stall_ms"] else float("nan")
         rows.append([n, len(rs), f"{fmt(pct(fz, 50))} / {fmt(pct(fz, 90))}", f"{d_fz:+.2f}",
                      f"{pct(fz, 50) / pct(base['freeze_ms'], 50):.2f}×" if base["freeze_ms"] else "–",
+                     f"{fmt(pct(ov, 50))} / {fmt(pct(ov, 90))}" if ov else "–",
+                     f"{pct(ov, 50) - pct(ov0, 50):+.2f}" if ov and ov0 else "–",
                      f"{fmt(pct(ap, 50))} / {fmt(pct(ap, 90))}" if ap else "–", f"{d_ap:+.2f}" if ap else "–",
                      f"{pct(ap, 50) / pct(base['app_stall_ms'], 50):.2f}×" if ap and base["app_stall_ms"] else "–",
                      f"{fmt(pct(lf, 50))}" if lf else "–",
                      f"{fmt(pct(lk, 50))} / {fmt(pct(lk, 90))}" if lk else "–",
                      f"{pct([r['load1'] for r in rs], 50):.2f}"])
     t1 = (f"A freeze with N registered writers answering every phase at once (bench/wswarm, one process, one "
-          f"connection per writer) against none, alternated rep by rep (idle ext4 loop filesystem; a "
+          f"connection per writer) against none, alternated rep by rep (a 256 MiB ext4 loop filesystem; a "
           f"non-detached hold kept {out['hold_ms']} ms; "
           + (f"an unregistered application writing 4 KiB buffered at {out['rate_mibs']} MiB/s" if out["rate_mibs"]
              else "no application: the filesystem idle") + "). ms, median / p90 of the reps; Δ = median − the 0-writer median. Freeze: "
-          "the request, sent to answered (prepare and freeze phases, pre-flush, FIFREEZE, probe); "
+          "the request, sent to answered (prepare and freeze phases, pre-flush, FIFREEZE, probe); Freeze − fs "
+          "freeze: less the filesystem's stall_ms in the reply (pre-flush + FIFREEZE, whole ms), per rep; "
           f"application stall: its longest write overlapping Freeze sent .. Thaw answered; writers' lock: "
           f"from a writer's freeze answer to its thaw event (the longest of the swarm in each rep)\n\n" + table(
-              ["writers", "reps", "Freeze ms", "Δ ms", "×", "application stall ms", "Δ ms", "×",
+              ["writers", "reps", "Freeze ms", "Δ ms", "×", "Freeze − fs freeze ms", "Δ ms", "application stall ms", "Δ ms", "×",
                "last freeze answer at ms", "writers' lock ms", "load1"], rows))
     rows = []
     for r in out["rss"]:
