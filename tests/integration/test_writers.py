@@ -273,6 +273,61 @@ def test_writer_closing_between_freeze_and_thaw_is_lost_and_thaw_comes_on_time(h
     h.assert_thawed(ext4.mnt, within=3.0)
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("end", ["expiry", "ceiling", "breach", "requester-dies", "rollback"])
+def test_every_end_of_a_freeze_sends_thaw(h, ext4, writers, end):
+    """Issue 12, part 1: thaw goes to every writer that got freeze, whatever
+    ends the freeze: its deadline, the ceiling, a breach, its requester's
+    death, a group freeze rolled back. And nothing of it waits for them."""
+    qd = h.start_daemon(max_frozen="2s" if end == "ceiling" else "15s")
+    w = writers(qd, [ext4.mnt], f"w-{end}")
+    t = time.monotonic()
+    if end == "expiry":
+        r, _ = freeze_json(h, qd, ext4.mnt, timeout="1s")
+        assert r.returncode == 0, r.stderr
+    elif end == "ceiling":
+        r, _ = freeze_json(h, qd, ext4.mnt, timeout="none")
+        assert r.returncode == 0, r.stderr
+    elif end == "breach":
+        r, hold = freeze_json(h, qd, ext4.mnt, timeout="20s")
+        assert r.returncode == 0, r.stderr
+        w.wait_phases(["prepare", "freeze"])
+        assert h.fsfreeze(ext4.mnt, unfreeze=True).returncode == 0
+    elif end == "requester-dies":
+        p = h.qzcall(qd, f"open:{ext4.mnt}", "freeze:20", "wait", background=True)
+        from qzharness import read_qzcall_line
+        assert read_qzcall_line(p)["rc"] == 0
+        assert read_qzcall_line(p)["rc"] == 0
+        w.wait_phases(["prepare", "freeze"])
+        p.kill()
+        p.wait()
+    elif end == "rollback":
+        # the second filesystem is frozen by fsfreeze: its FIFREEZE fails
+        # (EBUSY) after the writers' phases, and the group is rolled back
+        other = h.make_fs("ext4")
+        assert h.fsfreeze(other.mnt).returncode == 0
+        try:
+            r, _ = freeze_json(h, qd, ext4.mnt, other.mnt, timeout="5s")
+        finally:
+            h.fsfreeze(other.mnt, unfreeze=True)
+        assert r.returncode == 1 and str(other.mnt) in r.stderr, (r.returncode, r.stderr)
+    if end == "breach":
+        # the writers' promise is void: thaw goes out at once, though quiesced
+        # freezes the filesystem again (the hold is broken, its deadline stands)
+        w.wait_phases(["prepare", "freeze", "thaw"], timeout=5)
+        r = h.quiesce("thaw", "--hold", hold["id"], daemon=qd)
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        h.assert_thawed(ext4.mnt)
+    else:
+        h.assert_thawed(ext4.mnt, within=6.0)
+        w.wait_phases(["prepare", "freeze", "thaw"], timeout=5)
+    assert time.monotonic() - t < 10
+    assert qd.holds_on(ext4.mnt) == []
+    time.sleep(0.2)
+    ph = w.phases()
+    assert ph.count("thaw") + ph.count("abort") == 1, f"{end}: {ph}"
+
+
 def test_bad_registrations_are_refused_with_reasons(h, qd, ext4, writers):
     w = writers(qd, [ext4.mnt], "bad name")
     assert w.reply["error"] == "io.quiesce.InvalidRequest" and "name" in w.reply["parameters"]["message"]
