@@ -529,6 +529,30 @@ def test_snapshot_labels_from_writers(h, qd):
         lossy.close()
 
 
+@pytest.mark.timeout(60)
+def test_a_long_prepare_does_not_eat_the_snapshots_deadline(h, qd):
+    """The requester's deadline runs from the grant, after the writers'
+    phases: a 2.5 s prepare (a checkpoint) and a 2 s snapshot deadline still
+    make an application-consistent snapshot, and the frozen time reported is
+    the filesystem's, not the phases'."""
+    pool = h.make_fs("xfs", size="1G")
+    data = h.make_fs("ext4", parent=pool.mnt, size="256M")
+    w = RawWriter(qd, [data.mnt], "checkpointer", policy={"prepare": 2.5})
+    try:
+        h.check_freezable([str(data.mnt)])
+        r = h.quiesce("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--json",
+                      "--name", "slow-prepare", "--timeout", "2s", data.mnt, daemon=qd, timeout=60)
+        assert r.returncode == 0, r.stderr
+        m = json.loads(r.stdout)
+        assert m["label"] == "application-consistent", m
+        [wr] = m["writers"]
+        assert wr["prepare"]["ms"] >= 2400 and wr["acknowledged"], wr
+        assert m["frozen_ms"] < 2000 and m["duration_ms"] >= 2400, (m["frozen_ms"], m["duration_ms"])
+        h.assert_thawed(data.mnt)
+    finally:
+        w.close()
+
+
 # ---------------------------------------------------------------- security and limits
 
 
