@@ -10,6 +10,7 @@ tests go through libquiesce's writer API as an administrator would.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -501,6 +502,8 @@ def test_snapshot_labels_from_writers(h, qd):
     r = h.quiesce("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--name", "two",
                   "--timeout", "10s", data.mnt, daemon=qd, timeout=60)
     assert r.returncode == 0 and "Writers:" in r.stdout and "db" in r.stdout, r.stdout
+    assert re.search(r"\n +db +acknowledged .*\n +prepare +ok after \S+\n +freeze +ok after \S+: binlog=",
+                     r.stdout), r.stdout
 
     # a writer killed between freeze and thaw: the snapshot is not application-consistent
     p.kill()
