@@ -143,8 +143,11 @@ def stall_part(b, paths, args, fs, res):
     for rep in range(args.writers_reps):
         k = rep % len(counts)
         for n in counts[k:] + counts[:k]:
-            b.sync_all([fs])
+            # The swarm first, then the flush: every variant's Freeze meets the same
+            # backlog of dirty data (the application's rate x the settle), however
+            # long its swarm took to register (100 writers take longer than 8).
             sw = Swarm(b, paths["wswarm"], qd.sock, n, [fs.mnt]) if n else None
+            b.sync_all([fs])
             time.sleep(args.writers_settle)
             load1 = os.getloadavg()[0]
             try:

@@ -128,14 +128,16 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                                w->acknowledged ? "acknowledged" : "NOT acknowledged",
                                w->required ? ", required" : "", w->filesystems ? w->filesystems : "");
                         for (unsigned p = 0; p < 2; p++) /* thaw comes after the snapshot */
-                                if (w->phase[p].asked)
-                                        printf("      %-8s %s%s%s%s %s\n", phases[p], w->phase[p].answer,
-                                               w->phase[p].detail ? " " : "",
-                                               w->phase[p].detail ? w->phase[p].detail : "",
-                                               w->phase[p].timed_out ? " (timed out)" : "",
-                                               w->phase[p].ms >= 0
-                                                       ? qz_format_duration(w->phase[p].ms, b1, sizeof(b1))
-                                                       : "");
+                                if (w->phase[p].asked) {
+                                        const qz_snap_writer_phase *ph = &w->phase[p];
+                                        printf("      %-8s %s", phases[p],
+                                               ph->timed_out ? "no answer (timed out)" : ph->answer);
+                                        if (ph->ms >= 0 && !ph->timed_out)
+                                                printf(" after %s",
+                                                       qz_format_duration(ph->ms, b1, sizeof(b1)));
+                                        printf("%s%s\n", ph->detail ? ": " : "",
+                                               ph->detail ? ph->detail : "");
+                                }
                         if (w->reason)
                                 printf("      reason   %s\n", w->reason);
                 }

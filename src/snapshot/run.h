@@ -48,7 +48,7 @@ struct run {
         size_t n_freeze_hooks, n_freeze_hooks_failed;
         qz_hold *hold; /* NULL: nothing frozen */
         bool freeze_failed;
-        usec_t freeze_t; /* when the freeze was asked for */
+        usec_t freeze_t; /* asked for; once granted, the grant (its deadline runs from there) */
 };
 
 /* Says a line (queued while something is frozen: run_speak_again). */

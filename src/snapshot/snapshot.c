@@ -144,6 +144,15 @@ static int freeze(struct run *R) {
                 R->freeze_failed = true;
                 return 0;
         }
+        /* The hold's deadline runs from its grant, after the writers' phases
+         * (which may take their prepare timeout): the take's budget and the
+         * frozen time count from there, as quiesced's deadline does. */
+        usec_t granted = qz_now();
+        int64_t spent_ms =
+                R->hold->remaining_ms != QZ_NO_DEADLINE ? R->o->timeout_ms - R->hold->remaining_ms : 0;
+        if (spent_ms > 0 && (usec_t)spent_ms * USEC_PER_MSEC < granted - R->freeze_t)
+                granted -= (usec_t)spent_ms * USEC_PER_MSEC;
+        R->freeze_t = granted;
         R->m->hold = (int64_t)R->hold->id;
         qz_snap_writers_from_hold(R->m, R->hold); /* what they answered; checked again after the take */
         for (size_t i = 0; i < R->nT; i++) {
@@ -218,6 +227,11 @@ static void thaw(struct run *R) {
                         R->m->fs[i].frozen_ms = rel && rel->frozen_ms >= 0 ? rel->frozen_ms : frozen_ms;
                 }
         qz_thaw_report_free(rep);
+        /* the longest any filesystem was frozen (quiesced counts from the FIFREEZE,
+         * slightly before the grant) */
+        for (size_t i = 0; i < R->nT; i++)
+                if (R->m->fs[i].frozen && R->m->fs[i].frozen_ms > frozen_ms)
+                        frozen_ms = R->m->fs[i].frozen_ms;
         R->m->frozen_ms = frozen_ms;
         if (e < 0 && e != -EINVAL && e != -QZ_EBROKEN) {
                 /* closing the connection releases the hold too */

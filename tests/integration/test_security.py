@@ -377,7 +377,8 @@ def test_unit_file_hardening(h):
 @pytest.mark.timeout(240)
 def test_daemon_clean_under_valgrind(h, ext4):
     """quiesced under valgrind memcheck through freeze, nesting, thaw, expiry,
-    bad messages, a client killed, and SIGTERM: no invalid access, no
+    bad messages, a client killed, writers (one answering every phase, one
+    vetoing, one gone mid-freeze), and SIGTERM: no invalid access, no
     definite or indirect leak, in the daemon or its guard."""
     if SANITIZED:
         pytest.skip("valgrind cannot run an ASan build")
@@ -388,6 +389,37 @@ def test_daemon_clean_under_valgrind(h, ext4):
         "valgrind", "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
         "--show-leak-kinds=definite,indirect", "--error-exitcode=99", "--track-fds=no",
         f"--log-file={vglog}"])
+    # writers: `quiesce writer` answering every phase through libquiesce
+    wr = h.quiesce_bg("writer", "--name", "vg-ok", "--freeze", "true", ext4.mnt, daemon=d)
+    d.wait_for(lambda: "writer vg-ok (id" in d.log_text(), timeout=60, what="writer vg-ok")
+    # one that vetoes (root's: obeyed), then goes
+    v = RawConn(d.socket, timeout=30)
+    assert "error" not in v.call("io.quiesce.RegisterWriter", {"name": "vg-veto", "paths": [str(ext4.mnt)]})
+    vetoed = subprocess.Popen(h.cli_cmd(("freeze", "--detach", "--timeout", "15s", str(ext4.mnt)), d, None),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ev = v.recv(timeout=60)
+    assert ev["event"] == "prepare", ev
+    v.send({"method": "io.quiesce.WriterAnswer",
+            "parameters": {"freeze": ev["parameters"]["freeze"], "phase": "prepare", "answer": "veto",
+                           "detail": "not now"}})
+    _, err = vetoed.communicate(timeout=60)
+    assert vetoed.returncode == 1 and "vg-veto" in err and "not now" in err, (vetoed.returncode, err)
+    v.close()
+    # one that answers prepare and freeze, then goes while frozen
+    g = RawConn(d.socket, timeout=30)
+    assert "error" not in g.call("io.quiesce.RegisterWriter", {"name": "vg-gone", "paths": [str(ext4.mnt)]})
+    gone = subprocess.Popen(h.cli_cmd(("freeze", "--detach", "--timeout", "15s", str(ext4.mnt)), d, None),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for phase in ("prepare", "freeze"):
+        ev = g.recv(timeout=60)
+        assert ev["event"] == phase, ev
+        g.send({"method": "io.quiesce.WriterAnswer",
+                "parameters": {"freeze": ev["parameters"]["freeze"], "phase": phase, "answer": "ok"}})
+    out, err = gone.communicate(timeout=60)
+    assert gone.returncode == 0, err
+    g.close()
+    assert h.quiesce("thaw", "--hold", out.strip(), daemon=d, timeout=60).returncode == 0
+    h.assert_thawed(ext4.mnt, within=10)
     a = h.freeze_detached(d, ext4.mnt, timeout="15s")
     b = h.freeze_detached(d, ext4.mnt, timeout="15s")
     assert h.quiesce("thaw", "--hold", a, daemon=d, timeout=60).returncode == 0

@@ -10,6 +10,7 @@ tests go through libquiesce's writer API as an administrator would.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -273,6 +274,61 @@ def test_writer_closing_between_freeze_and_thaw_is_lost_and_thaw_comes_on_time(h
     h.assert_thawed(ext4.mnt, within=3.0)
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("end", ["expiry", "ceiling", "breach", "requester-dies", "rollback"])
+def test_every_end_of_a_freeze_sends_thaw(h, ext4, writers, end):
+    """Issue 12, part 1: thaw goes to every writer that got freeze, whatever
+    ends the freeze: its deadline, the ceiling, a breach, its requester's
+    death, a group freeze rolled back. And nothing of it waits for them."""
+    qd = h.start_daemon(max_frozen="2s" if end == "ceiling" else "15s")
+    w = writers(qd, [ext4.mnt], f"w-{end}")
+    t = time.monotonic()
+    if end == "expiry":
+        r, _ = freeze_json(h, qd, ext4.mnt, timeout="1s")
+        assert r.returncode == 0, r.stderr
+    elif end == "ceiling":
+        r, _ = freeze_json(h, qd, ext4.mnt, timeout="none")
+        assert r.returncode == 0, r.stderr
+    elif end == "breach":
+        r, hold = freeze_json(h, qd, ext4.mnt, timeout="20s")
+        assert r.returncode == 0, r.stderr
+        w.wait_phases(["prepare", "freeze"])
+        assert h.fsfreeze(ext4.mnt, unfreeze=True).returncode == 0
+    elif end == "requester-dies":
+        p = h.qzcall(qd, f"open:{ext4.mnt}", "freeze:20", "wait", background=True)
+        from qzharness import read_qzcall_line
+        assert read_qzcall_line(p)["rc"] == 0
+        assert read_qzcall_line(p)["rc"] == 0
+        w.wait_phases(["prepare", "freeze"])
+        p.kill()
+        p.wait()
+    elif end == "rollback":
+        # the second filesystem is frozen by fsfreeze: its FIFREEZE fails
+        # (EBUSY) after the writers' phases, and the group is rolled back
+        other = h.make_fs("ext4")
+        assert h.fsfreeze(other.mnt).returncode == 0
+        try:
+            r, _ = freeze_json(h, qd, ext4.mnt, other.mnt, timeout="5s")
+        finally:
+            h.fsfreeze(other.mnt, unfreeze=True)
+        assert r.returncode == 1 and str(other.mnt) in r.stderr, (r.returncode, r.stderr)
+    if end == "breach":
+        # the writers' promise is void: thaw goes out at once, though quiesced
+        # freezes the filesystem again (the hold is broken, its deadline stands)
+        w.wait_phases(["prepare", "freeze", "thaw"], timeout=5)
+        r = h.quiesce("thaw", "--hold", hold["id"], daemon=qd)
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        h.assert_thawed(ext4.mnt)
+    else:
+        h.assert_thawed(ext4.mnt, within=6.0)
+        w.wait_phases(["prepare", "freeze", "thaw"], timeout=5)
+    assert time.monotonic() - t < 10
+    assert qd.holds_on(ext4.mnt) == []
+    time.sleep(0.2)
+    ph = w.phases()
+    assert ph.count("thaw") + ph.count("abort") == 1, f"{end}: {ph}"
+
+
 def test_bad_registrations_are_refused_with_reasons(h, qd, ext4, writers):
     w = writers(qd, [ext4.mnt], "bad name")
     assert w.reply["error"] == "io.quiesce.InvalidRequest" and "name" in w.reply["parameters"]["message"]
@@ -446,6 +502,8 @@ def test_snapshot_labels_from_writers(h, qd):
     r = h.quiesce("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--name", "two",
                   "--timeout", "10s", data.mnt, daemon=qd, timeout=60)
     assert r.returncode == 0 and "Writers:" in r.stdout and "db" in r.stdout, r.stdout
+    assert re.search(r"\n +db +acknowledged .*\n +prepare +ok after \S+\n +freeze +ok after \S+: binlog=",
+                     r.stdout), r.stdout
 
     # a writer killed between freeze and thaw: the snapshot is not application-consistent
     p.kill()
@@ -472,6 +530,30 @@ def test_snapshot_labels_from_writers(h, qd):
         h.assert_thawed(data.mnt)
     finally:
         lossy.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_long_prepare_does_not_eat_the_snapshots_deadline(h, qd):
+    """The requester's deadline runs from the grant, after the writers'
+    phases: a 2.5 s prepare (a checkpoint) and a 2 s snapshot deadline still
+    make an application-consistent snapshot, and the frozen time reported is
+    the filesystem's, not the phases'."""
+    pool = h.make_fs("xfs", size="1G")
+    data = h.make_fs("ext4", parent=pool.mnt, size="256M")
+    w = RawWriter(qd, [data.mnt], "checkpointer", policy={"prepare": 2.5})
+    try:
+        h.check_freezable([str(data.mnt)])
+        r = h.quiesce("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--json",
+                      "--name", "slow-prepare", "--timeout", "2s", data.mnt, daemon=qd, timeout=60)
+        assert r.returncode == 0, r.stderr
+        m = json.loads(r.stdout)
+        assert m["label"] == "application-consistent", m
+        [wr] = m["writers"]
+        assert wr["prepare"]["ms"] >= 2400 and wr["acknowledged"], wr
+        assert m["frozen_ms"] < 2000 and m["duration_ms"] >= 2400, (m["frozen_ms"], m["duration_ms"])
+        h.assert_thawed(data.mnt)
+    finally:
+        w.close()
 
 
 # ---------------------------------------------------------------- security and limits
