@@ -50,6 +50,10 @@ typedef struct qz_writers {
         size_t n; /* registered now: 0 keeps the freeze path as it was */
         uint64_t next_id;
         qz_wrun *runs;
+        /* Freezes waiting for a member's FITHAW to end: their writers just
+         * got thaw, and are asked to prepare again once it has ended. */
+        struct waiter *thawing;
+        size_t n_thawing;
         uint64_t next_freeze_id;
         unsigned max_per_uid; /* 0 none; root is never limited */
 } qz_writers;
@@ -87,6 +91,9 @@ void qz_phases_requester_gone(qz_daemon *d, qz_conn *c);
 /* fs's freeze cycle ended (FITHAW, the guard) or broke (why): thaw goes to
  * its writers that got freeze; nothing waits for their answers. */
 void qz_phases_fs_thawed(qz_daemon *d, qz_fs *fs, const char *why);
+/* fs (devno) has thawed and the holds' own waiters were served: the
+ * freezes that waited for its thaw to end go through the gate again. */
+void qz_phases_thaw_ended(qz_daemon *d, dev_t devno);
 /* A writer's answer to phase of freeze id. */
 void qz_phases_answer(qz_daemon *d, qzd_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
                       const char *detail);

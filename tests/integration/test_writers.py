@@ -216,6 +216,30 @@ def test_nested_freeze_does_not_notify_again(h, qd, ext4, writers):
     w.wait_phases(["prepare", "freeze", "thaw"])
 
 
+@pytest.mark.timeout(90)
+def test_back_to_back_freezes_each_ask_the_writers(h, qd, ext4, writers):
+    """A Freeze sent as soon as the Thaw before it was answered finds the
+    filesystem still thawing (FITHAW not done): it waits for the thaw to
+    end, then asks the writers like any freeze that calls FIFREEZE."""
+    w = writers(qd, [ext4.mnt], "every-time", detail={"freeze": "locked"})
+    c = RawConn(qd.socket, timeout=30)
+    try:
+        for i in range(20):
+            h.check_freezable([str(ext4.mnt)])
+            r = c.call("io.quiesce.Freeze", {"paths": [str(ext4.mnt)], "fds": 0, "timeout_ms": 5000,
+                                             "detached": True}, timeout=30)
+            assert "error" not in r, (i, r)
+            hold = r["parameters"]["hold"]
+            [rep] = hold["writers"]
+            assert rep["acknowledged"], (i, rep)
+            r = c.call("io.quiesce.Thaw", {"hold": hold["id"]}, timeout=30)
+            assert "error" not in r, (i, r)
+    finally:
+        c.close()
+    h.assert_thawed(ext4.mnt)
+    w.wait_phases(["prepare", "freeze", "thaw"] * 20, timeout=10)
+
+
 def test_group_freeze_notifies_each_writer_once(h, qd, writers):
     a, b = h.make_fs("ext4"), h.make_fs("xfs")
     both = writers(qd, [a.mnt, b.mnt], "both")
