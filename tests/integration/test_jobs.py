@@ -285,9 +285,9 @@ def test_retention_after_each_run_prunes_snapshots_and_archives(h, qd, data):
               paths=[data.mnt])
     names = []
     for i in range(3):
-        # one run a second: retention orders by the time (to the second) first; within
-        # one second it falls back on the names, and "X.tar" sorts after "X-2.tar"
-        time.sleep(1.0 - time.time() % 1.0 + 0.05)
+        # runs back to back, often in one second (db-T, db-T-2, ...): retention orders by
+        # the time to the second, then by the names, NAME-2 newer than NAME (the archives
+        # by the names in their sidecars)
         r = job_run(h, qd, "db", [data.mnt], "--json")
         assert r.returncode == 0, r.stderr
         j = json.loads(r.stdout)
@@ -303,10 +303,55 @@ def test_retention_after_each_run_prunes_snapshots_and_archives(h, qd, data):
     assert sorted(p.name for p in arch.glob("*.tar")) == sorted(f"{n}.tar" for n in names[1:])
     text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
     assert 'quiesce_job_snapshots{job="db"} 2' in text and 'quiesce_job_snapshots_pruned{job="db"} 1' in text
-    time.sleep(1.0 - time.time() % 1.0 + 0.05)
     r = job_run(h, qd, "db", [data.mnt])
     assert r.returncode == 0, r.stderr
     assert "retention (keep 2 last): removed 1 snapshot and 1 archive" in r.stdout, r.stdout
+
+
+def test_archives_of_one_second_do_not_collide_and_order_by_their_sidecars(h, qd, data):
+    """keep-snapshot = no leaves a run's name free in the store, so a second
+    run in the same second would write the same ARCHIVE-DIR/NAME.tar: the run
+    takes NAME-2 when NAME's archive (or sidecar) is there. Archives of one
+    second are ordered by the snapshot name in their sidecars (NAME-10 newer
+    than NAME-2 newer than NAME), not by file name ("NAME.tar" sorts after
+    "NAME-2.tar")."""
+    arch = h.tmp / "archives"
+    arch.mkdir()
+    write_job(h, "db", f"[backup]\narchive-dir = {arch}\nformat = tar\nkeep-snapshot = no\n", paths=[data.mnt])
+    # the names of this second and the next few, taken by earlier archives (files of no job: no sidecar)
+    now = time.time()
+    taken = {}
+    for i in range(4):
+        n = f"db-{stamp(now + i)[0]}"
+        (arch / f"{n}.tar").write_text(f"an earlier archive {i}\n")
+        taken[n] = f"an earlier archive {i}\n"
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    name = j["snapshot_name"]
+    assert re.fullmatch(r"db-\d{8}T\d{6}Z-2", name) and name[:-2] in taken, name
+    assert j["backup"]["archive"] == str(arch / f"{name}.tar") and j["backup"]["snapshot_deleted"] is True
+    for n, text in taken.items():  # none overwritten
+        assert (arch / f"{n}.tar").read_text() == text
+    side = json.loads((arch / f"{name}.tar.manifest.json").read_text())
+    assert side["name"] == name and side["job"] == "db"
+    assert not (h.tmp / "store" / f"{name}.json").exists()
+
+    # two more archives of that very second, as a run's NAME and NAME-10 would be
+    base = name[:-2]
+    for n in (base, f"{base}-10"):
+        (arch / f"{n}.tar").write_bytes((arch / f"{name}.tar").read_bytes())
+        (arch / f"{n}.tar.manifest.json").write_text(json.dumps(dict(side, name=n)))
+    r = h.quiesce("snapshot", "prune", "--archives", arch, "--job", "db", "--keep-last", "2", "--dry-run",
+                  "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)["archives"]
+    assert [e["name"] for e in rep] == [f"{base}-10.tar", f"{name}.tar", f"{base}.tar"], rep
+    assert [e["keep"] for e in rep] == [True, True, False]
+    r = h.quiesce("snapshot", "prune", "--archives", arch, "--job", "db", "--keep-last", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in arch.glob("*.manifest.json")) == [f"{base}-10.tar.manifest.json"]
+    assert (arch / f"{base}-10.tar").exists() and not (arch / f"{name}.tar").exists()
 
 
 def test_two_runs_at_once_refuse_or_wait(h, qd, data):
