@@ -450,6 +450,10 @@ def test_check_exit_codes_on_ages(h):
     assert r.returncode == 3 and "--crit AGE" in r.stderr
     r = check(h, "--job", "db", "--warn", "3h", "--crit", "1h")
     assert r.returncode == 3
+    # a bad age: UNKNOWN at once, one complaint (not a second one about a missing --crit)
+    r = check(h, "--job", "db", "--warn", "1h", "--crit", "soon")
+    assert r.returncode == 3 and "--crit: bad age 'soon'" in r.stderr, r.stderr
+    assert "required" not in r.stderr and r.stdout == "", r.stderr + r.stdout
 
 
 # ---------------------------------------------------------------- systemd
