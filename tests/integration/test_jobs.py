@@ -540,6 +540,51 @@ def find_tree(root, marker):
     raise AssertionError(f"{marker} not found under {root}")
 
 
+def test_each_run_logs_structured_fields_to_the_journal(h, qd, data):
+    """The journal entry of a run, as a real systemd-journald stores it:
+    helpers/with-journald runs the journald of this system in a private mount
+    namespace (its own /run/systemd, /run/log, /var/log/journal: the host's
+    journal is not touched), the run sends to it through libsystemd's
+    sd_journal_send, and journalctl reads the fields back. A failed run logs
+    too, at PRIORITY 3. (Outside that namespace there is no journald here,
+    and every other test runs without one: journal.c then logs nothing.)"""
+    arch = h.tmp / "archives"
+    write_job(h, "db", f"[backup]\narchive-dir = {arch}\nformat = tar\n", paths=[data.mnt])
+    write_job(h, "bad", "[backup]\nexec = false\n", paths=[data.mnt])
+    h.check_freezable([str(data.mnt)])
+    helper = Path(__file__).parent / "helpers" / "with-journald"
+    e = {**os.environ, **jobs_env(h)}
+    e.pop("QUIESCE_SOCKET", None)
+    entries = {}
+    runs = {}
+    for name in ("db", "bad"):
+        out = h.tmp / f"journal-{name}.json"
+        p = subprocess.run([helper, out, f"QUIESCE_JOB={name}", qzharness.cli_bin(), "--socket", qd.socket,
+                            "job", "run", name, "--json"], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert p.returncode == (0 if name == "db" else 1), p.stderr
+        runs[name] = json.loads(p.stdout)
+        entries[name] = [json.loads(l) for l in out.read_text().splitlines() if l.strip()]
+        assert len(entries[name]) == 1, entries[name]
+    run, j = runs["db"], entries["db"][0]
+    snap = run["snapshot"]
+    fs = snap["filesystems"][0]
+    assert j["_TRANSPORT"] == "journal" and j["SYSLOG_IDENTIFIER"] == "quiesce" and j["PRIORITY"] == "6"
+    assert j["QUIESCE_JOB"] == "db" and j["QUIESCE_RESULT"] == "success"
+    assert j["QUIESCE_SNAPSHOT"] == run["snapshot_name"] == snap["name"]
+    assert j["QUIESCE_LABEL"] == run["label"] == "filesystem-consistent"
+    assert int(j["QUIESCE_STALL_USEC"]) == fs["stall_ms"] * 1000
+    assert int(j["QUIESCE_FROZEN_USEC"]) == snap["frozen_ms"] * 1000 > 0
+    assert int(j["QUIESCE_DURATION_USEC"]) == run["duration_ms"] * 1000
+    assert j["QUIESCE_ARCHIVE"] == run["backup"]["archive"] == str(arch / f"{snap['name']}.tar")
+    assert j["MESSAGE"] == (f"job db: succeeded, snapshot {snap['name']} (filesystem-consistent) in "
+                            f"{run['duration_ms']} ms")
+    bad = entries["bad"][0]
+    assert bad["PRIORITY"] == "3" and bad["QUIESCE_RESULT"] == "failure" and bad["QUIESCE_ARCHIVE"] == ""
+    assert bad["MESSAGE"].startswith("job bad: failed, ")
+    assert runs["bad"]["ok"] is False
+
+
 @pytest.mark.timeout(180)
 def test_restic_round_trip(h, qd, data):
     if not shutil.which("restic"):
