@@ -378,3 +378,24 @@ def test_prune_job_takes_the_policy_from_its_job_file(h, qd, data):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["removed"] == 9
     assert sorted(p.stem for p in store.glob("d*.json")) == sorted(kept)
+
+
+@pytest.mark.timeout(120)
+def test_prune_deletes_exec_snapshots_through_their_delete_template(h, qd, data):
+    """The exec provider's snapshots go through their own --exec-delete
+    template, as `snapshot delete` does (the LV's lvremove: tests/vm)."""
+    store = h.tmp / "store"
+    pool = Path(data.img).parent
+    script = h.tmp / "mk"
+    script.write_text(f"#!/bin/sh\ntouch {pool}/made-$1\necho {pool}/made-$1\n")
+    os.chmod(script, 0o755)
+    for i, created in enumerate(("2026-11-01T03:10:00Z", "2026-11-02T03:10:00Z", "2026-11-03T03:10:00Z")):
+        m = snap(h, qd, "--exec-cmd", f"{script} {{name}}", "--exec-delete", "rm -f {location}", "--name",
+                 f"x{i}", "--job", "ex", paths=[data.mnt], store=store)
+        assert m["provider"] == "exec"
+        set_created(store, f"x{i}", created)
+    assert all((pool / f"made-x{i}").exists() for i in range(3))
+    done = prune_json(h, store, "--job", "ex", "--keep-last", "1")
+    assert [n for n, e in sorted(done.items()) if e["removed"]] == ["x0", "x1"]
+    assert [(pool / f"made-x{i}").exists() for i in range(3)] == [False, False, True]
+    assert sorted(p.stem for p in store.glob("x*.json")) == ["x2"]
