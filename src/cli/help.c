@@ -206,7 +206,11 @@ static void usage_snapshot_prune(FILE *out) {
               "     --keep-daily N       ... days\n"
               "     --keep-weekly N      ... ISO weeks (Monday to Sunday)\n"
               "     --keep-monthly N     ... months (N may be 'unlimited')\n"
-              "     --job NAME           prune only the snapshots of job NAME\n"
+              "     --job NAME           prune only the snapshots of job NAME; without --keep-*,\n"
+              "                            with the [retention] of its job file (and its store);\n"
+              "                            --keep-* given too override the file's policy\n"
+              "     --jobs-dir DIR       the job files (default: $" QZ_JOBS_DIR_ENV ",\n"
+              "                            else " QZ_DEFAULT_JOBS_DIR ")\n"
               "     --dry-run            decide and print, remove nothing\n"
               "     --store DIR          where the manifests are (default: $QUIESCE_STORE,\n"
               "                            else " QZ_DEFAULT_STORE ")\n"
@@ -214,8 +218,9 @@ static void usage_snapshot_prune(FILE *out) {
               "                            instead (known by their .manifest.json sidecars)\n"
               " -J, --json               print the decisions as JSON\n"
               "\n" HELP_VERSION "\n"
-              "Exit status: 0 success, 1 a removal failed, 2 usage error (no --keep-*\n"
-              "option: prune never removes everything).\n"
+              "Exit status: 0 success, 1 a removal failed (or --job's file is missing, bad or\n"
+              "has no [retention]), 2 usage error (no --keep-* option and no --job: prune\n"
+              "never removes everything).\n"
               "\n" SEE_ALSO,
               out);
 }

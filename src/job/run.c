@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "mkdirp.h"
@@ -69,12 +70,25 @@ int64_t qz_job_count_snapshots(const qz_job *j) {
 
 /* ---- 1. a name: NAME-YYYYMMDDTHHMMSSZ, or its first free -2, -3 ... ---- */
 
+/* Taken: by a manifest in the store, or (archive target) by an archive or its
+ * sidecar in archive-dir: a snapshot deleted after its backup (keep-snapshot
+ * = no) leaves its name free in the store, not in the target directory. */
+static bool name_taken(const qz_job *j, const char *store, const char *name) {
+        if (qz_manifest_exists(store, name))
+                return true;
+        if (j->target != QZ_JOB_TARGET_ARCHIVE)
+                return false;
+        _cleanup_free_ char *archive = qz_job_archive_path(j, name);
+        _cleanup_free_ char *sidecar = xasprintf("%s" QZ_ARCHIVE_SIDECAR_SUFFIX, archive);
+        return access(archive, F_OK) == 0 || access(sidecar, F_OK) == 0;
+}
+
 static void pick_name(const qz_job *j, qz_job_run *run) {
         _cleanup_free_ char *store = qz_store_dir(j->store);
         char base[QZ_SNAPSHOT_NAME_MAX + 1];
         qz_job_snapshot_base(j, (time_t)run->started, base, sizeof(base));
         run->snapshot_name = xstrdup(base);
-        for (unsigned k = 2; qz_manifest_exists(store, run->snapshot_name) && k < 1000; k++) {
+        for (unsigned k = 2; name_taken(j, store, run->snapshot_name) && k < 1000; k++) {
                 free(run->snapshot_name);
                 run->snapshot_name = xasprintf("%s-%u", base, k);
         }
