@@ -358,6 +358,22 @@ def test_job_refuses_before_freezing_when_its_writer_is_not_registered(h, qd, po
     assert qd.counters() == before
 
 
+def test_job_writers_need_a_freeze(h, qd):
+    """btrfs snapshots a subvolume without a freeze, so no writer is asked:
+    the snapshot library refuses before anything happens (its own check of
+    the expected writers, after the job's)."""
+    b = h.make_fs("btrfs")
+    start_writer(h, qd, "app", paths=[b.mnt])
+    write_job(h, "bt", "", paths=[b.mnt], extra_snapshot="writers = app\n")
+    before = qd.counters()
+    r = job_run(h, qd, "bt", [b.mnt])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert ('job bt: writer "app" cannot take part: nothing is frozen (the provider snapshots without a '
+            "freeze)") in r.stderr, r.stderr
+    assert qd.counters() == before
+    assert list((h.tmp / "store").glob("bt-*.json")) == []
+
+
 def test_job_whose_writer_fails_freeze_is_not_application_consistent(h, qd, data):
     start_writer(h, qd, "app", "--freeze", "false", paths=[data.mnt])  # exit 1: fail
     write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
