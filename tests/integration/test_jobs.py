@@ -358,6 +358,25 @@ def test_job_refuses_before_freezing_when_its_writer_is_not_registered(h, qd, po
     assert qd.counters() == before
 
 
+def test_job_whose_writer_vetoes_freezes_nothing(h, qd, data):
+    """root's writer vetoes at prepare: the freeze is refused, so the run fails with
+    the writer's name and reason, and nothing is frozen or kept."""
+    veto = h.tmp / "veto.sh"
+    veto.write_text("#!/bin/sh\necho 'backup window closed' >&2\nexit 1\n")
+    veto.chmod(0o755)
+    start_writer(h, qd, "app", "--prepare", str(veto), paths=[data.mnt])
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
+    before = qd.counters()
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "app" in r.stderr and "backup window closed" in r.stderr, r.stderr
+    assert qd.counters() == before  # nothing was frozen
+    h.assert_thawed(data.mnt)
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["snapshot"] is None and j["writers"][0]["registered"] is True, j
+    assert list((h.tmp / "store").glob("db-*.json")) == []
+
+
 def test_job_writers_need_a_freeze(h, qd):
     """btrfs snapshots a subvolume without a freeze, so no writer is asked:
     the snapshot library refuses before anything happens (its own check of
