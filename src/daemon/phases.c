@@ -34,6 +34,7 @@ static void send_event(qz_wrun *run, wslot *s, qz_phase phase, usec_t now) {
                 s->gone = true;
                 return;
         }
+        qzd_writer_note_sent(s->w, run->id, phase, now);
         json_object *e = json_object_new_object();
         json_object *p = json_object_new_object();
         json_object_object_add(e, "event", json_object_new_string(qz_phase_name(phase)));
@@ -255,6 +256,7 @@ void qz_wrun_advance(qz_wrun *run) {
                 usec_t at = s->sent[p] + s->w->timeout[p];
                 if (now >= at) {
                         s->timed_out[p] = true;
+                        qzd_writer_note_timeout(s->w, run->id, p);
                         log_notice("writer %s (pid %d) did not answer %s of freeze %" PRIu64 " in time",
                                    s->w->name, (int)s->w->pid, qz_phase_name(p), run->id);
                 } else if (at < next) {

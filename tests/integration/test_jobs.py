@@ -279,6 +279,165 @@ def test_run_to_an_archive_writes_state_and_metrics(h, qd, data):
     assert j["metrics_file"] == str(prom)
 
 
+# ---------------------------------------------------------------- writers
+
+
+def start_writer(h, qd, name, *args, paths):
+    """`quiesce writer --name NAME ARGS PATHS` in the background, once quiesced registered it."""
+    p = h.quiesce_bg("writer", "--name", name, *args, *paths, daemon=qd)
+    qd.wait_for(lambda: f"writer {name} (id" in qd.log_text(), what=f"writer {name} registered")
+    return p
+
+
+def promtool(text):
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout
+
+
+def test_job_with_its_writer_registered_is_application_consistent(h, qd, data):
+    w = start_writer(h, qd, "app", "--freeze", "true", paths=[data.mnt])
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
+    r = job(h, "show", "db", qd=qd)
+    assert r.returncode == 0, r.stderr
+    assert (f"  writer app: registered: pid {w.pid}, uid 0, for {data.mnt} (ext4 {data.dev_id()})"
+            in r.stdout), r.stdout
+    r = job_run(h, qd, "db", [data.mnt], "--dry-run")
+    assert r.returncode == 0 and "writer app: registered: " in r.stdout, r.stdout + r.stderr
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is True and j["label"] == "application-consistent", j["snapshot"]["label_reason"]
+    assert j["writers_refused"] is False and j["writers_unacknowledged"] == 0
+    [jw] = j["writers"]
+    assert jw["name"] == "app" and jw["registered"] is True and jw["acknowledged"] is True, jw
+    manifest = json.loads((h.tmp / "store" / f"{j['snapshot_name']}.json").read_text())
+    assert manifest["label"] == "application-consistent"
+    [mw] = manifest["writers"]
+    assert mw["name"] == "app" and mw["acknowledged"] is True and mw["freeze"]["answer"] == "ok", mw
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_writer_registered{job="db",writer="app"} 1' in text
+    assert 'quiesce_job_writer_acknowledged{job="db",writer="app"} 1' in text
+    promtool(text)
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is True and "last_writer_failure" not in state, state
+    r = job_run(h, qd, "db", [data.mnt])
+    assert r.returncode == 0 and "  writer app: acknowledged the freeze" in r.stdout, r.stdout
+
+
+def test_job_refuses_before_freezing_when_its_writer_is_not_registered(h, qd, pool, data):
+    start_writer(h, qd, "app", paths=[pool.mnt])  # the right name on another filesystem
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app gone\n")
+    before = qd.counters()
+    r = job_run(h, qd, "db", [data.mnt], "--dry-run")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "writer app: NOT registered: " in r.stdout and "writer gone: NOT registered: " in r.stdout, r.stdout
+    assert "would refuse to start: 2 of its writers are not registered" in r.stdout, r.stdout
+    r = job_run(h, qd, "db", [data.mnt])
+    assert r.returncode == 1, r.stdout + r.stderr
+    fsname = f"{data.mnt} (ext4 {data.dev_id()})"
+    assert (f'job db: writer "app" is not registered with quiesced for {fsname} (a writer of that name, '
+            f"pid ") in r.stderr and f"is registered for {pool.mnt} only); not starting: nothing was frozen" \
+        in r.stderr, r.stderr
+    assert f'job db: writer "gone" is not registered with quiesced for {fsname}; not starting' in r.stderr
+    assert "job db: FAILED" in r.stdout, r.stdout
+    assert qd.counters() == before  # nothing was frozen
+    h.assert_thawed(data.mnt)
+    assert list((h.tmp / "store").glob("db-*.json")) == []  # no snapshot
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is False and 'writer "app" is not registered' in state["last_writer_failure"]
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_writer_registered{job="db",writer="app"} 0' in text
+    assert 'quiesce_job_writer_acknowledged{job="db",writer="gone"} 0' in text
+    assert 'quiesce_job_last_run_success{job="db"} 0' in text
+    promtool(text)
+    j = json.loads(job_run(h, qd, "db", [data.mnt], "--json").stdout)
+    assert j["ok"] is False and j["writers_refused"] is True and j["snapshot"] is None
+    assert [(w["name"], w["registered"], w["acknowledged"]) for w in j["writers"]] == [
+        ("app", False, None), ("gone", False, None)], j["writers"]
+    assert qd.counters() == before
+
+
+def test_job_whose_writer_vetoes_freezes_nothing(h, qd, data):
+    """root's writer vetoes at prepare: the freeze is refused, so the run fails with
+    the writer's name and reason, and nothing is frozen or kept."""
+    veto = h.tmp / "veto.sh"
+    veto.write_text("#!/bin/sh\necho 'backup window closed' >&2\nexit 1\n")
+    veto.chmod(0o755)
+    start_writer(h, qd, "app", "--prepare", str(veto), paths=[data.mnt])
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
+    before = qd.counters()
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "app" in r.stderr and "backup window closed" in r.stderr, r.stderr
+    assert qd.counters() == before  # nothing was frozen
+    h.assert_thawed(data.mnt)
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["snapshot"] is None and j["writers"][0]["registered"] is True, j
+    assert list((h.tmp / "store").glob("db-*.json")) == []
+
+
+def test_job_writers_need_a_freeze(h, qd):
+    """btrfs snapshots a subvolume without a freeze, so no writer is asked:
+    the snapshot library refuses before anything happens (its own check of
+    the expected writers, after the job's)."""
+    b = h.make_fs("btrfs")
+    start_writer(h, qd, "app", paths=[b.mnt])
+    write_job(h, "bt", "", paths=[b.mnt], extra_snapshot="writers = app\n")
+    before = qd.counters()
+    r = job_run(h, qd, "bt", [b.mnt])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert ('job bt: writer "app" cannot take part: nothing is frozen (the provider snapshots without a '
+            "freeze)") in r.stderr, r.stderr
+    assert qd.counters() == before
+    assert list((h.tmp / "store").glob("bt-*.json")) == []
+
+
+def test_job_whose_writer_fails_freeze_is_not_application_consistent(h, qd, data):
+    start_writer(h, qd, "app", "--freeze", "false", paths=[data.mnt])  # exit 1: fail
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["label"] == "filesystem-consistent" and j["writers_unacknowledged"] == 1, j
+    [jw] = j["writers"]
+    assert jw["registered"] is True and jw["acknowledged"] is False, jw
+    assert jw["reason"].startswith('writer "app" did not acknowledge the freeze: failed freeze'), jw
+    assert "the run fails (allow-crash-consistent = yes accepts it)" in r.stderr, r.stderr
+    h.assert_thawed(data.mnt)
+    # the snapshot is kept, labelled for what it is; the run is a failure everywhere
+    manifest = json.loads((h.tmp / "store" / f"{j['snapshot_name']}.json").read_text())
+    assert manifest["label"] == "filesystem-consistent" and not manifest["writers"][0]["acknowledged"]
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is False and state["last_consistent"] == 0
+    assert state["last_writer_failure"].startswith('writer "app" did not acknowledge'), state
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_writer_registered{job="db",writer="app"} 1' in text
+    assert 'quiesce_job_writer_acknowledged{job="db",writer="app"} 0' in text
+    assert 'quiesce_job_last_run_success{job="db"} 0' in text
+    promtool(text)
+
+    # to an archive: nothing is backed up
+    arch = h.tmp / "archives"
+    write_job(h, "bk", f"[backup]\narchive-dir = {arch}\nformat = tar\nkeep-snapshot = no\n", paths=[data.mnt],
+              extra_snapshot="writers = app\n")
+    r = job_run(h, qd, "bk", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["backup"] is None and j["label"] == "filesystem-consistent", j
+    assert "is not application-consistent" in r.stderr and 'writer "app" did not acknowledge' in r.stderr
+    assert not list(arch.glob("*.tar")), list(arch.iterdir())
+    assert list((h.tmp / "store").glob("bk-*.json")) == []  # keep-snapshot = no: deleted again
+
+    # a job that accepts less than it asked for: the same snapshot, and the run succeeds
+    write_job(h, "lax", "", paths=[data.mnt], extra_snapshot="writers = app\nallow-crash-consistent = yes\n")
+    r = job_run(h, qd, "lax", [data.mnt], "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is True and j["label"] == "filesystem-consistent" and j["writers_unacknowledged"] == 1
+    assert "accepted (allow-crash-consistent = yes)" in r.stderr, r.stderr
+
+
 def test_retention_after_each_run_prunes_snapshots_and_archives(h, qd, data):
     arch = h.tmp / "archives"
     write_job(h, "db", f"[backup]\narchive-dir = {arch}\nformat = tar\n[retention]\nkeep-last = 2\n",
