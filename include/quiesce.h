@@ -135,6 +135,8 @@ typedef struct qz_counter {
         int64_t value;
 } qz_counter;
 
+struct qz_writer_status;
+
 typedef struct qz_status {
         char version[32];
         int64_t max_frozen_ms;
@@ -142,6 +144,11 @@ typedef struct qz_status {
         qz_fs_status *fs;
         size_t n_counters; /* in the daemon's order */
         qz_counter *counters;
+        /* The registered writers, in the order they registered (libquiesce
+         * 0.1; qz_writer_status below). The library allocates qz_status, so
+         * members are only ever added at the end. */
+        size_t n_writers;
+        struct qz_writer_status *writers;
 } qz_status;
 
 /* Connect; socket_path NULL means $QUIESCE_SOCKET, else QZ_DEFAULT_SOCKET. */
@@ -344,6 +351,29 @@ typedef struct qz_writer_report {
         size_t n_fs;
         char (*fs_ids)[32];
 } qz_writer_report;
+
+/* A registered writer, as qz_client_status() lists it (qz_status's
+ * writers). */
+typedef struct qz_writer_status {
+        char *name;
+        uint64_t id;
+        pid_t pid;
+        uid_t uid;
+        int required;
+        int may_veto;   /* root's: its veto fails a freeze */
+        int64_t age_ms; /* registered this long ago */
+        int64_t prepare_timeout_ms, freeze_timeout_ms, thaw_timeout_ms;
+        size_t n_fs;
+        qz_fs_ref *fs; /* what it registered for: id, mountpoint, fstype, source, path */
+        /* The last phase it was sent (last_freeze_id 0: never asked yet). */
+        uint64_t last_freeze_id;
+        char last_phase[8];  /* "prepare", "freeze", "thaw", "abort"; "" never */
+        char last_answer[8]; /* "ok", "veto", "fail", "none" (not answered) */
+        char *last_detail;   /* NULL none */
+        int64_t last_ago_ms; /* sent this long ago, -1 never */
+        int64_t last_ms;     /* answered after, -1 no answer */
+        int last_timed_out;
+} qz_writer_status;
 
 #ifdef __cplusplus
 }

@@ -92,10 +92,15 @@ static int make_snapshot(const struct bk_backup_opts *o, struct bk_backup *b) {
                 return r;
         }
         const char *why = NULL;
+        _cleanup_free_ char *writer = NULL;
+        for (size_t k = 0; k < so.n_writers && !writer && !so.allow_crash_consistent; k++)
+                (void)qz_snap_writer_acknowledged(m, so.writers[k], &writer);
         if (qz_manifest_incomplete(m))
                 why = "is incomplete: a provider failed";
         else if (qz_manifest_proven_label(m, NULL) == QZ_LABEL_CRASH && !so.allow_crash_consistent)
                 why = "is crash-consistent (use --allow-crash-consistent to back it up anyway)";
+        else if (writer)
+                why = "is not application-consistent (allow-crash-consistent accepts it)";
         else if (bk_interrupted())
                 why = "was made, but the backup was interrupted";
         if (!why) {
@@ -103,14 +108,16 @@ static int make_snapshot(const struct bk_backup_opts *o, struct bk_backup *b) {
                 b->made_now = true;
                 return 0;
         }
-        say(o, "backup: snapshot %s %s%s%s", m->name, why, m->label_reason ? ": " : "",
-            m->label_reason && !bk_interrupted() ? m->label_reason : "");
+        say(o, "backup: snapshot %s %s%s%s", m->name, why, writer || m->label_reason ? ": " : "",
+            writer                                 ? writer
+            : m->label_reason && !bk_interrupted() ? m->label_reason
+                                                   : "");
         if (!o->keep_snapshot) {
                 if (delete_snapshot(o, m->name) == 0)
                         say(o, "backup: snapshot %s deleted", m->name);
         } else
                 say(o, "backup: snapshot %s kept (--keep-snapshot)", m->name);
-        qz_manifest_free(m);
+        b->refused = m; /* for the caller's report: what was made, and why it is not backed up */
         return bk_interrupted() ? -EINTR : -EIO;
 }
 
@@ -324,6 +331,7 @@ void bk_backup_done(struct bk_backup *b) {
                 free(b->fs[i].prefix);
         free(b->fs);
         qz_manifest_free(b->snapshot);
+        qz_manifest_free(b->refused);
         memset(b, 0, sizeof(*b));
         b->lease = QZ_LEASE_NULL;
 }

@@ -174,6 +174,7 @@ struct bk_fs_result {
 /* What a backup did, for the caller's report. */
 struct bk_backup {
         qz_manifest *snapshot;   /* the snapshot backed up (NULL when none could be had) */
+        qz_manifest *refused;    /* a snapshot made now and not backed up (unusable), or NULL */
         struct bk_fs_result *fs; /* one per snapshot->fs, or NULL */
         uint64_t archive_bytes;
         int64_t duration_ms;

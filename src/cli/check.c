@@ -121,6 +121,7 @@ static char *age_text(int64_t s) {
         return xasprintf("%" PRId64 "d", s / 86400);
 }
 
+/* 0, or (a usage error, said) EXIT_USAGE. */
 static int parse_age(const char *opt, const char *text, int64_t *ret_s) {
         int64_t ms;
         if (qz_parse_duration(text, &ms) < 0 || ms == QZ_NO_DEADLINE)
@@ -152,12 +153,12 @@ int cmd_check(struct cli *cli, int argc, char **argv) {
                         break;
                 case 'w':
                 case OPT_WARN:
-                        if (parse_age("--warn", optarg, &warn) < 0)
+                        if (parse_age("--warn", optarg, &warn) != 0)
                                 return QZ_CHECK_UNKNOWN;
                         break;
                 case 'c':
                 case OPT_CRIT:
-                        if (parse_age("--crit", optarg, &crit) < 0)
+                        if (parse_age("--crit", optarg, &crit) != 0)
                                 return QZ_CHECK_UNKNOWN;
                         break;
                 case OPT_STORE:

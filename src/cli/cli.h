@@ -53,6 +53,13 @@ struct json_object *cli_job_json(const struct qz_job *j);
 /* "archive DIR/SNAPSHOT.tar.zst", "exec CMD ...", "snapshots only" (malloc'd). */
 char *cli_job_target_text(const struct qz_job *j);
 int cli_job_run(struct cli *cli, const char *dir, const char *name, bool dry_run, bool wait, bool json);
+struct qz_job_writer;
+/* A job's writers ([{"name", "registered", "where", "acknowledged", "reason"}];
+ * acknowledged null before a snapshot judged them). */
+struct json_object *cli_job_writers_json(const struct qz_job_writer *w, size_t n);
+/* One line each: "  writer pg: registered: pid 812, uid 0, for /srv/db (ext4 7:1)",
+ * or after a snapshot "  writer pg: acknowledged the freeze". */
+void cli_job_writers_print(const struct qz_job_writer *w, size_t n);
 
 /* snapshot_prune.c: quiesce snapshot prune, pin, unpin */
 int cli_snapshot_prune(struct cli *cli, int argc, char **argv);

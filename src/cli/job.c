@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "job.h"
+#include "jobrun.h"
 #include "template.h"
 #include "xalloc.h"
 
@@ -144,7 +145,7 @@ static int job_list(const char *dir, bool json) {
 
 /* ---- show ---- */
 
-static void show_text(const qz_job *j) {
+static void show_text(const qz_job *j, const qz_job_writer *w) {
         _cleanup_free_ char *store = qz_store_dir(j->store), *paths = qz_strv_join(j->paths, j->n_paths, " ");
         _cleanup_free_ char *target = cli_job_target_text(j);
         char d1[32], d2[32];
@@ -168,8 +169,9 @@ static void show_text(const qz_job *j) {
                qz_format_duration(j->hook_timeout_ms ? j->hook_timeout_ms : QZ_HOOK_DEFAULT_TIMEOUT_MS, d2,
                                   sizeof(d2)));
         if (j->n_writers) {
-                _cleanup_free_ char *w = qz_strv_join(j->writers, j->n_writers, " ");
-                printf("  writers:     %s (recorded; not checked in this build)\n", w);
+                _cleanup_free_ char *names = qz_strv_join(j->writers, j->n_writers, " ");
+                printf("  writers:     %s\n", names);
+                cli_job_writers_print(w, j->n_writers);
         }
         printf("  crash-consistent acceptable: %s\n", j->allow_crash_consistent ? "yes" : "no");
         printf("  store:       %s\n", store);
@@ -186,19 +188,25 @@ static void show_text(const qz_job *j) {
         printf("  metrics:     %s\n", j->metrics_dir ? j->metrics_dir : QZ_DEFAULT_METRICS_DIR);
 }
 
-static int job_show(const char *dir, const char *name, bool json) {
+/* With the writers registered now, as quiesced says (unknown when it cannot be asked). */
+static int job_show(struct cli *cli, const char *dir, const char *name, bool json) {
         _cleanup_(qz_job_freep) qz_job *j = NULL;
         _cleanup_free_ char *why = NULL;
         if (qz_job_load(dir, name, &j, &why) < 0) {
                 cli_error("job show: %s", why);
                 return EXIT_FAILURE;
         }
+        qz_job_writer *w = NULL;
+        if (j->n_writers)
+                (void)qz_job_writers_lookup(j, cli->socket, &w);
         if (json) {
                 json_object *o = cli_job_json(j);
+                json_object_object_add(o, "writers", cli_job_writers_json(w, j->n_writers));
                 print_json(o);
                 json_object_put(o);
         } else
-                show_text(j);
+                show_text(j, w);
+        qz_job_writers_free(w, j->n_writers);
         return EXIT_SUCCESS;
 }
 
@@ -255,7 +263,7 @@ int cmd_job(struct cli *cli, int argc, char **argv) {
         if (what[0] == 's') {
                 if (dry_run || wait)
                         return cli_usage_error("job show: --dry-run and --wait are run's");
-                return job_show(dir, argv[optind + 1], json);
+                return job_show(cli, dir, argv[optind + 1], json);
         }
         return cli_job_run(cli, dir, argv[optind + 1], dry_run, wait, json);
 }

@@ -20,6 +20,36 @@ static void print_msg(void *userdata, const char *text) {
         cli_error("%s", text);
 }
 
+json_object *cli_job_writers_json(const qz_job_writer *w, size_t n) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "name", json_object_new_string(w[i].name));
+                json_object_object_add(o, "registered",
+                                       w[i].registered < 0 ? NULL : json_object_new_boolean(w[i].registered));
+                json_object_object_add(o, "where", w[i].where ? json_object_new_string(w[i].where) : NULL);
+                json_object_object_add(o, "acknowledged",
+                                       w[i].judged ? json_object_new_boolean(w[i].acknowledged) : NULL);
+                json_object_object_add(o, "reason", w[i].reason ? json_object_new_string(w[i].reason) : NULL);
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
+void cli_job_writers_print(const qz_job_writer *w, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (w[i].judged)
+                        printf("  writer %s: %s%s\n", w[i].name,
+                               w[i].acknowledged ? "acknowledged the freeze" : "NOT acknowledged: ",
+                               w[i].acknowledged ? "" : w[i].reason);
+                else if (w[i].registered == 1)
+                        printf("  writer %s: registered: %s\n", w[i].name, w[i].where);
+                else
+                        printf("  writer %s: %s: %s\n", w[i].name,
+                               w[i].registered == 0 ? "NOT registered" : "unknown", w[i].where);
+        }
+}
+
 static int dry_run(struct cli *cli, const qz_job *j, bool json) {
         char base[QZ_SNAPSHOT_NAME_MAX + 1];
         qz_job_snapshot_base(j, time(NULL), base, sizeof(base));
@@ -32,12 +62,21 @@ static int dry_run(struct cli *cli, const qz_job *j, bool json) {
                         missing++;
                 }
         }
+        qz_job_writer *w = NULL;
+        size_t unregistered = 0;
+        if (j->n_writers) {
+                (void)qz_job_writers_lookup(j, cli->socket, &w);
+                for (size_t i = 0; i < j->n_writers; i++)
+                        unregistered += w[i].registered != 1;
+        }
         if (json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "dry_run", json_object_new_boolean(true));
                 json_object_object_add(o, "job", cli_job_json(j));
                 json_object_object_add(o, "snapshot_name", json_object_new_string(base));
                 json_object_object_add(o, "missing_paths", json_object_new_int(missing));
+                json_object_object_add(o, "writers", cli_job_writers_json(w, j->n_writers));
+                json_object_object_add(o, "unregistered_writers", json_object_new_int((int)unregistered));
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
@@ -60,8 +99,13 @@ static int dry_run(struct cli *cli, const qz_job *j, bool json) {
                                j->retention.keep_weekly, j->retention.keep_monthly);
                 printf("  would write metrics to %s/quiesce_job_%s.prom\n",
                        j->metrics_dir ? j->metrics_dir : QZ_DEFAULT_METRICS_DIR, j->name);
+                cli_job_writers_print(w, j->n_writers);
+                if (unregistered)
+                        printf("  would refuse to start: %zu of its writers %s not registered\n",
+                               unregistered, unregistered == 1 ? "is" : "are");
         }
-        return missing ? EXIT_FAILURE : EXIT_SUCCESS;
+        qz_job_writers_free(w, j->n_writers);
+        return missing || unregistered ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static void report_text(const qz_job *j, const qz_job_run *run) {
@@ -77,6 +121,7 @@ static void report_text(const qz_job *j, const qz_job_run *run) {
                                        p->held ? "frozen throughout, verified"
                                                : (p->breach ? p->breach : "NOT frozen throughout"));
                 }
+                cli_job_writers_print(run->writers, run->n_writers);
                 if (s->frozen_ms >= 0) {
                         printf("  frozen %s; stall", qz_format_duration(s->frozen_ms, d, sizeof(d)));
                         for (size_t i = 0; i < s->n_fs; i++)
@@ -85,6 +130,8 @@ static void report_text(const qz_job *j, const qz_job_run *run) {
                         putchar('\n');
                 }
         }
+        if (!s && run->writers_refused)
+                cli_job_writers_print(run->writers, run->n_writers);
         if (run->backed_up && run->archive) {
                 uint64_t bytes = 0, files = 0;
                 for (size_t i = 0; i < s->n_fs; i++) {
@@ -135,6 +182,10 @@ static void report_json(const qz_job *j, const qz_job_run *run) {
                 json_object_object_add(o, "label", NULL);
         json_object_object_add(o, "snapshot", snap);
         json_object_object_add(o, "consistent", json_object_new_boolean(run->consistent));
+        json_object_object_add(o, "writers",
+                               run->n_writers ? cli_job_writers_json(run->writers, run->n_writers) : NULL);
+        json_object_object_add(o, "writers_refused", json_object_new_boolean(run->writers_refused));
+        json_object_object_add(o, "writers_unacknowledged", json_object_new_int((int)run->writers_unacked));
         if (run->backed_up) {
                 json_object *b = json_object_new_object();
                 uint64_t bytes = 0, files = 0;

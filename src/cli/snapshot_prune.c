@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* snapshot_prune.c - `quiesce snapshot prune` (the retention policy over
- * the store, or over a backup target directory with --archives) and
- * `quiesce snapshot pin` / `unpin` (lasting pins): options, the report of
- * what is kept and removed and why, exit codes. The work: src/snapshot
- * (prune.h, pin.h).
+ * the store, or over a backup target directory with --archives; the policy
+ * from --keep-*, or from the job file of --job) and `quiesce snapshot pin` /
+ * `unpin` (lasting pins): options, the report of what is kept and removed
+ * and why, exit codes. The work: src/snapshot (prune.h, pin.h).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -13,8 +13,10 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "job.h"
 #include "pin.h"
 #include "prune.h"
+#include "xalloc.h"
 
 enum {
         OPT_STORE = 0x100,
@@ -27,7 +29,36 @@ enum {
         OPT_KEEP_WEEKLY,
         OPT_KEEP_MONTHLY,
         OPT_REASON,
+        OPT_JOBS_DIR,
 };
+
+/* Where the policy came from, for the report. */
+struct policy_source {
+        const char *job;  /* the job whose file gave it, or NULL: the command line */
+        const char *file; /* that job file */
+        char *keys;       /* "keep-last 3, keep-daily 7" as the file says it (malloc'd) */
+        char *overridden; /* --keep-* given with --job: the job file's policy, or NULL */
+};
+
+/* The policy as the job file's keys say it: "keep-last 3, keep-daily 7". */
+static char *policy_keys(const qz_retention *p) {
+        const char *names[] = {"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly"};
+        const unsigned v[] = {p->keep_last, p->keep_hourly, p->keep_daily, p->keep_weekly, p->keep_monthly};
+        char *s = xstrdup("");
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+                if (!v[i])
+                        continue;
+                char n[16];
+                if (v[i] == QZ_RETENTION_ALL)
+                        snprintf(n, sizeof(n), "unlimited");
+                else
+                        snprintf(n, sizeof(n), "%u", v[i]);
+                char *t = xasprintf("%s%s%s %s", s, *s ? ", " : "", names[i], n);
+                free(s);
+                s = t;
+        }
+        return s;
+}
 
 static void print_msg(void *userdata, const char *text) {
         cli_error("%s", text);
@@ -57,11 +88,17 @@ static json_object *jstr(const char *s) {
 }
 
 static void print_json(const qz_prune_result *res, const char *where_key, const char *where, const char *job,
-                       bool dry_run, bool archives) {
+                       const struct policy_source *src, bool dry_run, bool archives) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, where_key, jstr(where));
         json_object_object_add(o, "job", jstr(job));
         json_object_object_add(o, "policy", jstr(res->policy));
+        json_object *ps = json_object_new_object();
+        json_object_object_add(ps, "from", json_object_new_string(src->job ? "job" : "command line"));
+        json_object_object_add(ps, "job_file", jstr(src->file));
+        json_object_object_add(ps, "keys", jstr(src->keys));
+        json_object_object_add(ps, "overrides", jstr(src->overridden));
+        json_object_object_add(o, "policy_source", ps);
         json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < res->n; i++) {
@@ -91,7 +128,13 @@ static void print_json(const qz_prune_result *res, const char *where_key, const 
         json_object_put(o);
 }
 
-static void print_text(const qz_prune_result *res, const char *where, const char *job, bool dry_run) {
+static void print_text(const qz_prune_result *res, const char *where, const char *job,
+                       const struct policy_source *src, bool dry_run) {
+        if (src->job)
+                printf("policy from job %s (%s): %s\n", src->job, src->file, src->keys);
+        else if (src->overridden)
+                printf("policy from the command line: %s (instead of job %s's %s)\n", src->keys, job,
+                       src->overridden);
         printf("%s: %s%s%s%s\n", where, res->policy, job ? " (job " : " (each job on its own)",
                job ? job : "", job ? ")" : "");
         if (!res->n) {
@@ -138,11 +181,12 @@ int cli_snapshot_prune(struct cli *cli, int argc, char **argv) {
                 {"keep-weekly", required_argument, NULL, OPT_KEEP_WEEKLY},
                 {"keep-monthly", required_argument, NULL, OPT_KEEP_MONTHLY},
                 {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+                {"jobs-dir", required_argument, NULL, OPT_JOBS_DIR},
                 {"json", no_argument, NULL, 'J'},
                 CLI_COMMON_LONGOPTS,
                 {NULL, 0, NULL, 0},
         };
-        const char *store_opt = NULL, *job = NULL, *archives = NULL;
+        const char *store_opt = NULL, *job = NULL, *archives = NULL, *jobs_dir = NULL;
         bool json = false, dry_run = false, any_keep = false;
         qz_retention p = {0};
         int opt;
@@ -186,6 +230,9 @@ int cli_snapshot_prune(struct cli *cli, int argc, char **argv) {
                 case OPT_DRY_RUN:
                         dry_run = true;
                         break;
+                case OPT_JOBS_DIR:
+                        jobs_dir = optarg;
+                        break;
                 case 'J':
                         json = true;
                         break;
@@ -205,33 +252,60 @@ int cli_snapshot_prune(struct cli *cli, int argc, char **argv) {
                 return cli_usage_error("snapshot prune: unexpected argument '%s'", argv[optind]);
         if (!any_keep && !job)
                 return cli_usage_error("snapshot prune: no policy: give --keep-last, --keep-hourly, "
-                                       "--keep-daily, --keep-weekly or --keep-monthly (prune never removes "
-                                       "everything)");
-        if (!any_keep)
-                return cli_usage_error(
-                        "snapshot prune: --job %s: no job files in this build to take the policy "
-                        "from; give the --keep-* options",
-                        job);
-        if (qz_retention_empty(&p))
+                                       "--keep-daily, --keep-weekly or --keep-monthly, or --job NAME for "
+                                       "the job's own (prune never removes everything)");
+        if (any_keep && qz_retention_empty(&p))
                 return cli_usage_error("snapshot prune: every --keep-* is 0: that would remove everything; "
                                        "refused");
         if (archives && store_opt)
                 return cli_usage_error("snapshot prune: --archives DIR and --store exclude each other");
 
-        _cleanup_free_ char *store = archives ? NULL : qz_store_dir(store_opt);
+        /* --job: the job file's [retention], unless --keep-* override it */
+        _cleanup_(qz_job_freep) qz_job *j = NULL;
+        _cleanup_free_ char *dir = job ? qz_jobs_dir(jobs_dir) : NULL;
+        _cleanup_free_ char *why = NULL;
+        int lr = job ? qz_job_load(dir, job, &j, &why) : -ENOENT;
+        struct policy_source src = {0};
+        if (!any_keep) {
+                if (lr < 0) {
+                        cli_error("snapshot prune: --job %s: %s; give --keep-* for a policy of your own", job,
+                                  why);
+                        return EXIT_FAILURE;
+                }
+                if (!j->has_retention) {
+                        cli_error(
+                                "snapshot prune: job %s (%s) has no [retention]; give --keep-* for a policy",
+                                job, j->file);
+                        return EXIT_FAILURE;
+                }
+                p = j->retention;
+                src.job = j->name;
+                src.file = j->file;
+        } else if (j && j->has_retention)
+                src.overridden = policy_keys(&j->retention);
+        src.keys = policy_keys(&p);
+
+        _cleanup_free_ char *store = archives ? NULL
+                                              : qz_store_dir(store_opt ? store_opt
+                                                             : j       ? j->store
+                                                                       : NULL);
         qz_prune_result res;
         int r = archives ? qz_archive_prune(archives, job, &p, dry_run, print_msg, NULL, &res)
                          : qz_snapshot_prune(store, job, &p, dry_run, print_msg, NULL, &res);
         if (r < 0 && r != -EIO) {
                 cli_error("%s: %s", archives ? archives : store, strerror(-r));
+                free(src.keys);
+                free(src.overridden);
                 return EXIT_FAILURE;
         }
         if (json)
-                print_json(&res, archives ? "archives_dir" : "store", archives ? archives : store, job,
+                print_json(&res, archives ? "archives_dir" : "store", archives ? archives : store, job, &src,
                            dry_run, archives != NULL);
         else
-                print_text(&res, archives ? archives : store, job, dry_run);
+                print_text(&res, archives ? archives : store, job, &src, dry_run);
         qz_prune_result_done(&res);
+        free(src.keys);
+        free(src.overridden);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* status.c - `quiesce status [--json]`: the filesystems quiesced froze (or
- * recently thawed), their holds and deadlines, time frozen and last stall;
- * --json prints quiesced's Status answer as it is.
+ * recently thawed), their holds and deadlines, time frozen and last stall,
+ * and the registered writers with their last phase; --json prints
+ * quiesced's Status answer as it is.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -85,6 +86,41 @@ static void print_hold(const qz_hold_info *h) {
                        (long)h->uid, age, qz_format_duration(h->remaining_ms, rem, sizeof(rem)), broken);
 }
 
+/* "  pg (id 3): pid 1234, uid 0, required, registered 5s ago", then one
+ * line per filesystem and its last phase. */
+static void print_writer(const qz_writer_status *w) {
+        char age[32], ago[32], ms[32];
+        printf("  %s (id %" PRIu64 "): pid %ld, uid %ld%s%s, registered %s ago\n", w->name, w->id,
+               (long)w->pid, (long)w->uid, w->required ? ", required" : "", w->may_veto ? ", may veto" : "",
+               w->age_ms >= 0 ? qz_format_duration(w->age_ms, age, sizeof(age)) : "?");
+        for (size_t i = 0; i < w->n_fs; i++)
+                printf("    %s: %s %s on %s\n", w->fs[i].mountpoint, w->fs[i].fstype, w->fs[i].id,
+                       w->fs[i].source);
+        if (!w->last_freeze_id) {
+                printf("    not asked yet: no freeze of its filesystems since it registered\n");
+                return;
+        }
+        qz_format_duration(w->last_ago_ms >= 0 ? w->last_ago_ms : 0, ago, sizeof(ago));
+        if (w->last_ms >= 0)
+                printf("    last: %s of freeze %" PRIu64 " %s ago, answered %s in %s%s%s%s\n", w->last_phase,
+                       w->last_freeze_id, ago, w->last_answer, qz_format_duration(w->last_ms, ms, sizeof(ms)),
+                       w->last_timed_out ? " (late)" : "", w->last_detail ? ": " : "",
+                       w->last_detail ? w->last_detail : "");
+        else
+                printf("    last: %s of freeze %" PRIu64 " %s ago, %s\n", w->last_phase, w->last_freeze_id,
+                       ago, w->last_timed_out ? "NOT answered in time" : "not answered yet");
+}
+
+static void print_writers(const qz_status *s) {
+        if (s->n_writers == 0) {
+                printf("no writer is registered\n");
+                return;
+        }
+        printf("writers: %zu registered\n", s->n_writers);
+        for (size_t i = 0; i < s->n_writers; i++)
+                print_writer(&s->writers[i]);
+}
+
 /* "quiesced 0.1.0, max-frozen 1m; freezes 3, thaws 2" (counters if the daemon sends them). */
 static void print_summary(const qz_status *s) {
         char d[32];
@@ -124,6 +160,7 @@ static void print_table(const qz_status *s) {
         }
         if (frozen == 0)
                 printf("no filesystem is frozen\n");
+        print_writers(s);
         print_summary(s);
 }
 

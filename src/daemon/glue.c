@@ -171,6 +171,8 @@ static void thawed(qz_daemon *d, qz_fs *fs, const qz_freeze_result *res) {
                  fs->mountpoint, (int64_t)(fs->last_stall / 1000),
                  fs->proof.held ? "" : "; its freeze did not hold throughout (see the breach above)");
         qz_confirm_settle(d, fs);
+        if (d->writers.n_thawing)
+                qz_phases_thaw_ended(d, fs->devno); /* freezes that waited for this thaw to end */
         qz_holds_prune(d->holds, 32);
 }
 

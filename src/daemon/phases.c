@@ -34,6 +34,7 @@ static void send_event(qz_wrun *run, wslot *s, qz_phase phase, usec_t now) {
                 s->gone = true;
                 return;
         }
+        qzd_writer_note_sent(s->w, run->id, phase, now);
         json_object *e = json_object_new_object();
         json_object *p = json_object_new_object();
         json_object_object_add(e, "event", json_object_new_string(qz_phase_name(phase)));
@@ -255,6 +256,7 @@ void qz_wrun_advance(qz_wrun *run) {
                 usec_t at = s->sent[p] + s->w->timeout[p];
                 if (now >= at) {
                         s->timed_out[p] = true;
+                        qzd_writer_note_timeout(s->w, run->id, p);
                         log_notice("writer %s (pid %d) did not answer %s of freeze %" PRIu64 " in time",
                                    s->w->name, (int)s->w->pid, qz_phase_name(p), run->id);
                 } else if (at < next) {
@@ -289,14 +291,21 @@ static bool run_covers(const qz_wrun *run, dev_t devno) {
         return false;
 }
 
-static void add_waiter(qz_wrun *run, qz_conn *c, qz_fs *const *fs, size_t n, qz_phases_done_fn fn, void *arg,
-                       void (*free_arg)(void *)) {
-        waiter *w = realloc(run->waiters, (run->n_waiters + 1) * sizeof(*w));
+static void add_waiter(waiter **list, size_t *n_list, qz_conn *c, qz_fs *const *fs, size_t n,
+                       qz_phases_done_fn fn, void *arg, void (*free_arg)(void *)) {
+        waiter *w = realloc(*list, (*n_list + 1) * sizeof(*w));
         if (!w)
                 abort(); /* tiny allocation under mlockall */
         qz_fs **copy = pin(fs, n);
-        run->waiters = w;
-        w[run->n_waiters++] = (waiter){c, fn, arg, free_arg, copy, n};
+        *list = w;
+        w[(*n_list)++] = (waiter){c, fn, arg, free_arg, copy, n};
+}
+
+static bool covered(const qz_writers *ws, dev_t devno) {
+        for (qzd_writer *w = ws->first; w; w = w->next)
+                if (qzd_writer_covers(w, devno))
+                        return true;
+        return false;
 }
 
 int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phases_done_fn done, void *arg,
@@ -307,9 +316,19 @@ int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phas
         for (qz_wrun *run = ws->runs; run; run = run->next)
                 for (size_t i = 0; i < n && run->state < RUN_BOUND; i++)
                         if (run_covers(run, fs[i]->devno)) {
-                                add_waiter(run, c, fs, n, done, arg, free_arg);
+                                add_waiter(&run->waiters, &run->n_waiters, c, fs, n, done, arg, free_arg);
                                 return 1;
                         }
+        /* A member still thawing: its writers were just sent thaw, and this
+         * freeze will FIFREEZE it again once FITHAW ends. They are asked then,
+         * in a run of their own, not skipped as if it were a nested freeze. */
+        for (size_t i = 0; i < n; i++)
+                if (fs[i]->state == QZ_FS_THAWING && covered(ws, fs[i]->devno)) {
+                        log_debug("a freeze of %s waits for its thaw to end, then asks its writers",
+                                  fs[i]->mountpoint);
+                        add_waiter(&ws->thawing, &ws->n_thawing, c, fs, n, done, arg, free_arg);
+                        return 1;
+                }
         /* The members this freeze will FIFREEZE, and their writers. */
         size_t n_fs = 0, n_w = 0;
         dev_t devno[QZ_MAX_TARGETS];
@@ -370,7 +389,43 @@ int qz_phases_gate(qz_daemon *d, qz_conn *c, qz_fs *const *fs, size_t n, qz_phas
         return 1;
 }
 
+void qz_phases_thaw_ended(qz_daemon *d, dev_t devno) {
+        qz_writers *ws = &d->writers;
+        waiter *ready = NULL;
+        size_t n_ready = 0;
+        for (size_t i = 0; i < ws->n_thawing;) {
+                waiter *w = &ws->thawing[i];
+                bool mine = false;
+                for (size_t k = 0; k < w->n && !mine; k++)
+                        mine = w->fs[k]->devno == devno;
+                if (!mine) {
+                        i++;
+                        continue;
+                }
+                waiter *r = realloc(ready, (n_ready + 1) * sizeof(*r));
+                if (!r)
+                        abort(); /* tiny allocation under mlockall */
+                ready = r;
+                ready[n_ready++] = *w;
+                *w = ws->thawing[--ws->n_thawing];
+        }
+        if (ws->n_thawing == 0) {
+                free(ws->thawing);
+                ws->thawing = NULL;
+        }
+        if (n_ready)
+                wake_waiters(d, ready, n_ready); /* a member still thawing: they wait again */
+}
+
 void qz_phases_free_all(qz_daemon *d) {
+        qz_writers *ws = &d->writers;
+        for (size_t i = 0; i < ws->n_thawing; i++) {
+                ws->thawing[i].free_arg(ws->thawing[i].arg);
+                qz_wrun_unpin(d, ws->thawing[i].fs, ws->thawing[i].n, false);
+        }
+        free(ws->thawing);
+        ws->thawing = NULL;
+        ws->n_thawing = 0;
         while (d->writers.runs) {
                 qz_wrun *run = d->writers.runs;
                 if (run->done && run->free_arg)

@@ -156,7 +156,8 @@ static json_object *counters_json(qz_daemon *d) {
         return ctr;
 }
 
-/* {"parameters": {version..., "filesystems": [{..., "holds": [...]}, ...], "counters": {...}}} */
+/* {"parameters": {version..., "filesystems": [{..., "holds": [...]}, ...], "writers": [...],
+ * "counters": {...}}} */
 void qz_method_status(qz_conn *c, const qz_request *req) {
         (void)req;
         qz_daemon *d = qz_conn_daemon(c);
@@ -191,6 +192,17 @@ void qz_method_status(qz_conn *c, const qz_request *req) {
                         }
                 close_(&w, "]");
                 close_(&w, "}");
+        }
+        close_(&w, "]");
+        key(&w, "writers");
+        open_(&w, "[");
+        const qzd_writer *last = d->writers.first;
+        while (last && last->next)
+                last = last->next;
+        for (const qzd_writer *wr = last; wr; wr = wr->prev) { /* in the order they registered */
+                json_object *wo = qzd_writer_status_json(wr, now);
+                value(&w, wo);
+                json_object_put(wo);
         }
         close_(&w, "]");
         key(&w, "counters");

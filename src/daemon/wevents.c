@@ -32,6 +32,12 @@ void qz_phases_op_done(qz_daemon *d, qz_conn *c, bool ok) {
 
 void qz_phases_requester_gone(qz_daemon *d, qz_conn *c) {
         qz_writers *ws = &d->writers;
+        for (size_t i = ws->n_thawing; i-- > 0;)
+                if (ws->thawing[i].c == c) {
+                        ws->thawing[i].free_arg(ws->thawing[i].arg);
+                        qz_wrun_unpin(d, ws->thawing[i].fs, ws->thawing[i].n, true);
+                        ws->thawing[i] = ws->thawing[--ws->n_thawing];
+                }
 again:
         for (qz_wrun *run = ws->runs; run; run = run->next) {
                 for (size_t i = run->n_waiters; i-- > 0;)

@@ -30,6 +30,14 @@ qzd_writer *qzd_writer_ref(qzd_writer *w) {
 void qzd_writer_unref(qzd_writer *w) {
         if (!w || --w->refs > 0)
                 return;
+        for (size_t i = 0; w->fs && i < w->n_fs; i++) {
+                free(w->fs[i].mountpoint);
+                free(w->fs[i].fstype);
+                free(w->fs[i].source);
+                free(w->fs[i].path);
+        }
+        free(w->fs);
+        free(w->last.detail);
         free(w->name);
         free(w->devno);
         free(w->fs_id);
@@ -141,12 +149,18 @@ void qz_method_register_writer(qz_conn *c, const qz_request *req) {
         w->n_fs = m;
         w->devno = calloc(m, sizeof(*w->devno));
         w->fs_id = calloc(m, sizeof(*w->fs_id));
-        if (!w->devno || !w->fs_id)
+        w->fs = calloc(m, sizeof(*w->fs));
+        if (!w->devno || !w->fs_id || !w->fs)
                 abort();
         for (size_t i = 0; i < m; i++) {
                 w->devno[i] = t[i].fs->devno;
                 snprintf(w->fs_id[i], sizeof(w->fs_id[i]), "%s", t[i].fs->id);
+                w->fs[i] = (qzd_writer_fs){.mountpoint = xstrdup(t[i].fs->mountpoint),
+                                           .fstype = xstrdup(t[i].fs->fstype),
+                                           .source = xstrdup(t[i].fs->source),
+                                           .path = xstrdup(t[i].path)};
         }
+        w->registered = qz_now();
         w->refs = 1;
         w->next = ws->first;
         if (ws->first)
@@ -174,6 +188,8 @@ void qz_method_writer_answer(qz_conn *c, const qz_request *req) {
                                QZ_PROTO_METHOD_REGISTER_WRITER);
                 return;
         }
+        /* Status's record first: a thaw's answer comes after its run is over */
+        qzd_writer_note_answer(w, req->freeze_id, req->phase, req->answer, req->detail, qz_now());
         qz_phases_answer(d, w, req->freeze_id, req->phase, req->answer, req->detail);
 }
 

@@ -24,6 +24,23 @@ typedef struct qz_wrun qz_wrun;
 #define QZ_DEFAULT_MAX_WRITERS_PER_UID 16
 #define QZ_MAX_WRITERS 4096
 
+/* What a writer registered for, by name, as it was at registration (the
+ * filesystem may be forgotten by the hold table since; Status shows these). */
+typedef struct qzd_writer_fs {
+        char *mountpoint, *fstype, *source;
+        char *path; /* the request's path, or "descriptor #i" */
+} qzd_writer_fs;
+
+/* The last phase a writer was sent, and its answer (Status: "last"). */
+typedef struct qzd_writer_last {
+        uint64_t freeze; /* the run's id; 0: never asked */
+        qz_phase phase;
+        qz_answer answer; /* QZ_ANSWER_NONE: not (yet) answered */
+        bool timed_out;
+        usec_t sent, answered;
+        char *detail;
+} qzd_writer_last;
+
 /* One registered writer. Reference-counted: the registry holds one while it
  * is registered, each run that asked it one, so a run still names a writer
  * whose connection went. */
@@ -39,6 +56,9 @@ typedef struct qzd_writer {
         size_t n_fs;
         dev_t *devno;      /* the superblocks it registered for */
         char (*fs_id)[32]; /* "major:minor" of each, for reports */
+        qzd_writer_fs *fs; /* their names, for Status */
+        usec_t registered;
+        qzd_writer_last last; /* written on the loop by phases.c and wevents.c */
         unsigned refs;
         struct qzd_writer *prev, *next;
 } qzd_writer;
@@ -50,6 +70,10 @@ typedef struct qz_writers {
         size_t n; /* registered now: 0 keeps the freeze path as it was */
         uint64_t next_id;
         qz_wrun *runs;
+        /* Freezes waiting for a member's FITHAW to end: their writers just
+         * got thaw, and are asked to prepare again once it has ended. */
+        struct waiter *thawing;
+        size_t n_thawing;
         uint64_t next_freeze_id;
         unsigned max_per_uid; /* 0 none; root is never limited */
 } qz_writers;
@@ -63,6 +87,14 @@ void qz_writers_conn_gone(qz_daemon *d, qz_conn *c);
 /* Whether w registered for devno. */
 bool qzd_writer_covers(const qzd_writer *w, dev_t devno);
 qzd_writer *qzd_writer_ref(qzd_writer *w);
+/* The phase of freeze was sent to w / w answered it / it timed out (its
+ * "last" in Status; an answer to an older phase is not recorded there). */
+void qzd_writer_note_sent(qzd_writer *w, uint64_t freeze, qz_phase phase, usec_t now);
+void qzd_writer_note_answer(qzd_writer *w, uint64_t freeze, qz_phase phase, qz_answer answer,
+                            const char *detail, usec_t now);
+void qzd_writer_note_timeout(qzd_writer *w, uint64_t freeze, qz_phase phase);
+/* w as Status lists it ("writers", docs/protocol.md). */
+json_object *qzd_writer_status_json(const qzd_writer *w, usec_t now);
 void qzd_writer_unref(qzd_writer *w);
 void qz_writers_done(qz_writers *ws); /* at exit: the registry emptied (connections are gone) */
 
@@ -87,6 +119,9 @@ void qz_phases_requester_gone(qz_daemon *d, qz_conn *c);
 /* fs's freeze cycle ended (FITHAW, the guard) or broke (why): thaw goes to
  * its writers that got freeze; nothing waits for their answers. */
 void qz_phases_fs_thawed(qz_daemon *d, qz_fs *fs, const char *why);
+/* fs (devno) has thawed and the holds' own waiters were served: the
+ * freezes that waited for its thaw to end go through the gate again. */
+void qz_phases_thaw_ended(qz_daemon *d, dev_t devno);
 /* A writer's answer to phase of freeze id. */
 void qz_phases_answer(qz_daemon *d, qzd_writer *w, uint64_t freeze_id, qz_phase phase, qz_answer answer,
                       const char *detail);

@@ -2,7 +2,8 @@
 /* demo.c - quiesce-demo: nested and timed freezes, then the whole backup
  * workflow on a pool (XFS loop image) holding an ext4 data image: a writer, a
  * reflink snapshot through `quiesce snapshot`, `quiesce backup`, and the proof
- * (fsck clean, every acknowledged file in the archive with its SHA-256). All
+ * (fsck clean, every acknowledged file in the archive with its SHA-256);
+ * then a backup job on the same filesystem (job.c). All
  * of it in a temporary directory undone on every way out; what it froze it
  * thaws through quiesced, never by itself.
  */
@@ -309,7 +310,9 @@ static int demo(const char *socket) {
         bool ok = demo_verify_archive(D.archive, &v) == 0 &&
                   report(m, &v, fsck_clean, recovery, acked_after, snap_ms, bk_ms);
         qz_manifest_free(m);
-        return ok ? 0 : demo_fail("the snapshot did not prove consistent");
+        if (!ok)
+                return demo_fail("the snapshot did not prove consistent");
+        return demo_act_job();
 }
 
 static void usage(FILE *out) {
@@ -318,8 +321,9 @@ static void usage(FILE *out) {
               " quiesce-demo [options]\n"
               "\n"
               "As root, on loop devices of its own: nested freezes, a deadline, a snapshot\n"
-              "and a backup of a filesystem being written, and the proof that it is\n"
-              "consistent. Everything it makes is removed on every way out.\n"
+              "and a backup of a filesystem being written, the proof that it is\n"
+              "consistent, and a backup job (a job file, two runs, a prune, a check).\n"
+              "Everything it makes is removed on every way out.\n"
               "\n"
               "Options:\n"
               " -r, --use-running        use the quiesced at --socket (or the default one)\n"
@@ -330,7 +334,7 @@ static void usage(FILE *out) {
               " -h, --help               display this help\n"
               " -V, --version            display version\n"
               "\n"
-              "See also quiesce(8), quiesced(8) and docs/backup.md.\n",
+              "See also quiesce(8), quiesced(8), quiesce-job(5) and docs/backup.md.\n",
               out);
 }
 

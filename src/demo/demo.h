@@ -3,7 +3,8 @@
  * (src/demo/): its shared state and the parts it is made of. demo.c runs the
  * acts and prints the report; stage.c makes the images, loops, mounts and the
  * private quiesced and runs commands; writer.c writes files of known content;
- * verify.c proves the archive holds them (SHA-256); output.c speaks.
+ * verify.c proves the archive holds them (SHA-256); job.c shows a backup
+ * job (a job file, two runs, a prune, a check); output.c speaks.
  * Everything it makes is registered with the backup's cleanup registry and
  * undone on every way out; it thaws only through quiesced.
  */
@@ -75,6 +76,10 @@ bool demo_blocked_on_freeze(pid_t pid);
 bool demo_wait_done(pid_t pid, long ms); /* true: finished within ms */
 /* The SHA-256 (hex) the writer's file INDEX has, from the index alone. */
 void demo_file_sha(unsigned index, char hex[65]);
+
+/* ---- job.c ---- */
+/* Act 7: a job file, two `quiesce job run`, a prune, `quiesce check`. 0 or -1. */
+int demo_act_job(void);
 
 /* ---- verify.c ---- */
 struct demo_verify {

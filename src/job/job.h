@@ -132,6 +132,8 @@ typedef struct qz_job_state {
         char *last_consistent_label;
         char *last_target; /* what the backup wrote (archive path, or the command) */
         bool last_ok;
+        char *last_writer_failure; /* the last run's named writer that was not registered or did
+                                    * not acknowledge, as a sentence; NULL none */
 } qz_job_state;
 
 char *qz_job_state_path(const char *store, const char *name);

@@ -77,6 +77,23 @@ char *qz_job_metrics_text(const qz_job *j, const qz_job_run *run, const qz_job_s
         for (qz_label l = QZ_LABEL_APPLICATION; l <= QZ_LABEL_CRASH; l++)
                 fprintf(f, "quiesce_job_last_label{job=\"%s\",label=\"%s\"} %d\n", job, qz_label_name(l),
                         m && run->label == l);
+        if (run->n_writers) {
+                family(f, "quiesce_job_writer_registered", "gauge",
+                       "1 when the job's writer was registered with quiesced for the job's filesystems as "
+                       "the last run began, else 0.");
+                for (size_t i = 0; i < run->n_writers; i++) {
+                        _cleanup_free_ char *w = escape(run->writers[i].name);
+                        fprintf(f, "quiesce_job_writer_registered{job=\"%s\",writer=\"%s\"} %d\n", job, w,
+                                run->writers[i].registered == 1);
+                }
+                family(f, "quiesce_job_writer_acknowledged", "gauge",
+                       "1 when the job's writer acknowledged the freeze of the last run's snapshot, else 0.");
+                for (size_t i = 0; i < run->n_writers; i++) {
+                        _cleanup_free_ char *w = escape(run->writers[i].name);
+                        fprintf(f, "quiesce_job_writer_acknowledged{job=\"%s\",writer=\"%s\"} %d\n", job, w,
+                                run->writers[i].judged && run->writers[i].acknowledged);
+                }
+        }
         family(f, "quiesce_job_duration_seconds", "gauge", "How long the job's last run took.");
         sample(f, "quiesce_job_duration_seconds", job, (double)run->duration_ms / 1000.0);
         if (m) {

@@ -319,6 +319,11 @@ static int check_whole(struct parse *p) {
                         &p->error, -EINVAL,
                         "%s:%d: \"exec-cmd\", \"exec-delete\" and \"exec-timeout\" need provider \"exec\"",
                         p->file, line);
+        if (j->n_writers && j->no_freeze)
+                return qz_error(&p->error, -EINVAL,
+                                "%s:%d: \"writers\" and \"no-freeze\" exclude each other in [snapshot]: a "
+                                "snapshot without a freeze asks no writer",
+                                p->file, line);
         if (j->archive_dir && j->exec)
                 return qz_error(
                         &p->error, -EINVAL,

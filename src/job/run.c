@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "mkdirp.h"
@@ -47,6 +48,8 @@ void qz_job_snapshot_opts(const qz_job *j, const char *socket, const char *name,
         so->socket = socket;
         so->no_freeze = j->no_freeze;
         so->allow_crash_consistent = j->allow_crash_consistent;
+        so->writers = (const char *const *)j->writers;
+        so->n_writers = j->n_writers;
 }
 
 char *qz_job_archive_path(const qz_job *j, const char *snapshot) {
@@ -69,18 +72,73 @@ int64_t qz_job_count_snapshots(const qz_job *j) {
 
 /* ---- 1. a name: NAME-YYYYMMDDTHHMMSSZ, or its first free -2, -3 ... ---- */
 
+/* Taken: by a manifest in the store, or (archive target) by an archive or its
+ * sidecar in archive-dir: a snapshot deleted after its backup (keep-snapshot
+ * = no) leaves its name free in the store, not in the target directory. */
+static bool name_taken(const qz_job *j, const char *store, const char *name) {
+        if (qz_manifest_exists(store, name))
+                return true;
+        if (j->target != QZ_JOB_TARGET_ARCHIVE)
+                return false;
+        _cleanup_free_ char *archive = qz_job_archive_path(j, name);
+        _cleanup_free_ char *sidecar = xasprintf("%s" QZ_ARCHIVE_SIDECAR_SUFFIX, archive);
+        return access(archive, F_OK) == 0 || access(sidecar, F_OK) == 0;
+}
+
 static void pick_name(const qz_job *j, qz_job_run *run) {
         _cleanup_free_ char *store = qz_store_dir(j->store);
         char base[QZ_SNAPSHOT_NAME_MAX + 1];
         qz_job_snapshot_base(j, (time_t)run->started, base, sizeof(base));
         run->snapshot_name = xstrdup(base);
-        for (unsigned k = 2; qz_manifest_exists(store, run->snapshot_name) && k < 1000; k++) {
+        for (unsigned k = 2; name_taken(j, store, run->snapshot_name) && k < 1000; k++) {
                 free(run->snapshot_name);
                 run->snapshot_name = xasprintf("%s-%u", base, k);
         }
 }
 
-/* ---- 2. the snapshot, and its backup ---- */
+/* ---- 2. the job's writers: registered now, or the run does not start ---- */
+
+static int check_writers(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
+        if (!j->n_writers)
+                return 0;
+        run->n_writers = j->n_writers;
+        int r = qz_job_writers_lookup(j, o->socket, &run->writers);
+        if (r < 0)
+                say(o,
+                    "job %s: cannot tell whether its writers are registered (%s); not starting: nothing was "
+                    "frozen",
+                    j->name, run->writers[0].where);
+        for (size_t i = 0; r == 0 && i < run->n_writers; i++)
+                if (run->writers[i].registered != 1)
+                        say(o, "job %s: %s; not starting: nothing was frozen", j->name,
+                            run->writers[i].where);
+        for (size_t i = 0; r == 0 && i < run->n_writers; i++)
+                if (run->writers[i].registered != 1)
+                        r = -ESRCH;
+        run->writers_refused = r < 0;
+        return r;
+}
+
+/* After the snapshot: a named writer that did not acknowledge its freeze
+ * makes it not application-consistent, and the run fails unless the job
+ * accepts less than it asked for (allow-crash-consistent), as it does for a
+ * crash-consistent snapshot. r: the run so far (a backup that refused the
+ * snapshot said why already). */
+static int judge_writers(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run, int r) {
+        if (!run->n_writers || !run->snapshot)
+                return r;
+        run->writers_unacked = qz_job_writers_judge(run->writers, run->n_writers, run->snapshot);
+        for (size_t i = 0; r == 0 && i < run->n_writers; i++)
+                if (!run->writers[i].acknowledged)
+                        say(o, "job %s: %s: snapshot %s is %s, not application-consistent; %s", j->name,
+                            run->writers[i].reason, run->snapshot->name, qz_label_name(run->label),
+                            j->allow_crash_consistent
+                                    ? "accepted (allow-crash-consistent = yes)"
+                                    : "the run fails (allow-crash-consistent = yes accepts it)");
+        return r == 0 && run->writers_unacked && !j->allow_crash_consistent ? -EIO : r;
+}
+
+/* ---- 3. the snapshot, and its backup ---- */
 
 static int snapshot_only(const qz_job *j, const qz_job_run_opts *o, const qz_snapshot_opts *so,
                          qz_job_run *run) {
@@ -126,17 +184,18 @@ static int with_backup(const qz_job *j, const qz_job_run_opts *o, const qz_snaps
                                     .userdata = o->userdata};
         int r = bk_backup_run(&bo, &run->backup);
         run->backed_up = r == 0;
-        if (run->backup.snapshot) {
-                /* the report's copy: the backup keeps its own */
-                _cleanup_free_ char *text = qz_manifest_to_json(run->backup.snapshot);
-                if (text && qz_manifest_from_json(text, &run->snapshot) == 0 && run->backup.snapshot->file)
-                        run->snapshot->file = xstrdup(run->backup.snapshot->file);
+        /* the report's copy (the backup keeps its own): the one backed up, or refused */
+        const qz_manifest *made = run->backup.snapshot ? run->backup.snapshot : run->backup.refused;
+        if (made) {
+                _cleanup_free_ char *text = qz_manifest_to_json(made);
+                if (text && qz_manifest_from_json(text, &run->snapshot) == 0 && made->file)
+                        run->snapshot->file = xstrdup(made->file);
         }
         run->signal = run->backup.signal;
         return r;
 }
 
-/* ---- 3. retention ---- */
+/* ---- 4. retention ---- */
 
 static void retention(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         run->pruned = -1;
@@ -165,7 +224,7 @@ static void retention(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run
                     strerror(-r));
 }
 
-/* ---- 4. what is left behind: state, metrics, journal ---- */
+/* ---- 5. what is left behind: state, metrics, journal ---- */
 
 static void record(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         _cleanup_free_ char *store = qz_store_dir(j->store);
@@ -178,6 +237,13 @@ static void record(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         }
         st.last_run = run->started;
         st.last_ok = run->ok;
+        free(st.last_writer_failure);
+        st.last_writer_failure = NULL;
+        for (size_t i = 0; i < run->n_writers && !st.last_writer_failure; i++)
+                if (run->writers[i].registered != 1)
+                        st.last_writer_failure = xstrdup(run->writers[i].where);
+                else if (run->writers[i].judged && !run->writers[i].acknowledged)
+                        st.last_writer_failure = xstrdup(run->writers[i].reason);
         free(st.last_snapshot);
         st.last_snapshot = run->snapshot ? xstrdup(run->snapshot->name) : NULL;
         if (run->ok)
@@ -221,7 +287,10 @@ int qz_job_run_once(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) 
         qz_job_snapshot_opts(j, o->socket, run->snapshot_name, &so);
         so.msg = o->msg;
         so.userdata = o->userdata;
-        int r = j->target == QZ_JOB_TARGET_NONE ? snapshot_only(j, o, &so, run) : with_backup(j, o, &so, run);
+        int r = check_writers(j, o, run);
+        if (r == 0)
+                r = j->target == QZ_JOB_TARGET_NONE ? snapshot_only(j, o, &so, run)
+                                                    : with_backup(j, o, &so, run);
         if (!run->signal)
                 run->signal = bk_interrupted();
         if (run->snapshot) {
@@ -230,6 +299,7 @@ int qz_job_run_once(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) 
         }
         if (r == 0 && run->snapshot && qz_manifest_incomplete(run->snapshot))
                 r = -EIO;
+        r = judge_writers(j, o, run, r);
         run->ok = r == 0 && run->snapshot;
         if (run->ok)
                 retention(j, o, run);
@@ -244,5 +314,6 @@ void qz_job_run_done(qz_job_run *run) {
         bk_backup_done(&run->backup);
         free(run->archive);
         free(run->metrics_file);
+        qz_job_writers_free(run->writers, run->n_writers);
         memset(run, 0, sizeof(*run));
 }

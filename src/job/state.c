@@ -42,6 +42,7 @@ int qz_job_state_load(const char *store, const char *name, qz_job_state *s) {
         s->last_consistent_snapshot = dup_or_null(o, "last_consistent_snapshot");
         s->last_consistent_label = dup_or_null(o, "last_consistent_label");
         s->last_target = dup_or_null(o, "last_target");
+        s->last_writer_failure = dup_or_null(o, "last_writer_failure");
         json_object_put(o);
         return 0;
 }
@@ -65,6 +66,7 @@ int qz_job_state_save(const char *store, const char *name, const qz_job_state *s
         add_string(o, "last_consistent_snapshot", s->last_consistent_snapshot);
         add_string(o, "last_consistent_label", s->last_consistent_label);
         add_string(o, "last_target", s->last_target);
+        add_string(o, "last_writer_failure", s->last_writer_failure);
         const char *text =
                 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         _cleanup_free_ char *path = qz_job_state_path(store, name);
@@ -90,5 +92,6 @@ void qz_job_state_done(qz_job_state *s) {
         free(s->last_consistent_snapshot);
         free(s->last_consistent_label);
         free(s->last_target);
+        free(s->last_writer_failure);
         memset(s, 0, sizeof(*s));
 }

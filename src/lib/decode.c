@@ -202,6 +202,14 @@ int qz_decode_hold(json_object *o, qz_hold **ret) {
         return 0;
 }
 
+static void writer_status_done(qz_writer_status *w) {
+        for (size_t i = 0; i < w->n_fs; i++)
+                ref_done(&w->fs[i]);
+        free(w->fs);
+        free(w->name);
+        free(w->last_detail);
+}
+
 void qz_status_free(qz_status *s) {
         if (!s)
                 return;
@@ -211,7 +219,68 @@ void qz_status_free(qz_status *s) {
         }
         free(s->fs);
         free(s->counters);
+        for (size_t i = 0; i < s->n_writers; i++)
+                writer_status_done(&s->writers[i]);
+        free(s->writers);
         free(s);
+}
+
+/* One of Status's "writers" (docs/protocol.md); w zeroed. */
+static int decode_writer_status(json_object *o, qz_writer_status *w) {
+        if (!o || !json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        if (dup_str(&w->name, qz_json_get_string(o, "name"), true) < 0)
+                return -ENOMEM;
+        w->id = (uint64_t)qz_json_int64_or(o, "id", 0);
+        w->pid = (pid_t)qz_json_int64_or(o, "pid", 0);
+        w->uid = (uid_t)qz_json_int64_or(o, "uid", -1);
+        w->required = qz_json_bool_or(o, "required", false);
+        w->may_veto = qz_json_bool_or(o, "may_veto", false);
+        w->age_ms = qz_json_int64_or(o, "age_ms", -1);
+        w->prepare_timeout_ms = qz_json_int64_or(o, "prepare_timeout_ms", -1);
+        w->freeze_timeout_ms = qz_json_int64_or(o, "freeze_timeout_ms", -1);
+        w->thaw_timeout_ms = qz_json_int64_or(o, "thaw_timeout_ms", -1);
+        w->last_ago_ms = w->last_ms = -1;
+        json_object *last = NULL;
+        if (json_object_object_get_ex(o, "last", &last) && json_object_is_type(last, json_type_object)) {
+                w->last_freeze_id = (uint64_t)qz_json_int64_or(last, "freeze", 0);
+                copy_str(w->last_phase, sizeof(w->last_phase), qz_json_get_string(last, "phase"));
+                const char *a = qz_json_get_string(last, "answer");
+                copy_str(w->last_answer, sizeof(w->last_answer), a ? a : "none");
+                w->last_ago_ms = qz_json_int64_or(last, "ago_ms", -1);
+                w->last_ms = qz_json_int64_or(last, "ms", -1);
+                w->last_timed_out = qz_json_bool_or(last, "timed_out", false);
+                if (dup_str(&w->last_detail, qz_json_get_string(last, "detail"), false) < 0)
+                        return -ENOMEM;
+        }
+        json_object *a;
+        size_t n;
+        if (get_array(o, "filesystems", &a, &n) < 0)
+                return -EBADMSG;
+        if (n && !(w->fs = calloc(n, sizeof(*w->fs))))
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                int r = decode_ref(json_object_array_get_idx(a, i), &w->fs[i]);
+                if (r < 0)
+                        return r;
+                w->n_fs++;
+        }
+        return 0;
+}
+
+static int decode_writers_status(json_object *o, qz_status *s) {
+        json_object *a;
+        size_t n;
+        if (get_array(o, "writers", &a, &n) < 0)
+                return -EBADMSG;
+        if (n && !(s->writers = calloc(n, sizeof(*s->writers))))
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                int r = decode_writer_status(json_object_array_get_idx(a, i), &s->writers[s->n_writers++]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int decode_hold_info(json_object *o, qz_hold_info *h) {
@@ -279,6 +348,11 @@ int qz_decode_status(json_object *o, qz_status **ret) {
                         return r;
                 }
                 s->n_fs++;
+        }
+        r = decode_writers_status(o, s);
+        if (r < 0) {
+                qz_status_free(s);
+                return r;
         }
         json_object *ctr = NULL;
         if (json_object_object_get_ex(o, "counters", &ctr) && json_object_is_type(ctr, json_type_object) &&

@@ -140,6 +140,44 @@ static int connect_quiesced(struct run *R) {
         return 0;
 }
 
+/* The writers the caller expects (opts.writers) are registered for the
+ * filesystems to freeze, as Status says now: else nothing is frozen. */
+static int check_writers(struct run *R) {
+        const qz_snapshot_opts *o = R->o;
+        if (o->n_writers == 0)
+                return 0;
+        _cleanup_free_ char *job = o->job ? xasprintf("job %s: ", o->job) : xstrdup("");
+        _cleanup_free_ const char **ids = calloc(R->nT + 1, sizeof(*ids));
+        char **names = calloc(R->nT + 1, sizeof(*names));
+        if (!ids || !names)
+                abort();
+        size_t n = 0;
+        for (size_t i = 0; i < R->nT; i++)
+                if (R->T[i].freeze) {
+                        ids[n] = R->T[i].id;
+                        names[n++] = xasprintf("%s (%s %s)", R->T[i].mountpoint, R->T[i].fstype, R->T[i].id);
+                }
+        int r = 0;
+        if (n == 0) {
+                run_say(R, "%swriter \"%s\" cannot take part: nothing is frozen (%s)", job, o->writers[0],
+                        o->no_freeze ? "no-freeze" : "the provider snapshots without a freeze");
+                r = -EINVAL;
+        } else if (!R->status) {
+                run_say(R, "%scannot ask quiesced which writers are registered: %s; nothing was frozen", job,
+                        R->c ? qz_client_error(R->c) : "not connected");
+                r = -EIO;
+        } else
+                for (size_t k = 0; k < o->n_writers; k++)
+                        if (!qz_snap_writer_registered(R->status, o->writers[k], ids, n, NULL)) {
+                                _cleanup_free_ char *why = qz_snap_writer_missing(
+                                        R->status, o->writers[k], (const char *const *)names, n);
+                                run_say(R, "%s%s; nothing was frozen", job, why);
+                                r = -ESRCH;
+                        }
+        qz_strv_free(names);
+        return r;
+}
+
 /* hooks run in "/": they get the paths absolute */
 static int load_hooks(struct run *R) {
         const qz_snapshot_opts *o = R->o;
@@ -198,6 +236,8 @@ static void describe_targets(struct run *R) {
 int run_check_and_prepare(struct run *R) {
         int r = connect_quiesced(R);
         if (r < 0)
+                return r;
+        if ((r = check_writers(R)) < 0)
                 return r;
         R->margin = run_clamp(R->o->timeout_ms / 5, 200, 2000);
         R->ctx = (qz_snap_ctx){.opts = R->o,

@@ -38,6 +38,7 @@ void qz_prune_result_done(qz_prune_result *r) {
                 free(e->error);
                 free(e->why);
                 free(e->path);
+                free(e->snapshot);
         }
         free(r->v);
         free(r->policy);
@@ -48,11 +49,20 @@ static bool same_job(const char *a, const char *b) {
         return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* What breaks a tie of time: the snapshot's name (an archive's from its sidecar). */
+static const char *tie_key(const qz_prune_entry *e) {
+        return e->snapshot ? e->snapshot : e->name;
+}
+
+/* Newest first; the same second: the greater snapshot name, its numbers as
+ * numbers (NAME-2 after NAME, NAME-10 after NAME-9), then the file name:
+ * a total order, so the decision does not depend on readdir's order. */
 static int newest_first(const void *a, const void *b) {
         const qz_prune_entry *x = a, *y = b;
         if (x->time != y->time)
                 return x->time > y->time ? -1 : 1;
-        return -strcmp(x->name, y->name);
+        int c = strverscmp(tie_key(x), tie_key(y));
+        return c ? -c : -strcmp(x->name, y->name);
 }
 
 static int removal_order(const void *a, const void *b, void *arg) {
@@ -84,7 +94,7 @@ int qz_prune_decide(const qz_retention *policy, qz_prune_result *ret) {
                 for (size_t i = g; i < n; i++)
                         if (!done[i] && same_job(ret->v[i].job, ret->v[g].job)) {
                                 const qz_prune_entry *e = &ret->v[i];
-                                items[m] = (qz_retention_item){.id = e->name,
+                                items[m] = (qz_retention_item){.id = tie_key(e),
                                                                .time = e->time,
                                                                .kind = e->kind,
                                                                .why = e->why,

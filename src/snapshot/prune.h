@@ -30,6 +30,8 @@ typedef struct qz_prune_entry {
         qz_retention_kind kind; /* as retention saw it */
         char *why;              /* broken / not touched: why, or NULL */
         char *path;             /* archives: the archive's path; else NULL */
+        char *snapshot;         /* archives: the snapshot's name (from the sidecar), which breaks
+                                 * ties of time before the file name; else NULL (name does) */
 } qz_prune_entry;
 
 typedef struct qz_prune_result {
@@ -69,7 +71,9 @@ int qz_archive_prune(const char *dir, const char *job, const qz_retention *polic
 /* created "2026-11-22T11:15:00Z" into *t: true, or false when unreadable. */
 bool qz_prune_parse_time(const char *created, time_t *t);
 /* Decides ret->v[0..n) (name, job, time, kind, why, pinned filled in) by
- * policy, each job a group of its own; sorts them newest first and numbers
+ * policy, each job a group of its own; sorts them newest first (the same
+ * second: the greater snapshot name by strverscmp, NAME-2 newer than NAME,
+ * then the greater file name) and numbers
  * the removals (crash-consistent and broken first, then oldest first).
  * 0 or -EINVAL (an empty policy). */
 int qz_prune_decide(const qz_retention *policy, qz_prune_result *ret);

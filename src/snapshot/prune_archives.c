@@ -37,6 +37,7 @@ static bool classify(const char *dir, const char *file, const char *job, qz_prun
         e->path = xasprintf("%s/%s", dir, e->name);
         e->created = xstrdup(m->created);
         e->job = xstrdup(m->job);
+        e->snapshot = xstrdup(m->name);
         qz_label label = qz_manifest_proven_label(m, NULL);
         e->label = xstrdup(qz_label_name(label));
         struct stat st;

@@ -96,12 +96,18 @@ static void add_reason(qz_retention_item *it, const char *fmt, ...) {
         va_end(ap);
 }
 
-/* Newest first; the same second: the greater id first (NAME-2 after NAME). */
+/* Newest first; the same second: the greater id first, numbers in it
+ * compared as numbers (NAME-2 newer than NAME, NAME-10 newer than NAME-9:
+ * the -N a second run in the same second gets); the same id: the order given. */
 static int newest_first(const void *a, const void *b, void *items) {
-        const qz_retention_item *v = items, *x = &v[*(const size_t *)a], *y = &v[*(const size_t *)b];
+        size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+        const qz_retention_item *v = items, *x = &v[ia], *y = &v[ib];
         if (x->time != y->time)
                 return x->time > y->time ? -1 : 1;
-        return -strcmp(x->id ? x->id : "", y->id ? y->id : "");
+        int c = strverscmp(x->id ? x->id : "", y->id ? y->id : "");
+        if (c)
+                return -c;
+        return ia < ib ? -1 : ia > ib ? 1 : 0;
 }
 
 /* Removal order: crash and broken first (newest first among them, as listed),

@@ -44,10 +44,9 @@ bool qz_retention_empty(const qz_retention *p);
 char *qz_retention_describe(const qz_retention *p);
 /* Decides keep or remove for items[0..n) (their order is left as it is) and
  * sets each reason. restic's rules: the consistent items newest first (ties:
- * the greater id first); for each class with slots left, an item whose bucket
- * (its local hour, day, ISO week or month; "last": every item) differs from
- * the last one kept by that class is kept and uses a slot, and when the
- * oldest item is reached with slots left it is kept too ("oldest daily").
- * A pinned item is kept whatever the rules say (and holds no extra slot).
- * 0, or -EINVAL for an empty policy (nothing is decided). */
+ * the greater id first, by strverscmp: NAME-10 after NAME-9 after NAME); for each class with slots left, an
+ * item whose bucket (its local hour, day, ISO week or month; "last": every item) differs from the last one
+ * kept by that class is kept and uses a slot, and when the oldest item is reached with slots left it is kept
+ * too ("oldest daily"). A pinned item is kept whatever the rules say (and holds no extra slot). 0, or -EINVAL
+ * for an empty policy (nothing is decided). */
 int qz_retention_apply(const qz_retention *p, qz_retention_item *items, size_t n);

@@ -265,13 +265,25 @@ static void label(struct run *R) {
                 m->fs[i].atomic =
                         (R->T[i].provider->atomic || m->fs[i].atomic) && m->fs[i].snapshot && !m->fs[i].error;
         }
+        /* an expected writer that was not asked did not acknowledge either */
+        size_t not_asked = 0;
+        for (size_t k = 0; k < R->o->n_writers; k++) {
+                _cleanup_free_ char *why = NULL;
+                bool seen = false;
+                for (size_t i = 0; i < m->n_writers; i++)
+                        seen |= m->writers[i].name && strcmp(m->writers[i].name, R->o->writers[k]) == 0;
+                if (!seen && !qz_snap_writer_acknowledged(m, R->o->writers[k], &why)) {
+                        run_note(m, "%s", why);
+                        not_asked++;
+                }
+        }
         qz_label_input li = {.no_freeze = R->o->no_freeze,
                              .freeze_failed = R->freeze_failed,
                              .n_fs = R->nT,
                              .n_freeze_hooks = R->n_freeze_hooks,
                              .n_freeze_hooks_failed = R->n_freeze_hooks_failed,
-                             .n_writers = m->n_writers,
-                             .n_writers_unacked = qz_snap_writers_unacknowledged(m)};
+                             .n_writers = m->n_writers + not_asked,
+                             .n_writers_unacked = qz_snap_writers_unacknowledged(m) + not_asked};
         const qz_snap_proof *first_breach = NULL;
         for (size_t i = 0; i < R->nT; i++) {
                 const qz_snap_fs *f = &m->fs[i];

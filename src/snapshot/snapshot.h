@@ -138,6 +138,20 @@ size_t qz_snap_writers_unacknowledged(const qz_manifest *m);
 json_object *qz_snap_writers_to_json(const qz_manifest *m);
 void qz_snap_writers_from_json(qz_manifest *m, json_object *a);
 void qz_snap_writers_free(qz_snap_writer *w, size_t n);
+/* The first writer called name that Status s lists as registered for one
+ * of the filesystems ids[0..n) ("major:minor"), or NULL; *ret_fs (may be
+ * NULL) the index in ids of the first it covers. */
+const qz_writer_status *qz_snap_writer_registered(const qz_status *s, const char *name,
+                                                  const char *const *ids, size_t n, size_t *ret_fs);
+/* Why writer name is not registered for the filesystems ids[0..n) (names[i]
+ * for a person: "/srv/db (ext4 7:1)"), as a sentence (malloc'd):
+ * 'writer "pg" is not registered with quiesced for /srv/db (ext4 7:1)',
+ * and where a writer of that name is registered instead, if one is. */
+char *qz_snap_writer_missing(const qz_status *s, const char *name, const char *const *names, size_t n);
+/* Whether m's writers called name acknowledged the freeze: true when there
+ * is one and each did; else false and *ret_why (malloc'd; may be NULL)
+ * the first one's reason, or that it was not asked. */
+bool qz_snap_writer_acknowledged(const qz_manifest *m, const char *name, char **ret_why);
 
 /* ---- manifest.c ---------------------------------------------------------- */
 
@@ -245,11 +259,17 @@ typedef struct qz_snapshot_opts {
         const char *name;      /* NULL: the UTC time */
         const char *job;       /* the job this snapshot belongs to (a valid snapshot name), or NULL */
         const char *hooks_dir; /* NULL: QZ_DEFAULT_HOOKS_DIR */
-        int64_t hook_timeout_ms;            /* per hook */
-        const char *store;                  /* NULL: qz_store_dir(NULL) */
-        const char *socket;                 /* quiesced's socket, NULL: the default */
-        bool no_freeze;                     /* snapshot without freezing (crash-consistent) */
-        bool allow_crash_consistent;        /* also: go on without the freeze when it fails */
+        int64_t hook_timeout_ms;     /* per hook */
+        const char *store;           /* NULL: qz_store_dir(NULL) */
+        const char *socket;          /* quiesced's socket, NULL: the default */
+        bool no_freeze;              /* snapshot without freezing (crash-consistent) */
+        bool allow_crash_consistent; /* also: go on without the freeze when it fails */
+        /* The writers the caller expects (a job's writers =): each must be
+         * registered with quiesced for one of the filesystems to freeze, or
+         * the snapshot is refused before anything is frozen (-ESRCH); one that
+         * is then not asked counts as a writer that did not acknowledge. */
+        const char *const *writers;
+        size_t n_writers;
         volatile sig_atomic_t *interrupted; /* set by the caller's SIGINT/SIGTERM handler, or NULL */
         qz_snapshot_msg_fn msg;
         void *userdata;

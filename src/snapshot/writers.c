@@ -2,11 +2,14 @@
 /* writers.c - a snapshot's writers (snapshot.h, qz_snap_writer): taken from
  * the hold quiesced reported at the check after the providers ended (what
  * each writer of each frozen filesystem answered), counted for the label,
- * and written to and read from the manifest's "writers".
+ * and written to and read from the manifest's "writers"; and the writers a
+ * caller expects (a job's writers =): registered in Status before the
+ * freeze, acknowledged in the manifest after it.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "jsonutil.h"
 #include "snapshot.h"
 #include "xalloc.h"
@@ -138,4 +141,71 @@ void qz_snap_writers_from_json(qz_manifest *m, json_object *a) {
                         ph->timed_out = qz_json_bool_or(x, "timed_out", false);
                 }
         }
+}
+
+/* ---- the writers a caller expects ---------------------------------------- */
+
+const qz_writer_status *qz_snap_writer_registered(const qz_status *s, const char *name,
+                                                  const char *const *ids, size_t n, size_t *ret_fs) {
+        for (size_t i = 0; s && i < s->n_writers; i++) {
+                const qz_writer_status *w = &s->writers[i];
+                if (strcmp(w->name, name) != 0)
+                        continue;
+                for (size_t k = 0; k < n; k++)
+                        for (size_t f = 0; f < w->n_fs; f++)
+                                if (strcmp(w->fs[f].id, ids[k]) == 0) {
+                                        if (ret_fs)
+                                                *ret_fs = k;
+                                        return w;
+                                }
+        }
+        return NULL;
+}
+
+/* "A, B or C" of names[0..n) (malloc'd) */
+static char *either(const char *const *names, size_t n) {
+        char *t = xstrdup("");
+        for (size_t i = 0; i < n; i++) {
+                char *u = xasprintf("%s%s%s", t, i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+                free(t);
+                t = u;
+        }
+        return t;
+}
+
+char *qz_snap_writer_missing(const qz_status *s, const char *name, const char *const *names, size_t n) {
+        _cleanup_free_ char *fs = either(names, n);
+        char *text = xasprintf("writer \"%s\" is not registered with quiesced for %s", name, fs);
+        for (size_t i = 0; s && i < s->n_writers; i++) {
+                const qz_writer_status *w = &s->writers[i];
+                if (strcmp(w->name, name) != 0)
+                        continue;
+                char *u = xasprintf("%s (a writer of that name, pid %ld, is registered for %s%s only)", text,
+                                    (long)w->pid, w->n_fs ? w->fs[0].mountpoint : "no filesystem",
+                                    w->n_fs > 1 ? " and others" : "");
+                free(text);
+                return u;
+        }
+        return text;
+}
+
+bool qz_snap_writer_acknowledged(const qz_manifest *m, const char *name, char **ret_why) {
+        bool seen = false;
+        for (size_t i = 0; i < m->n_writers; i++) {
+                const qz_snap_writer *w = &m->writers[i];
+                if (!w->name || strcmp(w->name, name) != 0)
+                        continue;
+                seen = true;
+                if (!w->acknowledged) {
+                        if (ret_why)
+                                *ret_why = xasprintf("writer \"%s\" did not acknowledge the freeze: %s", name,
+                                                     w->reason ? w->reason : "(no reason recorded)");
+                        return false;
+                }
+        }
+        if (!seen && ret_why)
+                *ret_why = xasprintf("writer \"%s\" was not asked: it was not registered for the frozen "
+                                     "filesystems when the freeze began",
+                                     name);
+        return seen;
 }

@@ -467,6 +467,29 @@ def assert_demo_left_nothing(out):
     assert loops == []
 
 
+def assert_demo_job_act(out):
+    """Act 7: the job file in the demo's own jobs directory, two runs, a
+    prune that keeps the newer, quiesce check OK on it."""
+    act = out[out.index("== 7. A backup job"):]
+    tmp = re.search(r"(/tmp/quiesce-demo\.\w+)", out).group(1)
+    assert f"{tmp}/jobs.d/demo.conf (what /etc/quiesce/jobs.d/demo.conf would hold):" in act
+    assert f"paths = {tmp}/data" in act and "[retention]" in act
+    assert re.search(rf"\$ \S+/quiesce --socket \S+ job run demo --jobs-dir {tmp}/jobs\.d\n", act)
+    assert len(re.findall(r"job demo: snapshot demo-\S+: application-consistent, reflink provider", act)) == 2
+    assert len(re.findall(r"job demo: succeeded in ", act)) == 2
+    first, second = re.search(r"two runs: snapshots (demo-\S+) and (demo-\S+) in the store", act).groups()
+    assert first != second
+    assert "policy from the command line: keep-last 1 (instead of job demo's keep-last 2)" in act
+    assert re.search(rf"{re.escape(first)} +\S+ demo application-consistent remove: not kept by the policy "
+                     r"\(removed\)", act), act
+    assert f"prune: {first} removed (its reflink clone with it), {second} kept; one archive left" in act
+    m = re.search(r"QUIESCE OK - job demo: newest consistent snapshot (\S+) is \d+s ago \(application-consistent\)"
+                  r" \| age=\d+s;3600;86400;0; consistent=1;", act)
+    assert m and m.group(1) == second, act
+    assert "quiesce check exit status 0" in act
+    assert f"metrics for the node exporter: {tmp}/metrics/quiesce_job_demo.prom" in act
+
+
 @pytest.mark.timeout(120)
 def test_demo_runs_and_leaves_nothing(h):
     """The README's first command, after its build: under a minute, a proof,
@@ -481,6 +504,7 @@ def test_demo_runs_and_leaves_nothing(h):
     assert "e2fsck -fn of the snapshot image: clean" in out
     assert "(all of them)" in out
     assert "freeze proof    verified" in out
+    assert_demo_job_act(out)
     assert "nothing left behind" in out
     assert_demo_left_nothing(out)
     assert took < 60, f"the demo took {took:.1f}s"

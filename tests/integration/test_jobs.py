@@ -279,15 +279,174 @@ def test_run_to_an_archive_writes_state_and_metrics(h, qd, data):
     assert j["metrics_file"] == str(prom)
 
 
+# ---------------------------------------------------------------- writers
+
+
+def start_writer(h, qd, name, *args, paths):
+    """`quiesce writer --name NAME ARGS PATHS` in the background, once quiesced registered it."""
+    p = h.quiesce_bg("writer", "--name", name, *args, *paths, daemon=qd)
+    qd.wait_for(lambda: f"writer {name} (id" in qd.log_text(), what=f"writer {name} registered")
+    return p
+
+
+def promtool(text):
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout
+
+
+def test_job_with_its_writer_registered_is_application_consistent(h, qd, data):
+    w = start_writer(h, qd, "app", "--freeze", "true", paths=[data.mnt])
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
+    r = job(h, "show", "db", qd=qd)
+    assert r.returncode == 0, r.stderr
+    assert (f"  writer app: registered: pid {w.pid}, uid 0, for {data.mnt} (ext4 {data.dev_id()})"
+            in r.stdout), r.stdout
+    r = job_run(h, qd, "db", [data.mnt], "--dry-run")
+    assert r.returncode == 0 and "writer app: registered: " in r.stdout, r.stdout + r.stderr
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is True and j["label"] == "application-consistent", j["snapshot"]["label_reason"]
+    assert j["writers_refused"] is False and j["writers_unacknowledged"] == 0
+    [jw] = j["writers"]
+    assert jw["name"] == "app" and jw["registered"] is True and jw["acknowledged"] is True, jw
+    manifest = json.loads((h.tmp / "store" / f"{j['snapshot_name']}.json").read_text())
+    assert manifest["label"] == "application-consistent"
+    [mw] = manifest["writers"]
+    assert mw["name"] == "app" and mw["acknowledged"] is True and mw["freeze"]["answer"] == "ok", mw
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_writer_registered{job="db",writer="app"} 1' in text
+    assert 'quiesce_job_writer_acknowledged{job="db",writer="app"} 1' in text
+    promtool(text)
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is True and "last_writer_failure" not in state, state
+    r = job_run(h, qd, "db", [data.mnt])
+    assert r.returncode == 0 and "  writer app: acknowledged the freeze" in r.stdout, r.stdout
+
+
+def test_job_refuses_before_freezing_when_its_writer_is_not_registered(h, qd, pool, data):
+    start_writer(h, qd, "app", paths=[pool.mnt])  # the right name on another filesystem
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app gone\n")
+    before = qd.counters()
+    r = job_run(h, qd, "db", [data.mnt], "--dry-run")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "writer app: NOT registered: " in r.stdout and "writer gone: NOT registered: " in r.stdout, r.stdout
+    assert "would refuse to start: 2 of its writers are not registered" in r.stdout, r.stdout
+    r = job_run(h, qd, "db", [data.mnt])
+    assert r.returncode == 1, r.stdout + r.stderr
+    fsname = f"{data.mnt} (ext4 {data.dev_id()})"
+    assert (f'job db: writer "app" is not registered with quiesced for {fsname} (a writer of that name, '
+            f"pid ") in r.stderr and f"is registered for {pool.mnt} only); not starting: nothing was frozen" \
+        in r.stderr, r.stderr
+    assert f'job db: writer "gone" is not registered with quiesced for {fsname}; not starting' in r.stderr
+    assert "job db: FAILED" in r.stdout, r.stdout
+    assert qd.counters() == before  # nothing was frozen
+    h.assert_thawed(data.mnt)
+    assert list((h.tmp / "store").glob("db-*.json")) == []  # no snapshot
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is False and 'writer "app" is not registered' in state["last_writer_failure"]
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_writer_registered{job="db",writer="app"} 0' in text
+    assert 'quiesce_job_writer_acknowledged{job="db",writer="gone"} 0' in text
+    assert 'quiesce_job_last_run_success{job="db"} 0' in text
+    promtool(text)
+    j = json.loads(job_run(h, qd, "db", [data.mnt], "--json").stdout)
+    assert j["ok"] is False and j["writers_refused"] is True and j["snapshot"] is None
+    assert [(w["name"], w["registered"], w["acknowledged"]) for w in j["writers"]] == [
+        ("app", False, None), ("gone", False, None)], j["writers"]
+    assert qd.counters() == before
+
+
+def test_job_whose_writer_vetoes_freezes_nothing(h, qd, data):
+    """root's writer vetoes at prepare: the freeze is refused, so the run fails with
+    the writer's name and reason, and nothing is frozen or kept."""
+    veto = h.tmp / "veto.sh"
+    veto.write_text("#!/bin/sh\necho 'backup window closed' >&2\nexit 1\n")
+    veto.chmod(0o755)
+    start_writer(h, qd, "app", "--prepare", str(veto), paths=[data.mnt])
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
+    before = qd.counters()
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "app" in r.stderr and "backup window closed" in r.stderr, r.stderr
+    assert qd.counters() == before  # nothing was frozen
+    h.assert_thawed(data.mnt)
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["snapshot"] is None and j["writers"][0]["registered"] is True, j
+    assert list((h.tmp / "store").glob("db-*.json")) == []
+
+
+def test_job_writers_need_a_freeze(h, qd):
+    """btrfs snapshots a subvolume without a freeze, so no writer is asked:
+    the snapshot library refuses before anything happens (its own check of
+    the expected writers, after the job's)."""
+    b = h.make_fs("btrfs")
+    start_writer(h, qd, "app", paths=[b.mnt])
+    write_job(h, "bt", "", paths=[b.mnt], extra_snapshot="writers = app\n")
+    before = qd.counters()
+    r = job_run(h, qd, "bt", [b.mnt])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert ('job bt: writer "app" cannot take part: nothing is frozen (the provider snapshots without a '
+            "freeze)") in r.stderr, r.stderr
+    assert qd.counters() == before
+    assert list((h.tmp / "store").glob("bt-*.json")) == []
+
+
+def test_job_whose_writer_fails_freeze_is_not_application_consistent(h, qd, data):
+    start_writer(h, qd, "app", "--freeze", "false", paths=[data.mnt])  # exit 1: fail
+    write_job(h, "db", "", paths=[data.mnt], extra_snapshot="writers = app\n")
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["label"] == "filesystem-consistent" and j["writers_unacknowledged"] == 1, j
+    [jw] = j["writers"]
+    assert jw["registered"] is True and jw["acknowledged"] is False, jw
+    assert jw["reason"].startswith('writer "app" did not acknowledge the freeze: failed freeze'), jw
+    assert "the run fails (allow-crash-consistent = yes accepts it)" in r.stderr, r.stderr
+    h.assert_thawed(data.mnt)
+    # the snapshot is kept, labelled for what it is; the run is a failure everywhere
+    manifest = json.loads((h.tmp / "store" / f"{j['snapshot_name']}.json").read_text())
+    assert manifest["label"] == "filesystem-consistent" and not manifest["writers"][0]["acknowledged"]
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is False and state["last_consistent"] == 0
+    assert state["last_writer_failure"].startswith('writer "app" did not acknowledge'), state
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_writer_registered{job="db",writer="app"} 1' in text
+    assert 'quiesce_job_writer_acknowledged{job="db",writer="app"} 0' in text
+    assert 'quiesce_job_last_run_success{job="db"} 0' in text
+    promtool(text)
+
+    # to an archive: nothing is backed up
+    arch = h.tmp / "archives"
+    write_job(h, "bk", f"[backup]\narchive-dir = {arch}\nformat = tar\nkeep-snapshot = no\n", paths=[data.mnt],
+              extra_snapshot="writers = app\n")
+    r = job_run(h, qd, "bk", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["backup"] is None and j["label"] == "filesystem-consistent", j
+    assert "is not application-consistent" in r.stderr and 'writer "app" did not acknowledge' in r.stderr
+    assert not list(arch.glob("*.tar")), list(arch.iterdir())
+    assert list((h.tmp / "store").glob("bk-*.json")) == []  # keep-snapshot = no: deleted again
+
+    # a job that accepts less than it asked for: the same snapshot, and the run succeeds
+    write_job(h, "lax", "", paths=[data.mnt], extra_snapshot="writers = app\nallow-crash-consistent = yes\n")
+    r = job_run(h, qd, "lax", [data.mnt], "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["ok"] is True and j["label"] == "filesystem-consistent" and j["writers_unacknowledged"] == 1
+    assert "accepted (allow-crash-consistent = yes)" in r.stderr, r.stderr
+
+
 def test_retention_after_each_run_prunes_snapshots_and_archives(h, qd, data):
     arch = h.tmp / "archives"
     write_job(h, "db", f"[backup]\narchive-dir = {arch}\nformat = tar\n[retention]\nkeep-last = 2\n",
               paths=[data.mnt])
     names = []
     for i in range(3):
-        # one run a second: retention orders by the time (to the second) first; within
-        # one second it falls back on the names, and "X.tar" sorts after "X-2.tar"
-        time.sleep(1.0 - time.time() % 1.0 + 0.05)
+        # runs back to back, often in one second (db-T, db-T-2, ...): retention orders by
+        # the time to the second, then by the names, NAME-2 newer than NAME (the archives
+        # by the names in their sidecars)
         r = job_run(h, qd, "db", [data.mnt], "--json")
         assert r.returncode == 0, r.stderr
         j = json.loads(r.stdout)
@@ -303,10 +462,55 @@ def test_retention_after_each_run_prunes_snapshots_and_archives(h, qd, data):
     assert sorted(p.name for p in arch.glob("*.tar")) == sorted(f"{n}.tar" for n in names[1:])
     text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
     assert 'quiesce_job_snapshots{job="db"} 2' in text and 'quiesce_job_snapshots_pruned{job="db"} 1' in text
-    time.sleep(1.0 - time.time() % 1.0 + 0.05)
     r = job_run(h, qd, "db", [data.mnt])
     assert r.returncode == 0, r.stderr
     assert "retention (keep 2 last): removed 1 snapshot and 1 archive" in r.stdout, r.stdout
+
+
+def test_archives_of_one_second_do_not_collide_and_order_by_their_sidecars(h, qd, data):
+    """keep-snapshot = no leaves a run's name free in the store, so a second
+    run in the same second would write the same ARCHIVE-DIR/NAME.tar: the run
+    takes NAME-2 when NAME's archive (or sidecar) is there. Archives of one
+    second are ordered by the snapshot name in their sidecars (NAME-10 newer
+    than NAME-2 newer than NAME), not by file name ("NAME.tar" sorts after
+    "NAME-2.tar")."""
+    arch = h.tmp / "archives"
+    arch.mkdir()
+    write_job(h, "db", f"[backup]\narchive-dir = {arch}\nformat = tar\nkeep-snapshot = no\n", paths=[data.mnt])
+    # the names of this second and the next few, taken by earlier archives (files of no job: no sidecar)
+    now = time.time()
+    taken = {}
+    for i in range(4):
+        n = f"db-{stamp(now + i)[0]}"
+        (arch / f"{n}.tar").write_text(f"an earlier archive {i}\n")
+        taken[n] = f"an earlier archive {i}\n"
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    name = j["snapshot_name"]
+    assert re.fullmatch(r"db-\d{8}T\d{6}Z-2", name) and name[:-2] in taken, name
+    assert j["backup"]["archive"] == str(arch / f"{name}.tar") and j["backup"]["snapshot_deleted"] is True
+    for n, text in taken.items():  # none overwritten
+        assert (arch / f"{n}.tar").read_text() == text
+    side = json.loads((arch / f"{name}.tar.manifest.json").read_text())
+    assert side["name"] == name and side["job"] == "db"
+    assert not (h.tmp / "store" / f"{name}.json").exists()
+
+    # two more archives of that very second, as a run's NAME and NAME-10 would be
+    base = name[:-2]
+    for n in (base, f"{base}-10"):
+        (arch / f"{n}.tar").write_bytes((arch / f"{name}.tar").read_bytes())
+        (arch / f"{n}.tar.manifest.json").write_text(json.dumps(dict(side, name=n)))
+    r = h.quiesce("snapshot", "prune", "--archives", arch, "--job", "db", "--keep-last", "2", "--dry-run",
+                  "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)["archives"]
+    assert [e["name"] for e in rep] == [f"{base}-10.tar", f"{name}.tar", f"{base}.tar"], rep
+    assert [e["keep"] for e in rep] == [True, True, False]
+    r = h.quiesce("snapshot", "prune", "--archives", arch, "--job", "db", "--keep-last", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in arch.glob("*.manifest.json")) == [f"{base}-10.tar.manifest.json"]
+    assert (arch / f"{base}-10.tar").exists() and not (arch / f"{name}.tar").exists()
 
 
 def test_two_runs_at_once_refuse_or_wait(h, qd, data):
@@ -405,6 +609,10 @@ def test_check_exit_codes_on_ages(h):
     assert r.returncode == 3 and "--crit AGE" in r.stderr
     r = check(h, "--job", "db", "--warn", "3h", "--crit", "1h")
     assert r.returncode == 3
+    # a bad age: UNKNOWN at once, one complaint (not a second one about a missing --crit)
+    r = check(h, "--job", "db", "--warn", "1h", "--crit", "soon")
+    assert r.returncode == 3 and "--crit: bad age 'soon'" in r.stderr, r.stderr
+    assert "required" not in r.stderr and r.stdout == "", r.stderr + r.stdout
 
 
 # ---------------------------------------------------------------- systemd
@@ -489,6 +697,51 @@ def find_tree(root, marker):
     for p in Path(root).rglob(marker):
         return p.parents[len(Path(marker).parts) - 1]
     raise AssertionError(f"{marker} not found under {root}")
+
+
+def test_each_run_logs_structured_fields_to_the_journal(h, qd, data):
+    """The journal entry of a run, as a real systemd-journald stores it:
+    helpers/with-journald runs the journald of this system in a private mount
+    namespace (its own /run/systemd, /run/log, /var/log/journal: the host's
+    journal is not touched), the run sends to it through libsystemd's
+    sd_journal_send, and journalctl reads the fields back. A failed run logs
+    too, at PRIORITY 3. (Outside that namespace there is no journald here,
+    and every other test runs without one: journal.c then logs nothing.)"""
+    arch = h.tmp / "archives"
+    write_job(h, "db", f"[backup]\narchive-dir = {arch}\nformat = tar\n", paths=[data.mnt])
+    write_job(h, "bad", "[backup]\nexec = false\n", paths=[data.mnt])
+    h.check_freezable([str(data.mnt)])
+    helper = Path(__file__).parent / "helpers" / "with-journald"
+    e = {**os.environ, **jobs_env(h)}
+    e.pop("QUIESCE_SOCKET", None)
+    entries = {}
+    runs = {}
+    for name in ("db", "bad"):
+        out = h.tmp / f"journal-{name}.json"
+        p = subprocess.run([helper, out, f"QUIESCE_JOB={name}", qzharness.cli_bin(), "--socket", qd.socket,
+                            "job", "run", name, "--json"], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert p.returncode == (0 if name == "db" else 1), p.stderr
+        runs[name] = json.loads(p.stdout)
+        entries[name] = [json.loads(l) for l in out.read_text().splitlines() if l.strip()]
+        assert len(entries[name]) == 1, entries[name]
+    run, j = runs["db"], entries["db"][0]
+    snap = run["snapshot"]
+    fs = snap["filesystems"][0]
+    assert j["_TRANSPORT"] == "journal" and j["SYSLOG_IDENTIFIER"] == "quiesce" and j["PRIORITY"] == "6"
+    assert j["QUIESCE_JOB"] == "db" and j["QUIESCE_RESULT"] == "success"
+    assert j["QUIESCE_SNAPSHOT"] == run["snapshot_name"] == snap["name"]
+    assert j["QUIESCE_LABEL"] == run["label"] == "filesystem-consistent"
+    assert int(j["QUIESCE_STALL_USEC"]) == fs["stall_ms"] * 1000
+    assert int(j["QUIESCE_FROZEN_USEC"]) == snap["frozen_ms"] * 1000 > 0
+    assert int(j["QUIESCE_DURATION_USEC"]) == run["duration_ms"] * 1000
+    assert j["QUIESCE_ARCHIVE"] == run["backup"]["archive"] == str(arch / f"{snap['name']}.tar")
+    assert j["MESSAGE"] == (f"job db: succeeded, snapshot {snap['name']} (filesystem-consistent) in "
+                            f"{run['duration_ms']} ms")
+    bad = entries["bad"][0]
+    assert bad["PRIORITY"] == "3" and bad["QUIESCE_RESULT"] == "failure" and bad["QUIESCE_ARCHIVE"] == ""
+    assert bad["MESSAGE"].startswith("job bad: failed, ")
+    assert runs["bad"]["ok"] is False
 
 
 @pytest.mark.timeout(180)

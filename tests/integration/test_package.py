@@ -405,7 +405,8 @@ def test_install_use_remove_purge(h, debs, system):
         out = p.stdout
         assert f"using the running quiesced at {d.sock}" in out
         for want in ("application-consistent", "e2fsck -fn of the snapshot image: clean", "(all of them)",
-                     "freeze proof    verified", "nothing left behind"):
+                     "freeze proof    verified", "$ /usr/bin/quiesce --socket", "job demo: succeeded in",
+                     "QUIESCE OK - job demo: ", "nothing left behind"):
             assert want in out, f"{want!r} not in the demo's output:\n{out[-3000:]}"
         tmp = re.search(r"(/tmp/quiesce-demo\.\w+)", out).group(1)
         assert not os.path.exists(tmp)

@@ -321,3 +321,81 @@ def test_archives_in_a_target_directory_follow_the_policy(h, qd, data):
     assert (target / "foreign.tar").exists()
     # the snapshots themselves are another matter: all still in the store
     assert all((store / f"a{i}.json").exists() for i in range(4))
+
+
+@pytest.mark.timeout(300)
+def test_prune_job_takes_the_policy_from_its_job_file(h, qd, data):
+    """--job NAME without --keep-*: the [retention] of JOBS_DIR/NAME.conf and
+    its store, said first; --keep-* given too override it (and say what they
+    replace); a missing job file, or one without [retention], is exit 1."""
+    store = h.tmp / "store"
+    names = make_month(h, qd, data, store)
+    jobs = h.tmp / "jobs"
+    jobs.mkdir()
+    jf = jobs / "nightly.conf"
+    jf.write_text(f"[job]\nstore = {store}\nmetrics-dir = none\n\n[snapshot]\npaths = {data.mnt}\n\n"
+                  "[retention]\nkeep-last = 2\nkeep-daily = 4\n")
+    (jobs / "bare.conf").write_text(f"[job]\nstore = {store}\n[snapshot]\npaths = {data.mnt}\n")
+
+    def jprune(*opts, env=None):
+        return h.quiesce("snapshot", "prune", "--jobs-dir", jobs, *opts, env=env, timeout=60)
+
+    # the job's policy and its store (no --store given): the same decision as the options would give
+    r = jprune("--job", "nightly", "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["store"] == str(store)
+    assert rep["policy_source"] == {"from": "job", "job_file": str(jf), "keys": "keep-last 2, keep-daily 4",
+                                    "overrides": None}
+    kept = {e["name"] for e in rep["snapshots"] if e["keep"]}
+    assert kept == {"d12c", "d12b", "d10", "d09", "d08"}, kept
+    by_opts = prune_json(h, store, "--dry-run", "--job", "nightly", "--keep-last", "2", "--keep-daily", "4")
+    assert {n for n, e in by_opts.items() if e["keep"]} == kept
+    t = jprune("--job", "nightly", "--dry-run")
+    assert t.returncode == 0, t.stderr
+    assert t.stdout.splitlines()[0] == f"policy from job nightly ({jf}): keep-last 2, keep-daily 4", t.stdout
+    assert "5 kept, 9 would be removed" in t.stdout
+    # $QUIESCE_JOBS_DIR as for quiesce job
+    r = h.quiesce("snapshot", "prune", "--job", "nightly", "--dry-run", env={"QUIESCE_JOBS_DIR": str(jobs)})
+    assert r.returncode == 0 and r.stdout.startswith("policy from job nightly"), r.stdout + r.stderr
+
+    # --keep-* as well: they override the file, and the report says so
+    t = jprune("--job", "nightly", "--keep-last", "1", "--dry-run")
+    assert t.returncode == 0, t.stderr
+    assert t.stdout.splitlines()[0] == ("policy from the command line: keep-last 1 (instead of job nightly's "
+                                        "keep-last 2, keep-daily 4)"), t.stdout
+    assert "1 kept, 13 would be removed" in t.stdout
+
+    # refusals: no such job, a job without [retention]; nothing removed
+    r = jprune("--job", "nope")
+    assert r.returncode == 1 and "nope.conf" in r.stderr and "--keep-" in r.stderr, r.stderr
+    r = jprune("--job", "bare")
+    assert r.returncode == 1 and f"job bare ({jobs / 'bare.conf'}) has no [retention]" in r.stderr, r.stderr
+    assert all((store / f"{n}.json").exists() for n in names)
+
+    # for real: the job's policy removes what the dry run said
+    r = jprune("--job", "nightly", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["removed"] == 9
+    assert sorted(p.stem for p in store.glob("d*.json")) == sorted(kept)
+
+
+@pytest.mark.timeout(120)
+def test_prune_deletes_exec_snapshots_through_their_delete_template(h, qd, data):
+    """The exec provider's snapshots go through their own --exec-delete
+    template, as `snapshot delete` does (the LV's lvremove: tests/vm)."""
+    store = h.tmp / "store"
+    pool = Path(data.img).parent
+    script = h.tmp / "mk"
+    script.write_text(f"#!/bin/sh\ntouch {pool}/made-$1\necho {pool}/made-$1\n")
+    os.chmod(script, 0o755)
+    for i, created in enumerate(("2026-11-01T03:10:00Z", "2026-11-02T03:10:00Z", "2026-11-03T03:10:00Z")):
+        m = snap(h, qd, "--exec-cmd", f"{script} {{name}}", "--exec-delete", "rm -f {location}", "--name",
+                 f"x{i}", "--job", "ex", paths=[data.mnt], store=store)
+        assert m["provider"] == "exec"
+        set_created(store, f"x{i}", created)
+    assert all((pool / f"made-x{i}").exists() for i in range(3))
+    done = prune_json(h, store, "--job", "ex", "--keep-last", "1")
+    assert [n for n, e in sorted(done.items()) if e["removed"]] == ["x0", "x1"]
+    assert [(pool / f"made-x{i}").exists() for i in range(3)] == [False, False, True]
+    assert sorted(p.stem for p in store.glob("x*.json")) == ["x2"]

@@ -216,6 +216,30 @@ def test_nested_freeze_does_not_notify_again(h, qd, ext4, writers):
     w.wait_phases(["prepare", "freeze", "thaw"])
 
 
+@pytest.mark.timeout(90)
+def test_back_to_back_freezes_each_ask_the_writers(h, qd, ext4, writers):
+    """A Freeze sent as soon as the Thaw before it was answered finds the
+    filesystem still thawing (FITHAW not done): it waits for the thaw to
+    end, then asks the writers like any freeze that calls FIFREEZE."""
+    w = writers(qd, [ext4.mnt], "every-time", detail={"freeze": "locked"})
+    c = RawConn(qd.socket, timeout=30)
+    try:
+        for i in range(20):
+            h.check_freezable([str(ext4.mnt)])
+            r = c.call("io.quiesce.Freeze", {"paths": [str(ext4.mnt)], "fds": 0, "timeout_ms": 5000,
+                                             "detached": True}, timeout=30)
+            assert "error" not in r, (i, r)
+            hold = r["parameters"]["hold"]
+            [rep] = hold["writers"]
+            assert rep["acknowledged"], (i, rep)
+            r = c.call("io.quiesce.Thaw", {"hold": hold["id"]}, timeout=30)
+            assert "error" not in r, (i, r)
+    finally:
+        c.close()
+    h.assert_thawed(ext4.mnt)
+    w.wait_phases(["prepare", "freeze", "thaw"] * 20, timeout=10)
+
+
 def test_group_freeze_notifies_each_writer_once(h, qd, writers):
     a, b = h.make_fs("ext4"), h.make_fs("xfs")
     both = writers(qd, [a.mnt, b.mnt], "both")
@@ -554,6 +578,64 @@ def test_a_long_prepare_does_not_eat_the_snapshots_deadline(h, qd):
         h.assert_thawed(data.mnt)
     finally:
         w.close()
+
+
+# ---------------------------------------------------------------- status
+
+
+def status_writers(h, qd):
+    r = h.quiesce("status", "--json", daemon=qd)
+    assert r.returncode == 0, r.stderr
+    return {w["name"]: w for w in json.loads(r.stdout)["writers"]}
+
+
+def test_status_lists_the_registered_writers(h, qd, ext4):
+    xfs = h.make_fs("xfs")
+    a = h.quiesce_bg("writer", "--name", "alpha", "--freeze", "true", ext4.mnt, xfs.mnt, daemon=qd)
+    wait_registered(qd, "alpha")
+    b = h.quiesce_bg("writer", "--name", "beta", "--timeout", "3s", xfs.mnt, daemon=qd)
+    wait_registered(qd, "beta")
+    ws = status_writers(h, qd)
+    assert list(ws) == ["alpha", "beta"], ws  # in the order they registered
+    fs_a = {f["id"]: f for f in ws["alpha"]["filesystems"]}
+    assert set(fs_a) == {ext4.dev_id(), xfs.dev_id()}, ws["alpha"]
+    assert fs_a[ext4.dev_id()]["mountpoint"] == str(ext4.mnt) and fs_a[ext4.dev_id()]["fstype"] == "ext4"
+    assert fs_a[xfs.dev_id()]["mountpoint"] == str(xfs.mnt) and fs_a[xfs.dev_id()]["fstype"] == "xfs"
+    assert fs_a[xfs.dev_id()]["source"].startswith("/dev/loop"), fs_a
+    assert [f["id"] for f in ws["beta"]["filesystems"]] == [xfs.dev_id()], ws["beta"]
+    assert ws["alpha"]["pid"] == a.pid and ws["beta"]["pid"] == b.pid, ws
+    assert ws["alpha"]["uid"] == 0 and not ws["alpha"]["required"] and ws["alpha"]["may_veto"], ws
+    assert ws["alpha"]["age_ms"] >= ws["beta"]["age_ms"] >= 0, ws
+    assert ws["alpha"]["last"] is None and ws["beta"]["last"] is None, ws
+
+    # a freeze of ext4 asks alpha only; its last phase is the thaw, answered ok
+    r, hold = freeze_json(h, qd, ext4.mnt)
+    assert r.returncode == 0, r.stderr
+    ws = status_writers(h, qd)
+    assert ws["alpha"]["last"]["phase"] == "freeze" and ws["alpha"]["last"]["answer"] == "ok", ws["alpha"]
+    thaw(h, qd, hold["id"])
+    qd.wait_for(lambda: (status_writers(h, qd)["alpha"]["last"] or {}).get("answer") == "ok"
+                and status_writers(h, qd)["alpha"]["last"]["phase"] == "thaw", what="alpha's thaw answered")
+    last = status_writers(h, qd)["alpha"]["last"]
+    assert last["freeze"] == ws["alpha"]["last"]["freeze"] and last["ms"] >= 0 and not last["timed_out"], last
+    assert status_writers(h, qd)["beta"]["last"] is None
+
+    out = h.quiesce("status", daemon=qd)
+    assert out.returncode == 0, out.stderr
+    assert "writers: 2 registered" in out.stdout, out.stdout
+    assert re.search(rf"alpha \(id \d+\): pid {a.pid}, uid 0, may veto, registered", out.stdout), out.stdout
+    assert f"    {xfs.mnt}: xfs {xfs.dev_id()} on /dev/loop" in out.stdout, out.stdout
+    assert re.search(r"last: thaw of freeze \d+ .* ago, answered ok in", out.stdout), out.stdout
+    assert "not asked yet" in out.stdout, out.stdout  # beta
+
+    # one goes away: it is gone from status
+    b.send_signal(signal.SIGTERM)
+    assert b.wait(timeout=10) == 0, b.stderr.read()
+    qd.wait_for(lambda: list(status_writers(h, qd)) == ["alpha"], what="beta gone from status")
+    a.send_signal(signal.SIGTERM)
+    assert a.wait(timeout=10) == 0, a.stderr.read()
+    qd.wait_for(lambda: status_writers(h, qd) == {}, what="no writer left")
+    assert "no writer is registered" in h.quiesce("status", daemon=qd).stdout
 
 
 # ---------------------------------------------------------------- security and limits

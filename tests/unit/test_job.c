@@ -161,6 +161,9 @@ static void test_refusals_name_file_line_reason(void **state) {
                 "bad duration \"none\" for \"timeout\" in [snapshot]: expected e.g. 500ms, 10s, 2m, 1h");
         REFUSED("[snapshot]\npaths = /srv\n[retention]\nkeep-last = 3x\n", 4,
                 "bad value \"3x\" for \"keep-last\" in [retention]: expected a count 0..100000");
+        REFUSED("[job]\n[snapshot]\npaths = /srv\nwriters = pg\nno-freeze = yes\n", 3,
+                "\"writers\" and \"no-freeze\" exclude each other in [snapshot]: a snapshot without a "
+                "freeze asks no writer");
         REFUSED("[snapshot]\npaths = /srv\nno-freeze = perhaps\n", 3,
                 "bad value \"perhaps\" for \"no-freeze\" in [snapshot]: expected yes or no");
         REFUSED("[job]\nschedule = bad day\n[snapshot]\npaths = /srv\n", 2,

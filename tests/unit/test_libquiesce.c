@@ -58,7 +58,16 @@ static const char *status_reply =
         "\"age_ms\":1200,\"remaining_ms\":8800},{\"id\":13,\"detached\":true,\"pid\":1,\"uid\":0,"
         "\"age_ms\":10,\"remaining_ms\":-1}]},"
         "{\"id\":\"7:1\",\"mountpoint\":\"/mnt/b\",\"fstype\":\"xfs\",\"source\":\"/dev/loop1\","
-        "\"state\":\"thawed\",\"frozen_ms\":300,\"ceiling_ms\":-1,\"holds\":[]}]}";
+        "\"state\":\"thawed\",\"frozen_ms\":300,\"ceiling_ms\":-1,\"holds\":[]}],"
+        "\"writers\":[{\"id\":3,\"name\":\"pg\",\"pid\":812,\"uid\":0,\"required\":true,"
+        "\"may_veto\":true,\"age_ms\":5000,\"prepare_timeout_ms\":30000,\"freeze_timeout_ms\":2000,"
+        "\"thaw_timeout_ms\":10000,\"filesystems\":[{\"id\":\"7:0\",\"mountpoint\":\"/mnt/a\","
+        "\"fstype\":\"ext4\",\"source\":\"/dev/loop0\",\"path\":\"/mnt/a/db\"},{\"id\":\"7:1\","
+        "\"mountpoint\":\"/mnt/b\",\"fstype\":\"xfs\",\"source\":\"/dev/loop1\",\"path\":\"/mnt/b\"}],"
+        "\"last\":{\"freeze\":41,\"phase\":\"thaw\",\"answer\":\"ok\",\"detail\":\"lsn=0/1\","
+        "\"ago_ms\":700,\"ms\":1,\"timed_out\":false}},"
+        "{\"id\":4,\"name\":\"new\",\"pid\":813,\"uid\":1000,\"required\":false,\"may_veto\":false,"
+        "\"age_ms\":10,\"filesystems\":[],\"last\":null}]}";
 
 static json_object *answer(json_object *req, int n_fds, bool *close_after) {
         const char *method = qz_json_get_string(req, "method");
@@ -353,6 +362,20 @@ static void test_freeze(void **state) {
         assert_true(s->fs[0].last_stall_ms == 4 && s->fs[0].fs.stall_ms == -1 &&
                     s->fs[0].ceiling_ms == 58800);
         assert_true(s->fs[1].last_stall_ms == -1 && s->fs[1].n_holds == 0 && s->fs[1].fs.path == NULL);
+        assert_true(s->n_writers == 2);
+        const qz_writer_status *w = &s->writers[0];
+        assert_true(strcmp(w->name, "pg") == 0 && w->id == 3 && w->pid == 812 && w->uid == 0 && w->required &&
+                    w->may_veto && w->age_ms == 5000 && w->freeze_timeout_ms == 2000);
+        assert_true(w->n_fs == 2 && strcmp(w->fs[1].id, "7:1") == 0 &&
+                    strcmp(w->fs[1].mountpoint, "/mnt/b") == 0 && strcmp(w->fs[0].path, "/mnt/a/db") == 0 &&
+                    strcmp(w->fs[1].fstype, "xfs") == 0);
+        assert_true(w->last_freeze_id == 41 && strcmp(w->last_phase, "thaw") == 0 &&
+                    strcmp(w->last_answer, "ok") == 0 && strcmp(w->last_detail, "lsn=0/1") == 0 &&
+                    w->last_ago_ms == 700 && w->last_ms == 1 && !w->last_timed_out);
+        w = &s->writers[1];
+        assert_true(strcmp(w->name, "new") == 0 && w->uid == 1000 && !w->may_veto && w->n_fs == 0 &&
+                    w->last_freeze_id == 0 && w->last_phase[0] == '\0' && w->last_ago_ms == -1 &&
+                    w->last_detail == NULL && w->prepare_timeout_ms == -1);
         qz_status_free(s);
         char *js;
         assert_true(qz_client_status_json(c, &js) == 0);

@@ -273,9 +273,53 @@ static void test_store_dir(void **state) {
         unsetenv(QZ_STORE_ENV);
 }
 
+/* The writers a job expects: registered in a Status, acknowledged in a manifest. */
+static void test_expected_writers(void **state) {
+        (void)state;
+        qz_fs_ref fa = {.id = "7:1", .mountpoint = "/srv/a"}, fb = {.id = "7:2", .mountpoint = "/srv/b"};
+        qz_writer_status ws[2] = {{.name = "pg", .pid = 812, .n_fs = 1, .fs = &fb},
+                                  {.name = "pg", .pid = 813, .n_fs = 1, .fs = &fa}};
+        qz_status s = {.n_writers = 2, .writers = ws};
+        const char *ids[] = {"7:9", "7:1"}, *names[] = {"/srv/z (ext4 7:9)", "/srv/a (ext4 7:1)"};
+        size_t at = 99;
+        assert_ptr_equal(qz_snap_writer_registered(&s, "pg", ids, 2, &at), &ws[1]);
+        assert_int_equal(at, 1);
+        assert_null(qz_snap_writer_registered(&s, "redis", ids, 2, NULL));
+        assert_null(qz_snap_writer_registered(&s, "pg", ids, 1, NULL));
+        assert_null(qz_snap_writer_registered(NULL, "pg", ids, 2, NULL));
+        char *t = qz_snap_writer_missing(&s, "pg", names, 1);
+        assert_string_equal(t,
+                            "writer \"pg\" is not registered with quiesced for /srv/z (ext4 7:9) (a writer "
+                            "of that name, pid 812, is registered for /srv/b only)");
+        free(t);
+        t = qz_snap_writer_missing(&s, "redis", names, 2);
+        assert_string_equal(t, "writer \"redis\" is not registered with quiesced for /srv/z (ext4 7:9) or "
+                               "/srv/a (ext4 7:1)");
+        free(t);
+
+        qz_snap_writer mw[3] = {
+                {.name = "pg", .acknowledged = true},
+                {.name = "pg", .acknowledged = false, .reason = "did not answer freeze within 2s"},
+                {.name = "redis", .acknowledged = true}};
+        qz_manifest m = {.n_writers = 3, .writers = mw};
+        char *why = NULL;
+        assert_true(qz_snap_writer_acknowledged(&m, "redis", &why));
+        assert_null(why);
+        assert_false(qz_snap_writer_acknowledged(&m, "pg", &why)); /* one of two did not */
+        assert_string_equal(why,
+                            "writer \"pg\" did not acknowledge the freeze: did not answer freeze within 2s");
+        free(why);
+        why = NULL;
+        assert_false(qz_snap_writer_acknowledged(&m, "mysql", &why));
+        assert_string_equal(why, "writer \"mysql\" was not asked: it was not registered for the frozen "
+                                 "filesystems when the freeze began");
+        free(why);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_expected_writers),
                 cmocka_unit_test(test_proof_round_trip_and_proven_label),
                 cmocka_unit_test(test_job_round_trip),
                 cmocka_unit_test(test_unknowns_are_null),

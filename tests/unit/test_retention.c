@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "prune.h"
 #include "retention.h"
 
 #define MAX_ITEMS 2000
@@ -223,6 +224,74 @@ static void test_ties(void **state) {
         assert_false(items[1].keep);
 }
 
+/* Ten runs in one second: NAME, NAME-2 ... NAME-10 (the -N the job's and
+ * the snapshot's naming give); numbers compare as numbers, so NAME-10 is the
+ * newest and NAME the oldest, in whatever order they come. */
+static void test_ties_past_nine(void **state) {
+        (void)state;
+        static char names[10][40];
+        for (int i = 0; i < 10; i++) {
+                if (i == 0)
+                        snprintf(names[i], sizeof(names[i]), "db-20261129T100000Z");
+                else
+                        snprintf(names[i], sizeof(names[i]), "db-20261129T100000Z-%d", i + 1);
+        }
+        const int order[10] = {3, 9, 0, 5, 1, 8, 2, 7, 4, 6}; /* shuffled */
+        for (int k = 0; k < 10; k++)
+                add("2026-11-29T10:00:00Z", QZ_RETAIN_CONSISTENT)->id = names[order[k]];
+        qz_retention p = {.keep_last = 2};
+        assert_int_equal(qz_retention_apply(&p, items, n_items), 0);
+        for (size_t i = 0; i < n_items; i++) {
+                bool newest = strcmp(items[i].id, "db-20261129T100000Z-10") == 0 ||
+                              strcmp(items[i].id, "db-20261129T100000Z-9") == 0;
+                assert_int_equal(items[i].keep, newest);
+                /* removals oldest first: NAME first, NAME-8 last */
+                if (strcmp(items[i].id, "db-20261129T100000Z") == 0)
+                        assert_int_equal(items[i].order, 1);
+                if (strcmp(items[i].id, "db-20261129T100000Z-8") == 0)
+                        assert_int_equal(items[i].order, 8);
+        }
+}
+
+static void archive_entry(qz_prune_entry *e, const char *file, const char *snapshot, time_t t) {
+        memset(e, 0, sizeof(*e));
+        e->name = strdup(file);
+        e->snapshot = strdup(snapshot);
+        e->job = strdup("db");
+        e->time = t;
+        e->kind = QZ_RETAIN_CONSISTENT;
+}
+
+/* Two archives of one job made in the same second: db-T.tar and db-T-2.tar.
+ * By file name '-' sorts before '.', which would make db-T.tar the newer;
+ * the tie is broken by the snapshot's name in their sidecars, so db-T-2 is
+ * the newer, kept by keep-last 1, whatever order readdir gave. */
+static void test_archives_in_one_second(void **state) {
+        (void)state;
+        time_t t = at("2026-11-29T10:00:00Z");
+        for (int flip = 0; flip < 2; flip++) {
+                qz_prune_result res = {0};
+                res.v = calloc(3, sizeof(*res.v));
+                res.n = 3;
+                archive_entry(&res.v[flip ? 0 : 2], "db-20261129T100000Z.tar", "db-20261129T100000Z", t);
+                archive_entry(&res.v[1], "db-20261129T100000Z-2.tar", "db-20261129T100000Z-2", t);
+                archive_entry(&res.v[flip ? 2 : 0], "db-20261129T090000Z.tar", "db-20261129T090000Z",
+                              t - 3600);
+                qz_retention p = {.keep_last = 1};
+                assert_int_equal(qz_prune_decide(&p, &res), 0);
+                /* newest first */
+                assert_string_equal(res.v[0].name, "db-20261129T100000Z-2.tar");
+                assert_string_equal(res.v[1].name, "db-20261129T100000Z.tar");
+                assert_string_equal(res.v[2].name, "db-20261129T090000Z.tar");
+                assert_true(res.v[0].keep);
+                assert_false(res.v[1].keep);
+                assert_false(res.v[2].keep);
+                assert_int_equal(res.v[2].order, 1); /* the oldest goes first */
+                assert_int_equal(res.v[1].order, 2);
+                qz_prune_result_done(&res);
+        }
+}
+
 /* ISO weeks: 2025-12-28 (Sunday) is 2025-W52, 2025-12-29 (Monday) 2026-W01. */
 static void test_iso_weeks(void **state) {
         (void)state;
@@ -337,6 +406,8 @@ int main(void) {
                 cmocka_unit_test_setup(test_oldest_kept_while_slots_are_left, setup),
                 cmocka_unit_test_setup(test_month_with_crash_consistent, setup),
                 cmocka_unit_test_setup(test_ties, setup),
+                cmocka_unit_test_setup(test_ties_past_nine, setup),
+                cmocka_unit_test_setup(test_archives_in_one_second, setup),
                 cmocka_unit_test_setup(test_iso_weeks, setup),
                 cmocka_unit_test_setup(test_local_time_zone, setup),
                 cmocka_unit_test_setup(test_pins_and_in_progress, setup),
