@@ -168,7 +168,7 @@ static void mdb_release(void *ctx) {
 static void usage(FILE *out) {
         fputs("\nUsage:\n " NAME " [options]\n\n"
               "A session helper for quiesce writer --session: holds MariaDB's BACKUP STAGE\n"
-              "locks on one live connection from freeze to thaw (see quiesce-writer(8)).\n\n"
+              "locks on one live connection from freeze to thaw (see quiesce(8), WRITERS).\n\n"
               "Options:\n"
               " -S, --socket PATH        the server's socket (default: the client's default,\n"
               "                            /run/mysqld/mysqld.sock)\n"

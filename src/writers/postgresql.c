@@ -124,7 +124,7 @@ static void pg_release(void *ctx) {
 static void usage(FILE *out) {
         fputs("\nUsage:\n " NAME " [options] [KEYWORD=VALUE...]\n\n"
               "A session helper for quiesce writer --session: runs CHECKPOINT at prepare and\n"
-              "records the WAL position at freeze (see quiesce-writer(8)). The arguments\n"
+              "records the WAL position at freeze (see quiesce(8), WRITERS). The arguments\n"
               "are a libpq connection string, one keyword=value per word (default\n"
               "\"dbname=postgres\" through the default socket; PG* variables apply).\n\n"
               "Options:\n"

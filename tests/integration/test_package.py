@@ -286,8 +286,9 @@ def test_lintian_clean(debs):
 
 def test_package_contents(debs):
     """What goes where: the daemon, command, units, man pages, /etc/quiesce
-    (one conffile, hooks.d, jobs.d) and the demo in quiesce; the library in
-    libquiesce0; header, .so link, pkg-config and section 3 in -dev. The
+    (one conffile, hooks.d, jobs.d, writers.d) and the demo in quiesce; the
+    library in libquiesce0; header, .so link, pkg-config and section 3 (a page
+    for every qz_writer_* function) in -dev. The
     maintainer scripts go through deb-systemd-helper and deb-systemd-invoke,
     and call systemctl only where systemd runs."""
     def contents(pkg):
@@ -299,14 +300,19 @@ def test_package_contents(debs):
               "/usr/share/man/man8/quiesce.8.gz", "/usr/share/man/man8/quiesced.8.gz", str(CONF),
               "/etc/quiesce/hooks.d", "/etc/quiesce/jobs.d", "/usr/share/doc/quiesce/copyright",
               "/lib/systemd/system/quiesce-job@.service", "/lib/systemd/system/quiesce-job@.timer",
-              "/lib/systemd/system-generators/quiesce-job-generator", "/usr/share/man/man5/quiesce-job.5.gz"):
+              "/lib/systemd/system-generators/quiesce-job-generator", "/usr/share/man/man5/quiesce-job.5.gz",
+              "/lib/systemd/system/quiesce-writer@.service", "/etc/quiesce/writers.d"):
         assert f in q, f"{f} not in quiesce"
     assert any(re.fullmatch(r"/usr/lib/[^/]+/libquiesce\.so\.0(\.\d+)*", f) for f in lib), lib
     assert not any("/man" in f or f.endswith(".so") or "/include" in f for f in lib), lib
     for pat in (r"/usr/include/quiesce\.h", r"/usr/include/quiesce-version\.h", r"/usr/lib/[^/]+/libquiesce\.so",
                 r"/usr/lib/[^/]+/pkgconfig/libquiesce\.pc", r"/usr/share/man/man3/libquiesce\.3\.gz",
-                r"/usr/share/man/man3/qz_freeze\.3\.gz"):
+                r"/usr/share/man/man3/qz_freeze\.3\.gz", r"/usr/share/man/man3/qz_writer_open\.3\.gz"):
         assert any(re.fullmatch(pat, f) for f in dev), f"{pat} not in libquiesce-dev"
+    # every qz_writer_* function of the library has its page (qz_writer_open(3) or a .so alias of it)
+    body = (REPO / "src" / "lib" / "libquiesce.sym").read_text()
+    for fn in sorted(set(re.findall(r"\b(qz_writer_\w+)\s*;", body))):
+        assert f"/usr/share/man/man3/{fn}.3.gz" in dev, f"{fn}(3) not in libquiesce-dev"
     assert not any("/man3/" in f for f in q)
     ctl = qzharness.TMP_BASE / f"qz-it-pkgctl-{os.getpid()}"
     shutil.rmtree(ctl, ignore_errors=True)
