@@ -91,7 +91,7 @@ static int check_limits(qz_conn *c, const struct ucred *cred) {
         return -EDQUOT;
 }
 
-static json_object *writer_json(const qzd_writer *w, const qzd_target *t, size_t n) {
+json_object *qzd_writer_json(const qzd_writer *w) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_uint64(w->id));
         json_object_object_add(o, "name", json_object_new_string(w->name));
@@ -103,6 +103,11 @@ static json_object *writer_json(const qzd_writer *w, const qzd_target *t, size_t
                                json_object_new_int64(qz_usec_to_ms(w->timeout[QZ_PHASE_FREEZE])));
         json_object_object_add(o, "thaw_timeout_ms",
                                json_object_new_int64(qz_usec_to_ms(w->timeout[QZ_PHASE_THAW])));
+        return o;
+}
+
+static json_object *writer_json(const qzd_writer *w, const qzd_target *t, size_t n) {
+        json_object *o = qzd_writer_json(w);
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
                 json_object_array_add(a, qz_fs_ref_json(t[i].fs, t[i].path));

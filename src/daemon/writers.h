@@ -86,6 +86,9 @@ void qz_method_writer_answer(qz_conn *c, const qz_request *req);
 void qz_writers_conn_gone(qz_daemon *d, qz_conn *c);
 /* Whether w registered for devno. */
 bool qzd_writer_covers(const qzd_writer *w, dev_t devno);
+/* What RegisterWriter's reply and Status say of every writer: id, name,
+ * required, may_veto and the three timeouts. */
+json_object *qzd_writer_json(const qzd_writer *w);
 qzd_writer *qzd_writer_ref(qzd_writer *w);
 /* The phase of freeze was sent to w / w answered it / it timed out (its
  * "last" in Status; an answer to an older phase is not recorded there). */

@@ -52,20 +52,10 @@ static json_object *last_json(const qzd_writer *w, usec_t now) {
 }
 
 json_object *qzd_writer_status_json(const qzd_writer *w, usec_t now) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_uint64(w->id));
-        json_object_object_add(o, "name", json_object_new_string(w->name));
+        json_object *o = qzd_writer_json(w);
         json_object_object_add(o, "pid", json_object_new_int(w->pid));
         json_object_object_add(o, "uid", json_object_new_int64(w->uid));
-        json_object_object_add(o, "required", json_object_new_boolean(w->required));
-        json_object_object_add(o, "may_veto", json_object_new_boolean(w->may_veto));
         json_object_object_add(o, "age_ms", json_object_new_int64((int64_t)((now - w->registered) / 1000)));
-        json_object_object_add(o, "prepare_timeout_ms",
-                               json_object_new_int64(qz_usec_to_ms(w->timeout[QZ_PHASE_PREPARE])));
-        json_object_object_add(o, "freeze_timeout_ms",
-                               json_object_new_int64(qz_usec_to_ms(w->timeout[QZ_PHASE_FREEZE])));
-        json_object_object_add(o, "thaw_timeout_ms",
-                               json_object_new_int64(qz_usec_to_ms(w->timeout[QZ_PHASE_THAW])));
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < w->n_fs; i++) {
                 json_object *f = json_object_new_object();
