@@ -42,7 +42,16 @@ static void send_event(qz_wrun *run, wslot *s, qz_phase phase, usec_t now) {
         json_object_object_add(p, "timeout_ms", json_object_new_int64(qz_usec_to_ms(s->w->timeout[phase])));
         json_object_object_add(p, "filesystems", json_object_get(run->fs_json));
         json_object_object_add(e, "parameters", p);
-        qz_conn_reply(s->w->conn, e);
+        size_t unread = 0;
+        if (qz_conn_send_event(s->w->conn, e, &unread) == -ENOBUFS) {
+                /* It does not read: it leaves on the loop's next turn (gone, and
+                 * lost if it had freeze), so its events cannot fill quiesced. */
+                s->w->dropped = true;
+                log_warning("writer %s (pid %d, uid %u) dropped: it left %zu KiB of events unread (%s of "
+                            "freeze %" PRIu64 " would not fit)",
+                            s->w->name, (int)s->w->pid, (unsigned)s->w->uid, unread / 1024,
+                            qz_phase_name(phase), run->id);
+        }
 }
 
 /* thaw to a writer that got freeze, abort to one that only prepared. */
@@ -183,6 +192,12 @@ static void fail_for(qz_wrun *run, const wslot *s, qz_phase p, bool required) {
         qz_wrun_end(run, err, msg);
 }
 
+/* s was asked p and may still answer in time (the phase was decided
+ * before it did: failed_already). */
+static bool pending(const wslot *s, qz_phase p) {
+        return s->sent[p] && s->answer[p] == QZ_ANSWER_NONE && !s->timed_out[p] && !s->gone;
+}
+
 static void decide_prepare(qz_wrun *run, usec_t now) {
         for (size_t i = 0; i < run->n; i++) {
                 wslot *s = &run->slot[i];
@@ -191,7 +206,8 @@ static void decide_prepare(qz_wrun *run, usec_t now) {
         }
         for (size_t i = 0; i < run->n; i++) {
                 wslot *s = &run->slot[i];
-                if (s->w->required && s->answer[QZ_PHASE_PREPARE] != QZ_ANSWER_OK)
+                if (s->w->required && s->answer[QZ_PHASE_PREPARE] != QZ_ANSWER_OK &&
+                    !pending(s, QZ_PHASE_PREPARE))
                         return fail_for(run, s, QZ_PHASE_PREPARE, true);
         }
         run->state = RUN_FREEZE;
@@ -214,7 +230,8 @@ static void decide_prepare(qz_wrun *run, usec_t now) {
 static void decide_freeze(qz_wrun *run) {
         for (size_t i = 0; i < run->n; i++) {
                 wslot *s = &run->slot[i];
-                if (s->w->required && s->answer[QZ_PHASE_FREEZE] != QZ_ANSWER_OK)
+                if (s->w->required && s->answer[QZ_PHASE_FREEZE] != QZ_ANSWER_OK &&
+                    !pending(s, QZ_PHASE_FREEZE))
                         return fail_for(run, s, QZ_PHASE_FREEZE, true);
         }
         qz_daemon *d = run->d;
@@ -244,8 +261,28 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Whether the phase's outcome is a failure already, whatever the writers
+ * still silent answer: root's veto at prepare, or a required writer's
+ * failure, veto, timeout or departure. The freeze fails at once then, and
+ * nobody waits for the rest (a silent writer would hold it for its whole
+ * timeout). */
+static bool failed_already(const qz_wrun *run, qz_phase p) {
+        for (size_t i = 0; i < run->n; i++) {
+                const wslot *s = &run->slot[i];
+                if (!s->sent[p])
+                        continue;
+                if (p == QZ_PHASE_PREPARE && s->answer[p] == QZ_ANSWER_VETO && s->w->may_veto)
+                        return true;
+                if (s->w->required && (s->timed_out[p] || s->gone ||
+                                       (s->answer[p] != QZ_ANSWER_NONE && s->answer[p] != QZ_ANSWER_OK)))
+                        return true;
+        }
+        return false;
+}
+
 /* Moves the run on once every writer asked in this phase answered, timed
- * out or went; otherwise arms the timer for the next timeout. */
+ * out or went, or as soon as the phase has failed; otherwise arms the
+ * timer for the next timeout. */
 void qz_wrun_advance(qz_wrun *run) {
         qz_phase p = run->state == RUN_PREPARE ? QZ_PHASE_PREPARE : QZ_PHASE_FREEZE;
         usec_t now = qz_now(), next = QZ_USEC_INFINITY;
@@ -263,7 +300,7 @@ void qz_wrun_advance(qz_wrun *run) {
                         next = at;
                 }
         }
-        if (next != QZ_USEC_INFINITY) {
+        if (next != QZ_USEC_INFINITY && !failed_already(run, p)) {
                 if (!run->timer) {
                         if (sd_event_add_time(run->d->event, &run->timer, CLOCK_BOOTTIME, next, 1000,
                                               on_timer, run) < 0)

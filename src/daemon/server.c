@@ -24,6 +24,12 @@
 #include "mkdirp.h"
 #include "protocol.h"
 
+/* What quiesced keeps queued, beyond the kernel's socket buffer (about 200
+ * KiB), of events a peer did not ask for and has not read: past it, the
+ * peer is dropped (qz_conn_send_event). A reply is never dropped: a peer
+ * that does not read its replies is simply not read from (conn_process). */
+#define QZ_CONN_EVENT_BACKLOG_MAX (64 * 1024)
+
 struct qz_conn {
         qz_daemon *d;
         int fd;
@@ -35,6 +41,7 @@ struct qz_conn {
         size_t out_len, out_cap;
         bool busy;                       /* an operation (a probe, a group freeze) is in progress for it */
         bool closing;                    /* close once the output is flushed */
+        bool abandoned;                  /* ... or at once, with nothing more sent (conn_abandon) */
         bool dispatching;                /* inside qz_request_dispatch: an end must not resume */
         struct qz_confirm *confirm;      /* a request waiting for probes (confirm.h) */
         void (*confirm_free)(void *arg); /* frees its argument if the connection goes first */
@@ -67,8 +74,14 @@ static void conn_free(qz_conn *c) {
         free(c);
 }
 
+/* While output is queued the peer's next requests stay in its socket (no
+ * EPOLLIN, EPOLLRDHUP still tells of a hang-up): a client that sends
+ * requests and never reads the replies costs quiesced one reply, not one
+ * per request. */
 static void conn_update_events(qz_conn *c) {
-        uint32_t ev = c->closing ? 0 : EPOLLIN | EPOLLRDHUP;
+        uint32_t ev = c->closing ? 0 : EPOLLRDHUP;
+        if (!c->closing && !c->out_len)
+                ev |= EPOLLIN;
         if (c->out_len)
                 ev |= EPOLLOUT;
         sd_event_source_set_io_events(c->src, ev);
@@ -102,6 +115,8 @@ static bool conn_flush(qz_conn *c) {
 
 void qz_conn_reply_text(qz_conn *c, const char *text) {
         size_t len = strlen(text) + 1, sent = 0;
+        if (c->abandoned)
+                return;
         if (c->out_len == 0) { /* the usual case: straight from the text, no copy */
                 ssize_t n = send(c->fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -133,6 +148,34 @@ void qz_conn_reply(qz_conn *c, json_object *reply) {
         json_object_put(reply);
 }
 
+/* The connection goes on the loop's next turn: what is queued is dropped,
+ * and the peer reads what the kernel holds, then end-of-file. The shutdown
+ * makes the socket report a hang-up, which on_conn takes as the close. */
+static void conn_abandon(qz_conn *c) {
+        free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_cap = 0;
+        c->closing = c->abandoned = true;
+        (void)shutdown(c->fd, SHUT_RDWR);
+        sd_event_source_set_io_events(c->src, EPOLLIN | EPOLLRDHUP);
+}
+
+int qz_conn_send_event(qz_conn *c, json_object *event, size_t *ret_unread) {
+        const char *text = qz_json_text(event);
+        int r = 0;
+        if (c->abandoned) {
+                r = -ECONNRESET;
+        } else if (c->out_len + strlen(text) + 1 > QZ_CONN_EVENT_BACKLOG_MAX) {
+                *ret_unread = c->out_len;
+                conn_abandon(c);
+                r = -ENOBUFS;
+        } else {
+                qz_conn_reply_text(c, text);
+        }
+        json_object_put(event);
+        return r;
+}
+
 static bool peer_allowed(qz_daemon *d, int fd, const struct ucred *cred) {
         if (cred->uid == 0)
                 return true;
@@ -152,7 +195,7 @@ static bool peer_allowed(qz_daemon *d, int fd, const struct ucred *cred) {
 
 /* Dispatches complete messages until one leaves the connection busy. */
 static void conn_process(qz_conn *c) {
-        while (!c->busy && !c->closing) {
+        while (!c->busy && !c->closing && !c->out_len) {
                 char *text = NULL;
                 int r = qz_wire_next(&c->rd, &text);
                 if (r == 0)
@@ -195,6 +238,8 @@ static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                         conn_free(c);
                         return 0;
                 }
+                if (!c->out_len)
+                        conn_process(c); /* requests read while the output waited */
         }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
                 ssize_t n = c->closing ? 0 : qz_wire_read(&c->rd, fd);

@@ -33,6 +33,13 @@ void qz_conn_reply(qz_conn *c, json_object *reply); /* takes the reference */
 /* A reply already serialized (one JSON object, NUL-terminated on the wire). */
 void qz_conn_reply_text(qz_conn *c, const char *text);
 
+/* An event the peer did not ask for (a writer's phase; takes the
+ * reference). A peer that leaves more than 64 KiB of them unread beyond
+ * its socket's buffer is dropped: -ENOBUFS (*ret_unread: the bytes queued),
+ * and the connection closes on the loop's next turn (a writer's departure
+ * follows then, not inside this call). -ECONNRESET: dropped already. */
+int qz_conn_send_event(qz_conn *c, json_object *event, size_t *ret_unread);
+
 /* The request being dispatched goes on after the dispatch returns: no other
  * message of the connection is taken until qz_conn_end. */
 void qz_conn_begin(qz_conn *c);

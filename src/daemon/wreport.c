@@ -21,6 +21,9 @@ char *qz_wslot_reason(const wslot *s, qz_phase p) {
                 return xasprintf("did not answer %s within %s%s", qz_phase_name(p),
                                  qz_format_duration(qz_usec_to_ms(s->w->timeout[p]), buf, sizeof(buf)),
                                  s->late[p] ? " (answered late)" : "");
+        if (s->gone && s->w->dropped)
+                return xasprintf("dropped by quiesced during %s: it did not read its events",
+                                 qz_phase_name(p));
         if (s->gone)
                 return xasprintf("disconnected during %s", qz_phase_name(p));
         return xasprintf("was not asked to %s", qz_phase_name(p));
@@ -73,7 +76,10 @@ static json_object *slot_json(const qz_wrun *run, const wslot *s, qz_fs *const *
         json_object_object_add(o, "lost", json_object_new_boolean(s->lost));
         if (!ack) {
                 char *why;
-                if (s->lost)
+                if (s->lost && s->w->dropped)
+                        why = xstrdup("dropped by quiesced after freeze, before its thaw: it did not read "
+                                      "its events");
+                else if (s->lost)
                         why = xstrdup("disconnected after freeze, before its thaw");
                 else if (s->sent[QZ_PHASE_FREEZE])
                         why = qz_wslot_reason(s, QZ_PHASE_FREEZE);

@@ -52,6 +52,7 @@ typedef struct qzd_writer {
         pid_t pid;
         bool required; /* root only: a silent or failing answer fails the freeze */
         bool may_veto; /* root: a veto fails the freeze; anybody else's is recorded only */
+        bool dropped;  /* quiesced closed its connection: it left too many events unread */
         usec_t timeout[QZ_PHASE_COUNT];
         size_t n_fs;
         dev_t *devno;      /* the superblocks it registered for */

@@ -6,6 +6,7 @@
   qd       a quiesced started by h on a socket in h's temp dir (--max-frozen 15s)
   fs       a loop filesystem, parametrized over ext4, xfs and btrfs
   ext4     a loop ext4 filesystem
+  writers  make(qd, paths, name, ...): raw application writers, closed after the test
 
 A test's body runs under a SIGALRM deadline (default 90 s; @pytest.mark.timeout(N)),
 so a hang turns into a failure and the cleanup still runs.
@@ -161,3 +162,19 @@ def fs(h, fstype):
 @pytest.fixture
 def ext4(h):
     return h.make_fs("ext4")
+
+
+@pytest.fixture
+def writers():
+    """make(qd, paths, name, **kw): a RawWriter (rawwriter.py) registered
+    with qd; every one made is closed after the test."""
+    from rawwriter import RawWriter
+    made = []
+
+    def make(qd, paths, name, **kw):
+        w = RawWriter(qd, paths, name, **kw)
+        made.append(w)
+        return w
+    yield make
+    for w in made:
+        w.close()
