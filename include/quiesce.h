@@ -207,8 +207,8 @@ int qz_client_status_json(qz_client *c, char **ret);
 void qz_hold_free(qz_hold *h);
 void qz_status_free(qz_status *s);
 
-/* Durations as users write them: "500ms", "10s", "2m", "1h", a bare number
- * is seconds; "none" gives QZ_NO_DEADLINE. 0 or -errno. */
+/* Durations as users write them: "500ms", "10s" ("sec"), "2m" ("min"), "1h",
+ * "1d"; a bare number is seconds; "none" gives QZ_NO_DEADLINE. 0 or -errno. */
 int qz_parse_duration(const char *text, int64_t *ret_ms);
 /* "250ms", "2s", "1.5s", "2m", "2m05s", "1h", "1h30m", "none" into buf. */
 const char *qz_format_duration(int64_t ms, char *buf, size_t size);

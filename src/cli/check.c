@@ -125,7 +125,7 @@ static char *age_text(int64_t s) {
 static int parse_age(const char *opt, const char *text, int64_t *ret_s) {
         int64_t ms;
         if (qz_parse_duration(text, &ms) < 0 || ms == QZ_NO_DEADLINE)
-                return cli_usage_error("check: %s: bad age '%s' (e.g. 90m, 26h, 86400s)", opt, text);
+                return cli_usage_error("check: %s: bad age '%s' (e.g. 90m, 26h, 2d, 86400s)", opt, text);
         *ret_s = ms / 1000;
         return 0;
 }

@@ -327,7 +327,7 @@ static void usage_check(FILE *out) {
               "     --job NAME           a job of the jobs directory (its store and state)\n"
               "     --store DIR          the store (default: the job's, $" QZ_STORE_ENV ",\n"
               "                            else " QZ_DEFAULT_STORE ")\n"
-              " -w, --warn AGE           WARNING from this age on (90m, 26h, 3600s)\n"
+              " -w, --warn AGE           WARNING from this age on (90m, 26h, 2d, 3600s)\n"
               " -c, --crit AGE           CRITICAL from this age on\n"
               "     --jobs-dir DIR       the job files (default: " QZ_DEFAULT_JOBS_DIR ")\n"
               " -J, --json               print the verdict as JSON\n"

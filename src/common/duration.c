@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* duration.c - durations as administrators write them ("500ms", "10s",
- * "2m", "1h", "none"), parsed and formatted. Public through quiesce.h.
+ * "2m", "1h", "1d", "none"), parsed and formatted. Public through quiesce.h.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,8 +16,8 @@ int qz_parse_duration(const char *text, int64_t *ret_ms) {
                 const char *suffix;
                 int64_t ms;
         } units[] = {
-                {"ms", 1},      {"s", 1000},    {"sec", 1000}, {"m", 60000},
-                {"min", 60000}, {"h", 3600000}, {"", 1000},
+                {"ms", 1},      {"s", 1000},    {"sec", 1000},   {"m", 60000},
+                {"min", 60000}, {"h", 3600000}, {"d", 86400000}, {"", 1000},
         };
         if (!text || !*text)
                 return -EINVAL;

@@ -23,7 +23,8 @@ typedef struct qz_job_writer {
         const char *name; /* the job's */
         int registered; /* for one of the job's filesystems now: 1, 0 not, -1 unknown (quiesced not asked) */
         char *where;    /* registered: "pid 812, uid 0, for /srv/db (ext4 7:1)"; else why not */
-        bool judged;    /* a snapshot was made: acknowledged says what its manifest shows */
+        bool judged;    /* a snapshot was made: acknowledged says what its manifest shows; or
+                         * quiesced refused the freeze because of this writer (acknowledged false) */
         bool acknowledged;
         char *reason; /* judged and not acknowledged: why */
 } qz_job_writer;
@@ -49,6 +50,8 @@ typedef struct qz_job_run {
         size_t n_writers;
         bool writers_refused;   /* a named writer was not registered: nothing was frozen */
         size_t writers_unacked; /* named writers that did not acknowledge the snapshot's freeze */
+        char *freeze_refusal;   /* quiesced refused the freeze because of a writer (a veto, a required
+                                 * writer's failure): its error, which names the writer; or NULL */
 } qz_job_run;
 
 /* Runs job j (the caller holds its lock). 0 when ok; -errno otherwise (the

@@ -96,6 +96,39 @@ static void pick_name(const qz_job *j, qz_job_run *run) {
         }
 }
 
+/* The run's messages go through here on their way to o->msg: quiesced's
+ * error for a freeze it refused because of a writer names it ("/srv/db: ext4
+ * 7:1 (mounted at /srv/db): writer app (pid 812, uid 0) vetoed the freeze at
+ * prepare: ...; nothing was frozen", docs/protocol.md), and no other part of
+ * the reply does. The first such message is kept for the state file. */
+struct watch {
+        const qz_job_run_opts *o;
+        qz_job_run *run;
+};
+
+/* The writer a message of quiesced's names ("writer NAME (pid "): its name's
+ * length at *at, or 0. */
+static size_t writer_named(const char *text, const char **at) {
+        for (const char *p = strstr(text, "writer "); p; p = strstr(p + 1, "writer ")) {
+                const char *name = p + strlen("writer ");
+                size_t len = strcspn(name, " ");
+                if (len > 0 && strncmp(name + len, " (pid ", strlen(" (pid ")) == 0) {
+                        *at = name;
+                        return len;
+                }
+        }
+        return 0;
+}
+
+static void watch_msg(void *userdata, const char *text) {
+        struct watch *w = userdata;
+        const char *name = NULL;
+        if (!w->run->freeze_refusal && strstr(text, "nothing was frozen") && writer_named(text, &name) > 0)
+                w->run->freeze_refusal = xstrdup(text);
+        if (w->o->msg)
+                w->o->msg(w->o->userdata, text);
+}
+
 /* ---- 2. the job's writers: registered now, or the run does not start ---- */
 
 static int check_writers(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
@@ -125,8 +158,24 @@ static int check_writers(const qz_job *j, const qz_job_run_opts *o, qz_job_run *
  * crash-consistent snapshot. r: the run so far (a backup that refused the
  * snapshot said why already). */
 static int judge_writers(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run, int r) {
-        if (!run->n_writers || !run->snapshot)
+        if (!run->n_writers)
                 return r;
+        if (!run->snapshot) {
+                /* no snapshot: a named writer that made quiesced refuse the freeze did not acknowledge it */
+                const char *name = NULL;
+                size_t len = run->freeze_refusal ? writer_named(run->freeze_refusal, &name) : 0;
+                for (size_t i = 0; len && i < run->n_writers; i++)
+                        if (strlen(run->writers[i].name) == len &&
+                            strncmp(run->writers[i].name, name, len) == 0) {
+                                free(run->writers[i].reason);
+                                run->writers[i].reason = xasprintf("writer \"%s\" refused the freeze: %s",
+                                                                   run->writers[i].name, run->freeze_refusal);
+                                run->writers[i].judged = true;
+                                run->writers[i].acknowledged = false;
+                                run->writers_unacked++;
+                        }
+                return r;
+        }
         run->writers_unacked = qz_job_writers_judge(run->writers, run->n_writers, run->snapshot);
         for (size_t i = 0; r == 0 && i < run->n_writers; i++)
                 if (!run->writers[i].acknowledged)
@@ -244,6 +293,8 @@ static void record(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
                         st.last_writer_failure = xstrdup(run->writers[i].where);
                 else if (run->writers[i].judged && !run->writers[i].acknowledged)
                         st.last_writer_failure = xstrdup(run->writers[i].reason);
+        if (!st.last_writer_failure && run->freeze_refusal) /* a writer the job does not name */
+                st.last_writer_failure = xstrdup(run->freeze_refusal);
         free(st.last_snapshot);
         st.last_snapshot = run->snapshot ? xstrdup(run->snapshot->name) : NULL;
         if (run->ok)
@@ -275,8 +326,13 @@ static void record(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         qz_job_state_done(&st);
 }
 
-int qz_job_run_once(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
+int qz_job_run_once(const qz_job *j, const qz_job_run_opts *given, qz_job_run *run) {
         memset(run, 0, sizeof(*run));
+        struct watch w = {.o = given, .run = run};
+        qz_job_run_opts watched = *given;
+        watched.msg = watch_msg;
+        watched.userdata = &w;
+        const qz_job_run_opts *o = &watched;
         run->pruned = -1;
         run->pruned_archives = -1;
         run->kept = -1;
@@ -315,5 +371,6 @@ void qz_job_run_done(qz_job_run *run) {
         free(run->archive);
         free(run->metrics_file);
         qz_job_writers_free(run->writers, run->n_writers);
+        free(run->freeze_refusal);
         memset(run, 0, sizeof(*run));
 }

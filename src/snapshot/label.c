@@ -61,6 +61,10 @@ qz_label qz_label_decide(const qz_label_input *in, const char **reason) {
         } else if (in->n_writers == 0) {
                 l = QZ_LABEL_APPLICATION;
                 why = "every freeze hook succeeded and every filesystem stayed frozen throughout";
+        } else if (in->n_freeze_hooks == 0) {
+                l = QZ_LABEL_APPLICATION;
+                why = "no freeze hook was configured; every writer acknowledged the freeze, and every "
+                      "filesystem stayed frozen throughout";
         } else {
                 l = QZ_LABEL_APPLICATION;
                 why = "every freeze hook succeeded, every writer acknowledged the freeze, and every "

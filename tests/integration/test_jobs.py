@@ -375,6 +375,33 @@ def test_job_whose_writer_vetoes_freezes_nothing(h, qd, data):
     j = json.loads(r.stdout)
     assert j["ok"] is False and j["snapshot"] is None and j["writers"][0]["registered"] is True, j
     assert list((h.tmp / "store").glob("db-*.json")) == []
+    # the veto is the writer's failure: in the report, the state and the metrics
+    [jw] = j["writers"]
+    assert jw["acknowledged"] is False and j["writers_unacknowledged"] == 1, jw
+    assert jw["reason"].startswith('writer "app" refused the freeze: '), jw
+    assert "writer app (pid " in jw["reason"] and "backup window closed" in jw["reason"], jw
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is False and state["last_writer_failure"] == jw["reason"], state
+    text = (h.tmp / "metrics" / "quiesce_job_db.prom").read_text()
+    assert 'quiesce_job_writer_acknowledged{job="db",writer="app"} 0' in text
+
+
+def test_job_refused_by_a_required_writer_it_does_not_name(h, qd, data):
+    """A required writer the job does not name does not answer prepare in time:
+    quiesced refuses the freeze, naming it, and the job's state keeps that as
+    its writer failure."""
+    start_writer(h, qd, "other", "--required", "--timeout", "300ms", "--prepare", "sleep 3", paths=[data.mnt])
+    write_job(h, "db", "", paths=[data.mnt])
+    before = qd.counters()
+    r = job_run(h, qd, "db", [data.mnt], "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "required writer other (pid " in r.stderr, r.stderr
+    assert qd.counters() == before  # nothing was frozen
+    h.assert_thawed(data.mnt)
+    state = json.loads((h.tmp / "store" / ".job-db.state").read_text())
+    assert state["last_ok"] is False, state
+    assert "required writer other (pid " in state["last_writer_failure"], state
+    assert "nothing was frozen" in state["last_writer_failure"], state
 
 
 def test_job_writers_need_a_freeze(h, qd):

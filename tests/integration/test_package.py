@@ -84,7 +84,37 @@ def debs():
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
                        stdin=subprocess.DEVNULL, env=dict(os.environ, QUIESCE_NO_DEPS="1"))
     assert p.returncode == 0, f"scripts/package failed:\n{p.stdout[-6000:]}"
-    return Debs(out)
+    debs = Debs(out)
+    debs.stdout = p.stdout
+    return debs
+
+
+def install_line(stdout):
+    [line] = [x for x in stdout.splitlines() if x.startswith("package: install with: ")]
+    return line
+
+
+def test_install_line_names_out_dir(debs, tmp_path):
+    """The closing install line names --out's directory as it is: from the clone
+    when it is inside it (./build/packages), else the absolute path (not .//tmp/...)."""
+    if getattr(debs, "stdout", None) is None:
+        pytest.skip("QUIESCE_PACKAGE_DIR: the packages were not built here")
+    out = qzharness.build_dir() / "packages"
+    try:
+        shown = "./" + str(out.relative_to(REPO))
+    except ValueError:
+        shown = str(out)
+    assert install_line(debs.stdout) == (f"package: install with: apt install {shown}/quiesce_{debs.version}_*.deb "
+                                         f"{shown}/libquiesce0_{debs.version}_*.deb"), debs.stdout
+    # an absolute --out outside the clone (a second build, without lintian)
+    other = tmp_path / "debs"
+    p = subprocess.run([str(REPO / "scripts" / "package"), "--out", str(other), "--no-lintian"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
+                       stdin=subprocess.DEVNULL, env=dict(os.environ, QUIESCE_NO_DEPS="1"))
+    assert p.returncode == 0, f"scripts/package failed:\n{p.stdout[-6000:]}"
+    line = install_line(p.stdout)
+    assert ".//" not in line and f"apt install {other}/quiesce_{debs.version}_" in line, line
+    assert list(other.glob("quiesce_*.deb")), p.stdout
 
 
 @pytest.fixture

@@ -22,6 +22,14 @@ static void test_parse(void **state) {
         assert_int_equal(ms, 120000);
         assert_int_equal(qz_parse_duration("1h", &ms), 0);
         assert_int_equal(ms, 3600000);
+        assert_int_equal(qz_parse_duration("90min", &ms), 0);
+        assert_int_equal(ms, 5400000);
+        assert_int_equal(qz_parse_duration("1d", &ms), 0);
+        assert_int_equal(ms, 86400000);
+        assert_int_equal(qz_parse_duration("1.5d", &ms), 0);
+        assert_int_equal(ms, 129600000);
+        assert_int_equal(qz_parse_duration("365d", &ms), 0);
+        assert_int_equal(ms, 365LL * 86400000);
         assert_int_equal(qz_parse_duration("7", &ms), 0);
         assert_int_equal(ms, 7000);
         assert_int_equal(qz_parse_duration("1.5s", &ms), 0);
@@ -33,10 +41,12 @@ static void test_parse(void **state) {
 static void test_parse_refuses(void **state) {
         (void)state;
         int64_t ms = 42;
-        const char *bad[] = {"", "-1s", "s", "10x", "10 s", "ms", "1e400", "abc", "10sec5", NULL};
+        const char *bad[] = {"",    "-1s",    "s", "10x", "10 s", "ms", "1e400",
+                             "abc", "10sec5", "d", "1dd", "1 d",  NULL};
         for (int i = 0; bad[i]; i++)
                 assert_int_not_equal(qz_parse_duration(bad[i], &ms), 0);
         assert_int_equal(qz_parse_duration("100000000h", &ms), -ERANGE);
+        assert_int_equal(qz_parse_duration("366d", &ms), -ERANGE);
         assert_int_equal(ms, 42); /* untouched on failure */
 }
 

@@ -51,6 +51,9 @@ static void test_writers(void **state) {
         const char *why;
         assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_APPLICATION);
         assert_non_null(strstr(why, "writer"));
+        /* no hook ran: the reason must not claim that every hook succeeded */
+        assert_null(strstr(why, "hook succeeded"));
+        assert_non_null(strstr(why, "no freeze hook"));
         in.n_writers_unacked = 1; /* silent, failed, late, or gone before its thaw */
         assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_FILESYSTEM);
         assert_non_null(strstr(why, "writer"));
@@ -58,6 +61,9 @@ static void test_writers(void **state) {
         assert_int_equal(qz_label_decide(&in, NULL), QZ_LABEL_CRASH);
         in = good();
         in.n_writers = 1;
+        assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_APPLICATION);
+        assert_non_null(strstr(why, "every freeze hook succeeded")); /* hooks ran, and writers */
+        assert_non_null(strstr(why, "writer"));
         in.n_freeze_hooks_failed = 1;
         assert_int_equal(qz_label_decide(&in, &why), QZ_LABEL_FILESYSTEM);
         assert_non_null(strstr(why, "hook"));
