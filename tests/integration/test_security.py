@@ -11,12 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from qzharness import REPO, Mount, RawConn, run
+from rawwriter import RawWriter
 
 NOBODY = 65534
 CAP_DAC_READ_SEARCH = 2
@@ -378,7 +380,8 @@ def test_unit_file_hardening(h):
 def test_daemon_clean_under_valgrind(h, ext4):
     """quiesced under valgrind memcheck through freeze, nesting, thaw, expiry,
     bad messages, a client killed, writers (one answering every phase, one
-    vetoing, one gone mid-freeze), and SIGTERM: no invalid access, no
+    vetoing, one gone mid-freeze, one that never reads and is dropped), a
+    client that reads its replies late, and SIGTERM: no invalid access, no
     definite or indirect leak, in the daemon or its guard."""
     if SANITIZED:
         pytest.skip("valgrind cannot run an ASan build")
@@ -420,6 +423,28 @@ def test_daemon_clean_under_valgrind(h, ext4):
     g.close()
     assert h.quiesce("thaw", "--hold", out.strip(), daemon=d, timeout=60).returncode == 0
     h.assert_thawed(ext4.mnt, within=10)
+    # one that never reads, dropped once its events pass the bound (root's vetoer fails each freeze)
+    lazy = RawConn(d.socket, timeout=30)
+    assert "error" not in lazy.call("io.quiesce.RegisterWriter", {"name": "vg-lazy", "paths": [str(ext4.mnt)]})
+    vetoer = RawWriter(d, [ext4.mnt], "vg-vetoer", policy={"prepare": "veto"})
+    for i in range(2000):
+        rep = d.call("io.quiesce.Freeze", {"paths": [str(ext4.mnt)], "timeout_ms": 5000}, timeout=60)
+        assert "error" in rep and "vg-vetoer" in rep["parameters"]["message"], rep
+        if i % 20 == 19 and "vg-lazy" not in [w["name"] for w in d.status().get("writers", [])]:
+            break
+    assert "writer vg-lazy" in d.log_text() and "dropped" in d.log_text(), d.log_text()
+    print(f"vg-lazy dropped after {i + 1} freezes")
+    lazy.close()
+    vetoer.close()
+    # a client that sends requests and reads the replies only later
+    c = RawConn(d.socket, timeout=60)
+    sender = threading.Thread(target=c.send_bytes, args=(b'{"method": "io.quiesce.Status"}\0' * 3000,))
+    sender.start()
+    time.sleep(1)
+    for _ in range(3000):
+        assert "counters" in c.recv(timeout=60)["parameters"]
+    sender.join(60)
+    c.close()
     a = h.freeze_detached(d, ext4.mnt, timeout="15s")
     b = h.freeze_detached(d, ext4.mnt, timeout="15s")
     assert h.quiesce("thaw", "--hold", a, daemon=d, timeout=60).returncode == 0

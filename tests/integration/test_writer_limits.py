@@ -12,6 +12,7 @@ and limits"), against the real daemon on a loop filesystem:
   from: quiesced queues one reply, not one per request.
 """
 
+import os
 import re
 import socket
 import threading
@@ -22,6 +23,8 @@ import pytest
 from qzharness import RawConn
 from rawwriter import REGISTER
 
+# ASan's quarantine keeps what quiesced freed: its RSS says nothing of the queue there
+SANITIZED = os.environ.get("QUIESCE_SANITIZED") == "1"
 FREEZE = "io.quiesce.Freeze"
 STATUS = "io.quiesce.Status"
 
@@ -115,7 +118,7 @@ def test_a_writer_that_never_reads_is_dropped_before_it_fills_quiesced(h, qd, ex
                 break
         assert dropped_at, "5,000 freezes and the writer that never reads is still registered"
         grown = vm_kib(qd.pid) - rss0
-        assert grown < 2048, f"quiesced grew by {grown} KiB before it dropped the writer"
+        assert SANITIZED or grown < 2048, f"quiesced grew by {grown} KiB before it dropped the writer"
         assert qd.counters()[0] == f0
         log = qd.log_text()
         m = re.search(r"writer lazy \(pid \d+, uid 0\) dropped: it left (\d+) KiB of events unread", log)
@@ -192,7 +195,7 @@ def test_a_client_that_never_reads_its_replies_is_not_read_from(h, qd):
         grown = vm_kib(qd.pid) - rss0
         size = len(str(qd.status())) + 64
         print(f"{n} requests of {one} bytes; a reply is about {size} bytes; quiesced grew {grown} KiB")
-        assert grown < 4096, f"quiesced grew by {grown} KiB for replies nobody read"
+        assert SANITIZED or grown < 4096, f"quiesced grew by {grown} KiB for replies nobody read"
         assert not sent, "all the requests were taken although no reply was read"
         # and it still serves others meanwhile
         assert qd.status()["counters"] is not None
