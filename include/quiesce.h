@@ -156,6 +156,12 @@ int qz_client_open(const char *socket_path, qz_client **ret);
 void qz_client_close(qz_client *c);
 /* The daemon's (or the library's) message for the last failed call. */
 const char *qz_client_error(const qz_client *c);
+struct qz_writer_report;
+/* The writer that made quiesced refuse the last call's freeze (root's
+ * writer vetoed, or a required one failed), as a hold reports its writers
+ * (qz_writer_report below); NULL for any other outcome. Valid until the
+ * next call on c. (libquiesce 0.1) */
+const struct qz_writer_report *qz_client_error_writer(const qz_client *c);
 
 /* Freeze all paths as one group hold (all-or-nothing). timeout_ms > 0, or
  * QZ_NO_DEADLINE. */

@@ -88,7 +88,10 @@ static int make_snapshot(const struct bk_backup_opts *o, struct bk_backup *b) {
         qz_manifest *m = NULL;
         int r = qz_snapshot_take(&so, &m);
         if (r < 0) {
-                qz_manifest_free(m);
+                if (m && !m->file)
+                        b->unmade = m;
+                else
+                        qz_manifest_free(m);
                 return r;
         }
         const char *why = NULL;
@@ -332,6 +335,7 @@ void bk_backup_done(struct bk_backup *b) {
         free(b->fs);
         qz_manifest_free(b->snapshot);
         qz_manifest_free(b->refused);
+        qz_manifest_free(b->unmade);
         memset(b, 0, sizeof(*b));
         b->lease = QZ_LEASE_NULL;
 }

@@ -175,6 +175,8 @@ struct bk_fs_result {
 struct bk_backup {
         qz_manifest *snapshot;   /* the snapshot backed up (NULL when none could be had) */
         qz_manifest *refused;    /* a snapshot made now and not backed up (unusable), or NULL */
+        qz_manifest *unmade;     /* the report of a snapshot that could not be made (no file: what ran,
+                                  * the writer that refused the freeze), or NULL */
         struct bk_fs_result *fs; /* one per snapshot->fs, or NULL */
         uint64_t archive_bytes;
         int64_t duration_ms;

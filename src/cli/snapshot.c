@@ -125,7 +125,9 @@ static void print_report(const qz_manifest *m, const char *hooks_dir) {
                 for (size_t i = 0; i < m->n_writers; i++) {
                         const qz_snap_writer *w = &m->writers[i];
                         printf("  %-20s %s%s (%s)\n", w->name,
-                               w->acknowledged ? "acknowledged" : "NOT acknowledged",
+                               w->refused        ? "REFUSED the freeze"
+                               : w->acknowledged ? "acknowledged"
+                                                 : "NOT acknowledged",
                                w->required ? ", required" : "", w->filesystems ? w->filesystems : "");
                         for (unsigned p = 0; p < 2; p++) /* thaw comes after the snapshot */
                                 if (w->phase[p].asked) {

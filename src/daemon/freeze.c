@@ -17,6 +17,7 @@
 #include "reply.h"
 #include "server.h"
 #include "targets.h"
+#include "xalloc.h"
 
 /* A Freeze whose filesystems are resolved, checked and ordered. */
 typedef struct freeze_go {
@@ -39,7 +40,7 @@ static void freeze_go_free(void *arg) {
 
 /* The group's filesystems are not frozen: their descriptors go back, the
  * answer names the request's path, and the connection goes on. */
-static void freeze_refused(qz_daemon *d, freeze_go *g, int r, const char *msg) {
+static void freeze_refused(qz_daemon *d, freeze_go *g, int r, const char *msg, json_object *writer) {
         qz_conn *c = g->c;
         qz_fs **fs = g->fs;
         char **paths = g->paths;
@@ -48,11 +49,17 @@ static void freeze_refused(qz_daemon *d, freeze_go *g, int r, const char *msg) {
         for (size_t i = 0; i < m; i++)
                 qz_holds_fs_maybe_idle(d->holds, fs[i]); /* closes its descriptor unless still wanted */
         /* holds.c and phases.c name the filesystem(s) and the reason; add the request's path. */
-        if (r == -EDEADLK)
-                qz_reply_error(c, r, paths[0], "%s", msg);
-        else
-                qz_reply_error(c, r, paths[0], "%s: %s %s (mounted at %s): %s", paths[0], fs[0]->fstype,
-                               fs[0]->id, fs[0]->mountpoint, msg);
+        _cleanup_free_ char *text = r == -EDEADLK
+                                            ? xstrdup(msg)
+                                            : xasprintf("%s: %s %s (mounted at %s): %s", paths[0],
+                                                        fs[0]->fstype, fs[0]->id, fs[0]->mountpoint, msg);
+        json_object *e = qz_json_error(qz_proto_error_kind(-r, true), -r, paths[0], "%s", text);
+        if (writer) { /* the writer that refused it, as a hold reports its writers */
+                json_object *p = NULL;
+                json_object_object_get_ex(e, "parameters", &p);
+                json_object_object_add(p, "writer", json_object_get(writer));
+        }
+        qz_conn_reply(c, e);
         for (size_t i = 0; i < m; i++)
                 free(paths[i]);
         free(fs), free(paths);
@@ -60,10 +67,10 @@ static void freeze_refused(qz_daemon *d, freeze_go *g, int r, const char *msg) {
 }
 
 /* After the probes and the writers: hand the group to holds.c. */
-static void freeze_go_on(qz_daemon *d, void *arg, int err, const char *why) {
+static void freeze_go_on(qz_daemon *d, void *arg, int err, const char *why, json_object *writer) {
         freeze_go *g = arg;
         if (err < 0) {
-                freeze_refused(d, g, err, why); /* a writer vetoed or a required one failed */
+                freeze_refused(d, g, err, why, writer); /* a writer vetoed or a required one failed */
                 return;
         }
         qz_conn *c = g->c;
@@ -80,7 +87,7 @@ static void freeze_go_on(qz_daemon *d, void *arg, int err, const char *why) {
                 return;  /* under way, or op_done answered and went on with the connection */
         }
         qz_phases_op_done(d, c, false); /* what the writers froze for it is thawed */
-        freeze_refused(d, g, r, msg);
+        freeze_refused(d, g, r, msg, NULL);
 }
 
 /* After the probes: the writers of what this freeze will FIFREEZE first
@@ -89,7 +96,7 @@ static void freeze_begin(qz_daemon *d, void *arg) {
         freeze_go *g = arg;
         qz_conn_confirmed(g->c);
         if (qz_phases_gate(d, g->c, g->fs, g->n, freeze_go_on, g, freeze_go_free) == 0)
-                freeze_go_on(d, g, 0, NULL);
+                freeze_go_on(d, g, 0, NULL, NULL);
 }
 
 /* A permitted but hostile user must not fill the hold table. */

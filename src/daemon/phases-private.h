@@ -49,12 +49,16 @@ struct qz_wrun {
         sd_event_source *timer;
         waiter *waiters;
         size_t n_waiters;
+        json_object *refusal; /* the writer that failed the run, for the requester's error */
         qz_wrun *next;
 };
 
 /* Why s's answer to phase p is not an ok in time: "vetoed: REASON", "did not
  * answer freeze within 2s", "disconnected during prepare" (malloc'd). */
 char *qz_wslot_reason(const wslot *s, qz_phase p);
+/* s as a hold reports its writers (wreport.c), with the filesystems of the
+ * run's requester among those it registered for. */
+json_object *qz_wslot_json(const qz_wrun *run, const wslot *s, usec_t now);
 /* s acknowledged freeze in time and stayed until its thaw. */
 bool qz_wslot_acknowledged(const wslot *s);
 

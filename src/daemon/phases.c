@@ -111,6 +111,7 @@ static void run_free(qz_wrun *run) {
         free(run->waiters);
         sd_event_source_disable_unref(run->timer);
         json_object_put(run->fs_json);
+        json_object_put(run->refusal);
         free(run->slot);
         free(run->devno);
         free(run->bound);
@@ -124,7 +125,7 @@ static void wake_waiters(qz_daemon *d, waiter *w, size_t n) {
                 for (size_t k = 0; k < w[i].n; k++)
                         w[i].fs[k]->pins--; /* the gate pins them again if they wait on */
                 if (qz_phases_gate(d, w[i].c, w[i].fs, w[i].n, w[i].fn, w[i].arg, w[i].free_arg) == 0)
-                        w[i].fn(d, w[i].arg, 0, NULL);
+                        w[i].fn(d, w[i].arg, 0, NULL, NULL);
                 free(w[i].fs);
         }
         free(w);
@@ -151,12 +152,15 @@ void qz_wrun_end(qz_wrun *run, int err, const char *msg) {
         void *arg = run->arg;
         waiter *w = run->waiters;
         size_t n = run->n_waiters;
+        json_object *refusal = run->refusal;
+        run->refusal = NULL;
         run->waiters = NULL;
         run->n_waiters = 0;
         run->done = NULL;
         run_free(run);
         if (done)
-                done(d, arg, err, msg);
+                done(d, arg, err, msg, refusal);
+        json_object_put(refusal);
         wake_waiters(d, w, n);
 }
 
@@ -189,6 +193,7 @@ static void fail_for(qz_wrun *run, const wslot *s, qz_phase p, bool required) {
                           s->answer[p] == QZ_ANSWER_VETO ? "vetoed the freeze" : "did not agree",
                           qz_phase_name(p), why);
         log_notice("freeze %" PRIu64 " refused: %s", run->id, msg);
+        run->refusal = qz_wslot_json(run, s, qz_now()); /* the error's "writer" */
         qz_wrun_end(run, err, msg);
 }
 
@@ -251,7 +256,7 @@ static void decide_freeze(qz_wrun *run) {
         run->done = NULL;
         qz_wrun_unpin(d, run->req_fs, run->n_req, false); /* done() takes its references now */
         run->req_fs = NULL;
-        done(d, run->arg, 0, NULL); /* the freeze goes on: run may be gone after it */
+        done(d, run->arg, 0, NULL, NULL); /* the freeze goes on: run may be gone after it */
         wake_waiters(d, w, n);
 }
 

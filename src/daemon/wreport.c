@@ -91,6 +91,10 @@ static json_object *slot_json(const qz_wrun *run, const wslot *s, qz_fs *const *
         return o;
 }
 
+json_object *qz_wslot_json(const qz_wrun *run, const wslot *s, usec_t now) {
+        return slot_json(run, s, run->req_fs, run->n_req, now);
+}
+
 json_object *qz_phases_writers_json(const qz_writers *ws, qz_fs *const *fs, size_t n, usec_t now) {
         if (!ws->n && !ws->runs)
                 return NULL;

@@ -105,8 +105,10 @@ void qz_writers_done(qz_writers *ws); /* at exit: the registry emptied (connecti
 /* ---- phases.c -------------------------------------------------------------- */
 
 /* The outcome of a run, for its freeze: err 0 (go on and freeze), or a
- * negative errno and msg (naming the writer and its reason). */
-typedef void (*qz_phases_done_fn)(qz_daemon *d, void *arg, int err, const char *msg);
+ * negative errno and msg (naming the writer and its reason), with writer:
+ * the writer that refused, as a hold reports its writers (borrowed; the
+ * error reply's "writer", docs/protocol.md). */
+typedef void (*qz_phases_done_fn)(qz_daemon *d, void *arg, int err, const char *msg, json_object *writer);
 
 /* Before the freeze of fs[0..n) by requester c: 0 when no writer is
  * concerned (freeze now, no allocation made), 1 when a run was started (or

@@ -51,7 +51,8 @@ typedef struct qz_job_run {
         bool writers_refused;   /* a named writer was not registered: nothing was frozen */
         size_t writers_unacked; /* named writers that did not acknowledge the snapshot's freeze */
         char *freeze_refusal;   /* quiesced refused the freeze because of a writer (a veto, a required
-                                 * writer's failure): its error, which names the writer; or NULL */
+                                 * writer's failure): 'writer "NAME" refused the freeze: REASON', or NULL */
+        char *refused_by;       /* that writer's name */
 } qz_job_run;
 
 /* Runs job j (the caller holds its lock). 0 when ok; -errno otherwise (the

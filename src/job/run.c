@@ -96,37 +96,19 @@ static void pick_name(const qz_job *j, qz_job_run *run) {
         }
 }
 
-/* The run's messages go through here on their way to o->msg: quiesced's
- * error for a freeze it refused because of a writer names it ("/srv/db: ext4
- * 7:1 (mounted at /srv/db): writer app (pid 812, uid 0) vetoed the freeze at
- * prepare: ...; nothing was frozen", docs/protocol.md), and no other part of
- * the reply does. The first such message is kept for the state file. */
-struct watch {
-        const qz_job_run_opts *o;
-        qz_job_run *run;
-};
-
-/* The writer a message of quiesced's names ("writer NAME (pid "): its name's
- * length at *at, or 0. */
-static size_t writer_named(const char *text, const char **at) {
-        for (const char *p = strstr(text, "writer "); p; p = strstr(p + 1, "writer ")) {
-                const char *name = p + strlen("writer ");
-                size_t len = strcspn(name, " ");
-                if (len > 0 && strncmp(name + len, " (pid ", strlen(" (pid ")) == 0) {
-                        *at = name;
-                        return len;
-                }
-        }
-        return 0;
-}
-
-static void watch_msg(void *userdata, const char *text) {
-        struct watch *w = userdata;
+/* A snapshot not made because quiesced refused its freeze for a writer
+ * (root's veto, a required writer's failure): the snapshot's report names
+ * that writer with its answers (qz_snap_writer_refusal); kept for the
+ * judgement and the state file. */
+static void note_refusal(qz_job_run *run, const qz_manifest *unmade) {
         const char *name = NULL;
-        if (!w->run->freeze_refusal && strstr(text, "nothing was frozen") && writer_named(text, &name) > 0)
-                w->run->freeze_refusal = xstrdup(text);
-        if (w->o->msg)
-                w->o->msg(w->o->userdata, text);
+        char *why = qz_snap_writer_refusal(unmade, &name);
+        if (!why || run->freeze_refusal) {
+                free(why);
+                return;
+        }
+        run->freeze_refusal = why;
+        run->refused_by = xstrdup(name);
 }
 
 /* ---- 2. the job's writers: registered now, or the run does not start ---- */
@@ -162,14 +144,10 @@ static int judge_writers(const qz_job *j, const qz_job_run_opts *o, qz_job_run *
                 return r;
         if (!run->snapshot) {
                 /* no snapshot: a named writer that made quiesced refuse the freeze did not acknowledge it */
-                const char *name = NULL;
-                size_t len = run->freeze_refusal ? writer_named(run->freeze_refusal, &name) : 0;
-                for (size_t i = 0; len && i < run->n_writers; i++)
-                        if (strlen(run->writers[i].name) == len &&
-                            strncmp(run->writers[i].name, name, len) == 0) {
+                for (size_t i = 0; run->refused_by && i < run->n_writers; i++)
+                        if (strcmp(run->writers[i].name, run->refused_by) == 0) {
                                 free(run->writers[i].reason);
-                                run->writers[i].reason = xasprintf("writer \"%s\" refused the freeze: %s",
-                                                                   run->writers[i].name, run->freeze_refusal);
+                                run->writers[i].reason = xstrdup(run->freeze_refusal);
                                 run->writers[i].judged = true;
                                 run->writers[i].acknowledged = false;
                                 run->writers_unacked++;
@@ -198,6 +176,7 @@ static int snapshot_only(const qz_job *j, const qz_job_run_opts *o, const qz_sna
                 return r;
         r = qz_snapshot_take(&s, &run->snapshot);
         if (r < 0 && run->snapshot && !run->snapshot->file) {
+                note_refusal(run, run->snapshot);
                 qz_manifest_free(run->snapshot);
                 run->snapshot = NULL;
         }
@@ -240,6 +219,8 @@ static int with_backup(const qz_job *j, const qz_job_run_opts *o, const qz_snaps
                 if (text && qz_manifest_from_json(text, &run->snapshot) == 0 && made->file)
                         run->snapshot->file = xstrdup(made->file);
         }
+        if (run->backup.unmade)
+                note_refusal(run, run->backup.unmade);
         run->signal = run->backup.signal;
         return r;
 }
@@ -326,13 +307,8 @@ static void record(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         qz_job_state_done(&st);
 }
 
-int qz_job_run_once(const qz_job *j, const qz_job_run_opts *given, qz_job_run *run) {
+int qz_job_run_once(const qz_job *j, const qz_job_run_opts *o, qz_job_run *run) {
         memset(run, 0, sizeof(*run));
-        struct watch w = {.o = given, .run = run};
-        qz_job_run_opts watched = *given;
-        watched.msg = watch_msg;
-        watched.userdata = &w;
-        const qz_job_run_opts *o = &watched;
         run->pruned = -1;
         run->pruned_archives = -1;
         run->kept = -1;
@@ -372,5 +348,6 @@ void qz_job_run_done(qz_job_run *run) {
         free(run->metrics_file);
         qz_job_writers_free(run->writers, run->n_writers);
         free(run->freeze_refusal);
+        free(run->refused_by);
         memset(run, 0, sizeof(*run));
 }

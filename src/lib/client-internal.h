@@ -17,6 +17,7 @@ struct qz_client {
         qz_wire_reader reader;
         char *last_reply; /* the parameters of the last reply, JSON text */
         char error[1024];
+        qz_writer_report *error_writer; /* the last error's "writer", NULL none */
 };
 
 /* Send one request (params is consumed, may be NULL) with fds, read the reply.
@@ -33,6 +34,11 @@ int qz_decode_hold(json_object *o, qz_hold **ret);
 int qz_decode_status(json_object *o, qz_status **ret);
 /* A Thaw reply's parameters ({"released": [...]}). */
 int qz_decode_thaw(json_object *o, qz_thaw_report **ret);
+/* One of a hold's "writers", or a refused Freeze's "writer"
+ * (docs/protocol.md), into w (zeroed); its strings freed by
+ * qz_writer_report_done. */
+int qz_decode_writer_report(json_object *o, qz_writer_report *w);
+void qz_writer_report_done(qz_writer_report *w);
 
 /* A request's targets: paths opened here (or the caller's descriptors),
  * passed to quiesced as SCM_RIGHTS with their absolute paths. */

@@ -79,6 +79,35 @@ int qz_client_open(const char *socket_path, qz_client **ret) {
         return 0;
 }
 
+static void forget_error_writer(qz_client *c) {
+        if (c->error_writer) {
+                qz_writer_report_done(c->error_writer);
+                free(c->error_writer);
+                c->error_writer = NULL;
+        }
+}
+
+/* A refused Freeze's "writer": kept for qz_client_error_writer (a reply
+ * without one, or one that does not decode, leaves none). */
+static void keep_error_writer(qz_client *c, json_object *params) {
+        json_object *w = NULL;
+        if (!params || !json_object_object_get_ex(params, "writer", &w))
+                return;
+        qz_writer_report *r = calloc(1, sizeof(*r));
+        if (!r)
+                return;
+        if (qz_decode_writer_report(w, r) < 0) {
+                qz_writer_report_done(r);
+                free(r);
+                return;
+        }
+        c->error_writer = r;
+}
+
+const qz_writer_report *qz_client_error_writer(const qz_client *c) {
+        return c ? c->error_writer : NULL;
+}
+
 void qz_client_close(qz_client *c) {
         if (!c)
                 return;
@@ -87,6 +116,7 @@ void qz_client_close(qz_client *c) {
         qz_wire_reader_done(&c->reader);
         free(c->socket_path);
         free(c->last_reply);
+        forget_error_writer(c);
         free(c);
 }
 
@@ -145,6 +175,7 @@ int qz_client_call(qz_client *c, const char *method, json_object *params, const 
                    json_object **ret_params) {
         if (ret_params)
                 *ret_params = NULL;
+        forget_error_writer(c);
         if (c->fd < 0) {
                 json_object_put(params);
                 qz_client_set_error(c, "the connection to quiesced at %s is closed", c->socket_path);
@@ -207,6 +238,7 @@ int qz_client_call(qz_client *c, const char *method, json_object *params, const 
 
         const char *error = qz_json_get_string(reply, "error");
         if (error) {
+                keep_error_writer(c, p);
                 int64_t e = 0;
                 if (!qz_json_get_int64(p, "errno", &e) || e <= 0 || e > 4095)
                         e = errno_from_error_name(error);

@@ -91,7 +91,7 @@ static int get_array(json_object *o, const char *key, json_object **ret, size_t 
         return 0;
 }
 
-static void writer_report_done(qz_writer_report *w) {
+void qz_writer_report_done(qz_writer_report *w) {
         free(w->name);
         free(w->reason);
         free(w->fs_ids);
@@ -99,8 +99,7 @@ static void writer_report_done(qz_writer_report *w) {
                 free(w->phase[p].detail);
 }
 
-/* One of a hold's "writers" (docs/protocol.md). */
-static int decode_writer(json_object *o, qz_writer_report *w) {
+int qz_decode_writer_report(json_object *o, qz_writer_report *w) {
         static const char *const phases[4] = {"prepare", "freeze", "thaw", "abort"};
         if (!o || !json_object_is_type(o, json_type_object))
                 return -EBADMSG;
@@ -150,7 +149,7 @@ void qz_hold_free(qz_hold *h) {
                 ref_done(&h->fs[i]);
         free(h->fs);
         for (size_t i = 0; i < h->n_writers; i++)
-                writer_report_done(&h->writers[i]);
+                qz_writer_report_done(&h->writers[i]);
         free(h->writers);
         free(h->breach);
         free(h);
@@ -192,7 +191,7 @@ int qz_decode_hold(json_object *o, qz_hold **ret) {
                 return n ? -ENOMEM : -EBADMSG;
         }
         for (size_t i = 0; i < n; i++) {
-                r = decode_writer(json_object_array_get_idx(a, i), &h->writers[h->n_writers++]);
+                r = qz_decode_writer_report(json_object_array_get_idx(a, i), &h->writers[h->n_writers++]);
                 if (r < 0) {
                         qz_hold_free(h);
                         return r;

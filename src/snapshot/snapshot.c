@@ -136,6 +136,12 @@ static int freeze(struct run *R) {
         if (e < 0) {
                 R->hold = NULL;
                 R->quiet = false;
+                /* a writer that made quiesced refuse it: in the report, with its answers */
+                const qz_writer_report *refuser = qz_client_error_writer(R->c);
+                if (refuser) {
+                        qz_snap_writers_from_reports(R->m, refuser, 1);
+                        R->m->writers[0].refused = true;
+                }
                 run_say(R, "%s", *qz_client_error(R->c) ? qz_client_error(R->c) : strerror(-e));
                 if (!R->o->allow_crash_consistent)
                         return e;

@@ -100,6 +100,7 @@ typedef struct qz_snap_writer {
         bool required;
         bool acknowledged; /* answered freeze ok in time and stayed until its thaw */
         bool lost;         /* went away after freeze, before its thaw */
+        bool refused;      /* made quiesced refuse the freeze (root's veto, a required writer) */
         char *reason;      /* why not acknowledged; NULL when it was */
         qz_snap_writer_phase phase[QZ_SNAP_PHASES];
 } qz_snap_writer;
@@ -133,6 +134,12 @@ typedef struct qz_manifest {
 
 /* m's writers from the hold quiesced reported (replacing any before). */
 void qz_snap_writers_from_hold(qz_manifest *m, const qz_hold *h);
+/* ... or from reports[0..n) (a refused freeze's writer, qz_client_error_writer). */
+void qz_snap_writers_from_reports(qz_manifest *m, const qz_writer_report *reports, size_t n);
+/* The writer that made quiesced refuse m's freeze ("writer \"NAME\" refused
+ * the freeze: REASON", malloc'd; *ret_name borrowed from m), or NULL when
+ * no writer did. */
+char *qz_snap_writer_refusal(const qz_manifest *m, const char **ret_name);
 /* Writers that did not acknowledge freeze (or went away before thaw). */
 size_t qz_snap_writers_unacknowledged(const qz_manifest *m);
 json_object *qz_snap_writers_to_json(const qz_manifest *m);

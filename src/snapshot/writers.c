@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* writers.c - a snapshot's writers (snapshot.h, qz_snap_writer): taken from
  * the hold quiesced reported at the check after the providers ended (what
- * each writer of each frozen filesystem answered), counted for the label,
+ * each writer of each frozen filesystem answered), or the one writer that
+ * made quiesced refuse the freeze, counted for the label,
  * and written to and read from the manifest's "writers"; and the writers a
  * caller expects (a job's writers =): registered in Status before the
  * freeze, acknowledged in the manifest after it.
@@ -32,16 +33,20 @@ void qz_snap_writers_free(qz_snap_writer *w, size_t n) {
 }
 
 void qz_snap_writers_from_hold(qz_manifest *m, const qz_hold *h) {
+        qz_snap_writers_from_reports(m, h ? h->writers : NULL, h ? h->n_writers : 0);
+}
+
+void qz_snap_writers_from_reports(qz_manifest *m, const qz_writer_report *reports, size_t n) {
         qz_snap_writers_free(m->writers, m->n_writers);
         m->writers = NULL;
         m->n_writers = 0;
-        if (!h || !h->n_writers)
+        if (!n)
                 return;
-        m->writers = calloc(h->n_writers, sizeof(*m->writers));
+        m->writers = calloc(n, sizeof(*m->writers));
         if (!m->writers)
                 abort();
-        for (size_t i = 0; i < h->n_writers; i++) {
-                const qz_writer_report *r = &h->writers[i];
+        for (size_t i = 0; i < n; i++) {
+                const qz_writer_report *r = &reports[i];
                 qz_snap_writer *w = &m->writers[m->n_writers++];
                 w->name = xstrdup(r->name);
                 w->freeze_id = (int64_t)r->freeze_id;
@@ -51,9 +56,9 @@ void qz_snap_writers_from_hold(qz_manifest *m, const qz_hold *h) {
                 w->reason = dup_or_null(r->reason);
                 char *ids = xstrdup("");
                 for (size_t k = 0; k < r->n_fs; k++) {
-                        char *n = xasprintf("%s%s%s", ids, k ? "," : "", r->fs_ids[k]);
+                        char *more = xasprintf("%s%s%s", ids, k ? "," : "", r->fs_ids[k]);
                         free(ids);
-                        ids = n;
+                        ids = more;
                 }
                 w->filesystems = ids;
                 for (unsigned p = 0; p < QZ_SNAP_PHASES; p++) {
@@ -64,6 +69,17 @@ void qz_snap_writers_from_hold(qz_manifest *m, const qz_hold *h) {
                         w->phase[p].timed_out = r->phase[p].timed_out;
                 }
         }
+}
+
+char *qz_snap_writer_refusal(const qz_manifest *m, const char **ret_name) {
+        for (size_t i = 0; m && i < m->n_writers; i++)
+                if (m->writers[i].refused && m->writers[i].name) {
+                        if (ret_name)
+                                *ret_name = m->writers[i].name;
+                        return xasprintf("writer \"%s\" refused the freeze: %s", m->writers[i].name,
+                                         m->writers[i].reason ? m->writers[i].reason : "(no reason given)");
+                }
+        return NULL;
 }
 
 size_t qz_snap_writers_unacknowledged(const qz_manifest *m) {
@@ -86,6 +102,8 @@ json_object *qz_snap_writers_to_json(const qz_manifest *m) {
                 json_object_object_add(o, "required", json_object_new_boolean(w->required));
                 json_object_object_add(o, "acknowledged", json_object_new_boolean(w->acknowledged));
                 json_object_object_add(o, "lost", json_object_new_boolean(w->lost));
+                if (w->refused)
+                        json_object_object_add(o, "refused", json_object_new_boolean(true));
                 json_object_object_add(o, "reason", w->reason ? json_object_new_string(w->reason) : NULL);
                 for (unsigned p = 0; p < QZ_SNAP_PHASES; p++) {
                         const qz_snap_writer_phase *ph = &w->phase[p];
@@ -125,6 +143,7 @@ void qz_snap_writers_from_json(qz_manifest *m, json_object *a) {
                 w->required = qz_json_bool_or(o, "required", false);
                 w->acknowledged = qz_json_bool_or(o, "acknowledged", false);
                 w->lost = qz_json_bool_or(o, "lost", false);
+                w->refused = qz_json_bool_or(o, "refused", false);
                 w->reason = get_str(o, "reason");
                 for (unsigned p = 0; p < QZ_SNAP_PHASES; p++) {
                         json_object *x;

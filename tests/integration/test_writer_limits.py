@@ -84,6 +84,17 @@ def test_a_failed_freeze_does_not_wait_for_a_silent_writer(h, qd, ext4, writers,
     else:
         assert "required writer must" in msg and "disconnected during freeze" in msg, msg
     assert "silent" not in msg, f"the error names the silent writer, not the one that decided: {msg}"
+    # the writer that decided, as a hold reports its writers (docs/protocol.md)
+    w = rep["parameters"]["writer"]
+    assert w["name"] == decider.name and not w["acknowledged"] and w["required"] == (case != "root-veto"), w
+    assert w["id"] == decider.reply["parameters"]["writer"]["id"] and w["uid"] == 0, w
+    if case == "root-veto":
+        assert w["prepare"]["answer"] == "veto" and w["prepare"]["detail"] == "replica lagging", w
+        assert w["reason"] == "vetoed prepare: replica lagging", w
+    elif case == "required-fails":
+        assert w["prepare"]["answer"] == "fail" and w["reason"] == "failed prepare: checkpoint failed", w
+    else:
+        assert w["freeze"]["answer"] == "none" and w["reason"] == "disconnected during freeze", w
     assert str(ext4.mnt) in msg, msg
     assert qd.counters()[0] == f0, "nothing may be frozen"
     h.assert_thawed(ext4.mnt)

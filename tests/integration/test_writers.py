@@ -489,6 +489,40 @@ def test_a_long_prepare_does_not_eat_the_snapshots_deadline(h, qd):
         w.close()
 
 
+@pytest.mark.timeout(60)
+def test_a_vetoed_snapshot_reports_the_writer_that_refused(h, qd):
+    """Root's veto: nothing is frozen or kept, and the snapshot's report (text
+    and --json) names the writer with its answers, taken from the refused
+    Freeze's "writer" (qz_client_error_writer), not from its message."""
+    pool = h.make_fs("xfs", size="1G")
+    data = h.make_fs("ext4", parent=pool.mnt, size="256M")
+    w = RawWriter(qd, [data.mnt], "gatekeeper", policy={"prepare": "veto"},
+                  detail={"prepare": "replication lag 40s"})
+    try:
+        assert w.ok, w.reply
+        f0, _ = qd.counters()
+        h.check_freezable([str(data.mnt)])
+        args = ("snapshot", "--store", h.tmp / "store", "--hooks-dir", h.tmp / "no-hooks", "--timeout", "10s")
+        r = h.quiesce(*args, "--json", "--name", "vetoed", data.mnt, daemon=qd, timeout=60)
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "gatekeeper" in r.stderr and "replication lag 40s" in r.stderr, r.stderr
+        m = json.loads(r.stdout)
+        [wr] = m["writers"]
+        assert wr["name"] == "gatekeeper" and wr["refused"] is True and not wr["acknowledged"], wr
+        assert wr["prepare"]["answer"] == "veto" and wr["prepare"]["detail"] == "replication lag 40s", wr
+        assert wr["reason"] == "vetoed prepare: replication lag 40s" and "freeze" not in wr, wr
+        assert qd.counters()[0] == f0, "a vetoed snapshot froze something"
+        assert not list((h.tmp / "store").glob("*.json")), "a vetoed snapshot left a manifest"
+        r = h.quiesce(*args, "--name", "vetoed-text", data.mnt, daemon=qd, timeout=60)
+        assert r.returncode == 1, r.stdout
+        assert re.search(r"\n +gatekeeper +REFUSED the freeze .*\n +prepare +veto after \S+: replication lag 40s"
+                         r"\n +reason +vetoed prepare: replication lag 40s", r.stdout), r.stdout
+        h.assert_thawed(data.mnt)
+        w.wait_phases(["prepare", "abort", "prepare", "abort"])
+    finally:
+        w.close()
+
+
 # ---------------------------------------------------------------- status
 
 
