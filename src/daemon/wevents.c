@@ -118,7 +118,10 @@ again:
                         if (s->w != w || s->gone)
                                 continue;
                         s->gone = true;
-                        if (s->sent[QZ_PHASE_FREEZE] && !s->closed) {
+                        /* lost: it had agreed to (or been held in) a freeze; one that goes
+                         * before answering freeze is a failure of that phase */
+                        if (s->sent[QZ_PHASE_FREEZE] && !s->closed &&
+                            (run->state == RUN_BOUND || s->answer[QZ_PHASE_FREEZE] == QZ_ANSWER_OK)) {
                                 s->lost = true;
                                 log_warning("writer %s (pid %d) went away during freeze %" PRIu64
                                             ", before its thaw: its application may not be consistent",
