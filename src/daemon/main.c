@@ -53,6 +53,10 @@ static void usage(FILE *out) {
               "     --max-writers-per-uid N\n"
               "                           writers one uid may register (default 16; 0: no\n"
               "                           limit); root is not limited\n"
+              "     --max-writer-delay DURATION\n"
+              "                           how long one writer of a uid other than root may hold\n"
+              "                           up a freeze: its prepare plus freeze timeouts (default\n"
+              "                           5min; 'none': 11min, the protocol's own bound)\n"
               "     --no-throttle         flush before a freeze without slowing the writers\n"
               "                           (no bdi strict_limit/max_bytes during the pre-flush)\n"
               "     --probe-interval DURATION\n"
@@ -180,6 +184,7 @@ int main(int argc, char **argv) {
                 {"max-holds-per-uid", required_argument, NULL, 'H'},
                 {"no-throttle", no_argument, NULL, 'T'},
                 {"max-writers-per-uid", required_argument, NULL, 'W'},
+                {"max-writer-delay", required_argument, NULL, 'D'},
                 {"probe-interval", required_argument, NULL, 'P'},
                 {NULL, 0, NULL, 0},
         };
@@ -188,7 +193,8 @@ int main(int argc, char **argv) {
                        .listen_fd = -1,
                        .max_conns_per_uid = QZ_DEFAULT_MAX_CONNS_PER_UID,
                        .max_holds_per_uid = QZ_DEFAULT_MAX_HOLDS_PER_UID,
-                       .writers = {.max_per_uid = QZ_DEFAULT_MAX_WRITERS_PER_UID}};
+                       .writers = {.max_per_uid = QZ_DEFAULT_MAX_WRITERS_PER_UID,
+                                   .max_delay = QZ_DEFAULT_MAX_WRITER_DELAY_MS * USEC_PER_MSEC}};
         const char *socket_path = getenv(QZ_SOCKET_ENV) ? getenv(QZ_SOCKET_ENV) : QZ_DEFAULT_SOCKET;
         int level = LOG_INFO, c;
         bool throttle = true;
@@ -236,6 +242,17 @@ int main(int argc, char **argv) {
                                 d.max_holds_per_uid = (unsigned)v;
                         else
                                 d.writers.max_per_uid = (unsigned)v;
+                        break;
+                }
+                case 'D': {
+                        int64_t ms;
+                        if (qz_parse_duration(optarg, &ms) < 0 || ms == 0) {
+                                fprintf(stderr,
+                                        "quiesced: invalid --max-writer-delay '%s' (e.g. 30s, 5min, none)\n",
+                                        optarg);
+                                return 2;
+                        }
+                        d.writers.max_delay = ms == QZ_NO_DEADLINE ? 0 : (usec_t)ms * USEC_PER_MSEC;
                         break;
                 }
                 case 'T':

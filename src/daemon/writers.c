@@ -16,6 +16,7 @@
 #include "methods.h"
 #include "ms.h"
 #include "protocol.h"
+#include "quiesce.h"
 #include "reply.h"
 #include "server.h"
 #include "targets.h"
@@ -91,6 +92,26 @@ static int check_limits(qz_conn *c, const struct ucred *cred) {
         return -EDQUOT;
 }
 
+/* A writer holds up each freeze of its filesystems by at most its prepare
+ * and freeze timeouts, which it chooses: for a uid other than root, the
+ * administrator bounds their sum. */
+static int check_delay(qz_conn *c, const struct ucred *cred, const qz_request *req) {
+        const qz_writers *ws = &qz_conn_daemon(c)->writers;
+        usec_t prepare = req->phase_timeout[QZ_PHASE_PREPARE], freeze = req->phase_timeout[QZ_PHASE_FREEZE];
+        if (cred->uid == 0 || !ws->max_delay || prepare + freeze <= ws->max_delay)
+                return 0;
+        char b1[32], b2[32], b3[32];
+        qz_reply_error(c, -EINVAL, NULL,
+                       "writer %s: uid %u may hold up a freeze by at most %s (--max-writer-delay), and its "
+                       "prepare timeout %s plus its freeze timeout %s is more; register it with shorter "
+                       "timeouts",
+                       req->writer_name, (unsigned)cred->uid,
+                       qz_format_duration(qz_usec_to_ms(ws->max_delay), b1, sizeof(b1)),
+                       qz_format_duration(qz_usec_to_ms(prepare), b2, sizeof(b2)),
+                       qz_format_duration(qz_usec_to_ms(freeze), b3, sizeof(b3)));
+        return -EINVAL;
+}
+
 json_object *qzd_writer_json(const qzd_writer *w) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_uint64(w->id));
@@ -130,7 +151,7 @@ void qz_method_register_writer(qz_conn *c, const qz_request *req) {
                                req->writer_name, (unsigned)cred->uid);
                 return;
         }
-        if (check_limits(c, cred) < 0)
+        if (check_limits(c, cred) < 0 || check_delay(c, cred, req) < 0)
                 return;
         qzd_target t[QZ_MAX_TARGETS];
         size_t n, m;

@@ -22,6 +22,9 @@ typedef struct qz_daemon qz_daemon;
 typedef struct qz_wrun qz_wrun;
 
 #define QZ_DEFAULT_MAX_WRITERS_PER_UID 16
+/* How long a writer of a uid other than root may hold up a freeze: its
+ * prepare timeout plus its freeze timeout (--max-writer-delay). */
+#define QZ_DEFAULT_MAX_WRITER_DELAY_MS (5 * 60 * 1000)
 #define QZ_MAX_WRITERS 4096
 
 /* What a writer registered for, by name, as it was at registration (the
@@ -77,6 +80,7 @@ typedef struct qz_writers {
         size_t n_thawing;
         uint64_t next_freeze_id;
         unsigned max_per_uid; /* 0 none; root is never limited */
+        usec_t max_delay;     /* a writer of a uid other than root: prepare + freeze timeouts; 0 none */
 } qz_writers;
 
 /* ---- writers.c ------------------------------------------------------------- */

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from qzharness import RawConn, as_user, mount_of, parse_qzcall
+from qzharness import RawConn, as_user, daemon_bin, mount_of, parse_qzcall
 from rawwriter import ANSWER, REGISTER, RawWriter  # noqa: F401 (the writers fixture is in conftest)
 
 NOBODY = 65534
@@ -589,6 +589,34 @@ def test_non_root_non_group_may_not_register(h, qd, ext4):
     assert r.returncode == 1 and ("may not use quiesced" in r.stderr or "EPERM" in r.stderr
                                   or "not permitted" in r.stderr), r.stderr
     assert "writer intruder (id" not in qd.log_text()
+
+
+def test_group_writer_may_hold_up_a_freeze_only_up_to_the_limit(h, ext4):
+    """--max-writer-delay bounds a group member's prepare + freeze timeouts
+    (default 5min); root's writers are not bounded; a bad value is refused."""
+    qd = h.start_daemon(group="nogroup", extra=["--max-writer-delay", "10s"])
+    os.chmod(ext4.mnt, 0o777)
+    r = h.quiesce("writer", "--name", "slowpoke", "--timeout", "9s", "--freeze-timeout", "2s", ext4.mnt,
+                  daemon=qd, user=NOBODY, timeout=10)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert ("writer slowpoke: uid 65534 may hold up a freeze by at most 10s (--max-writer-delay), and its "
+            "prepare timeout 9s plus its freeze timeout 2s is more") in r.stderr, r.stderr
+    p = h.quiesce_bg("writer", "--name", "within", "--timeout", "8s", "--freeze-timeout", "2s", ext4.mnt,
+                     daemon=qd, user=NOBODY)
+    wait_registered(qd, "within")
+    root = RawWriter(qd, [ext4.mnt], "root-slow", prepare_timeout_ms=600000, freeze_timeout_ms=60000)
+    try:
+        assert root.ok, root.reply
+    finally:
+        root.close()
+    del p
+    dflt = h.start_daemon(group="nogroup")
+    r = h.quiesce("writer", "--name", "tenmin", "--timeout", "10min", ext4.mnt, daemon=dflt, user=NOBODY,
+                  timeout=10)
+    assert r.returncode == 1 and "at most 5m (--max-writer-delay)" in r.stderr, r.stderr
+    bad = subprocess.run([str(daemon_bin()), "--max-writer-delay", "soon"], capture_output=True, text=True,
+                         timeout=10)
+    assert bad.returncode == 2 and "invalid --max-writer-delay 'soon'" in bad.stderr, bad.stderr
 
 
 def test_group_writer_veto_is_recorded_not_obeyed_and_required_refused(h, ext4):
