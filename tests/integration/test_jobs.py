@@ -386,11 +386,13 @@ def test_job_whose_writer_vetoes_freezes_nothing(h, qd, data):
     assert 'quiesce_job_writer_acknowledged{job="db",writer="app"} 0' in text
 
 
-def test_job_refused_by_a_required_writer_it_does_not_name(h, qd, data):
+def test_job_refused_by_a_required_writer_it_does_not_name(h, qd, data, writers):
     """A required writer the job does not name does not answer prepare in time:
     quiesced refuses the freeze, naming it, and the job's state keeps that as
-    its writer failure."""
-    start_writer(h, qd, "other", "--required", "--timeout", "300ms", "--prepare", "sleep 3", paths=[data.mnt])
+    its writer failure. (A raw writer that stays silent: `quiesce writer`
+    would race quiesced's timeout with its own veto at the same 300 ms.)"""
+    assert writers(qd, [data.mnt], "other", policy={"prepare": "silent"}, required=True,
+                   prepare_timeout_ms=300).ok
     write_job(h, "db", "", paths=[data.mnt])
     before = qd.counters()
     r = job_run(h, qd, "db", [data.mnt], "--json")
